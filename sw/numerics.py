@@ -1,0 +1,86 @@
+"""Fixed-point arithmetic shared by every golden model and every generator.
+
+Everything here is written down in ``docs/numerics.md``; this module is that
+document in code. Values are plain Python / numpy integers (two's complement
+mantissas); the radix point is bookkeeping the caller carries.
+"""
+
+import numpy as np
+
+__all__ = [
+    "signed_range", "unsigned_range", "signed_bits_for", "accumulator_bits",
+    "requantize", "relu", "check_fits",
+]
+
+
+def signed_range(bits):
+    """Inclusive range ``(lo, hi)`` of a ``bits``-wide two's complement number."""
+    if bits < 1:
+        raise ValueError(f"a signed width must be at least 1 bit, not {bits}")
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def unsigned_range(bits):
+    """Inclusive range ``(lo, hi)`` of a ``bits``-wide unsigned number."""
+    return 0, (1 << bits) - 1
+
+
+def signed_bits_for(lo, hi):
+    """Smallest two's complement width holding every integer in ``[lo, hi]``."""
+    bits = 1
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
+
+
+def accumulator_bits(act_bits, weight_bits, max_inputs, bias_bits=0):
+    """Accumulator width that cannot overflow.
+
+    It holds the sum of ``max_inputs`` products of an ``act_bits`` activation
+    and a ``weight_bits`` weight, plus a ``bias_bits`` bias (0: no bias), for
+    every possible input: the worst cases are all products at their most
+    negative or most positive value.
+    """
+    a_lo, a_hi = signed_range(act_bits)
+    w_lo, w_hi = signed_range(weight_bits)
+    corners = [a * w for a in (a_lo, a_hi) for w in (w_lo, w_hi)]
+    b_lo, b_hi = signed_range(bias_bits) if bias_bits else (0, 0)
+    return signed_bits_for(max_inputs * min(corners) + b_lo,
+                           max_inputs * max(corners) + b_hi)
+
+
+def requantize(acc, shift, out_bits):
+    """Scale an accumulator down by ``2**shift``: round half up, then saturate.
+
+    ``y = clamp(floor((acc + 2**(shift-1)) / 2**shift), lo, hi)`` with
+    ``(lo, hi)`` the range of a signed ``out_bits`` number; no rounding term
+    when ``shift`` is 0. Works element-wise on integer arrays (int64; the
+    caller keeps widths below 63 bits).
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    if shift < 0:
+        raise ValueError(f"the requantize shift must be >= 0, not {shift}")
+    rounded = (acc + ((1 << shift) >> 1)) >> shift  # >> on int64 is floor division
+    lo, hi = signed_range(out_bits)
+    return np.clip(rounded, lo, hi)
+
+
+def relu(x):
+    """max(x, 0), element-wise, on integers."""
+    return np.maximum(np.asarray(x, dtype=np.int64), 0)
+
+
+def check_fits(name, values, bits, signed=True):
+    """Raise ``ValueError`` unless every value fits a ``bits``-wide integer."""
+    values = np.asarray(values)
+    if values.size == 0:
+        return
+    if not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers, not {values.dtype}")
+    lo, hi = signed_range(bits) if signed else unsigned_range(bits)
+    vmin, vmax = int(values.min()), int(values.max())
+    if vmin < lo or vmax > hi:
+        kind = "signed" if signed else "unsigned"
+        bad = vmin if vmin < lo else vmax
+        raise ValueError(f"{name} holds {bad}, outside the {bits}-bit {kind} range "
+                         f"[{lo}, {hi}]: widen the format or rescale the data")

