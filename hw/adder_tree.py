@@ -14,6 +14,12 @@ def tree_levels(terms):
     return max(terms - 1, 0).bit_length()
 
 
+def tree_stages(terms, regs_every):
+    """Register stages (= latency in cycles) of a tree over ``terms`` values."""
+    levels = tree_levels(terms)
+    return 0 if regs_every == 0 or levels == 0 else -(-levels // regs_every)
+
+
 class AdderTree(wiring.Component):
     """``lanes`` binary adder trees summing ``terms`` signed numbers each.
 
@@ -67,9 +73,7 @@ class AdderTree(wiring.Component):
     @property
     def stages(self):
         """Register stages, which is also the latency in cycles."""
-        if self._regs_every == 0 or self._levels == 0:
-            return 0
-        return -(-self._levels // self._regs_every)
+        return tree_stages(self._terms, self._regs_every)
 
     def elaborate(self, platform):
         m = Module()

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from sw.numerics import accumulator_bits
 
-from .adder_tree import AdderTree
+from .adder_tree import AdderTree, tree_stages
 from .pipeline import register_stage
 from .requantize import Requantize
 
@@ -111,8 +111,6 @@ class MacArray(wiring.Component):
                             tree_regs_every=tree_regs_every, requant=bool(requant),
                             shift=shift if requant else 0,
                             out_bits=out_bits if requant else acc_bits, relu=bool(relu))
-        self._tree = AdderTree(lanes, width, act_bits + weight_bits,
-                               regs_every=tree_regs_every, tag_shape=self._tag_layout)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "act": data.ArrayLayout(signed(act_bits), width),
@@ -147,7 +145,8 @@ class MacArray(wiring.Component):
     @property
     def latency(self):
         """Cycles from a ``last`` beat accepted on ``i`` to its results valid on ``o``."""
-        return 1 + self._tree.stages + 1 + int(self.has_output_stage)
+        tree = tree_stages(self._params["width"], self._params["tree_regs_every"])
+        return 1 + tree + 1 + int(self.has_output_stage)
 
     @property
     def multipliers(self):
@@ -156,7 +155,10 @@ class MacArray(wiring.Component):
     def elaborate(self, platform):
         p = self._params
         m = Module()
-        m.submodules.tree = tree = self._tree
+        m.submodules.tree = tree = AdderTree(p["lanes"], p["width"],
+                                             p["act_bits"] + p["weight_bits"],
+                                             regs_every=p["tree_regs_every"],
+                                             tag_shape=self._tag_layout)
 
         # Multiply: exact act x weight products, registered with the side band.
         beat = self.i.payload

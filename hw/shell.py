@@ -1,6 +1,6 @@
 """A serial I/O shell for out-of-context place-and-route."""
 
-from amaranth.hdl import Cat, Elaboratable, Module, Signal
+from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib.wiring import In
 
 __all__ = ["SerialShell"]
@@ -32,7 +32,8 @@ class SerialShell(Elaboratable):
         m.submodules.core = core = self.core
         inputs, outputs = [], []
         for _, member, value in core.signature.flatten(core):
-            (inputs if member.flow == In else outputs).append(value)
+            # Views (stream payloads) flatten to their bits.
+            (inputs if member.flow == In else outputs).append(Value.cast(value))
         shift_in = Signal(sum(len(v) for v in inputs))
         m.d.sync += shift_in.eq(Cat(self.si, shift_in[:-1]))
         m.d.comb += Cat(*inputs).eq(shift_in)

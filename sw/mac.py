@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from amaranth.hdl import Value
 
 from .dense import dense_layer
 from .numerics import check_fits
@@ -34,7 +35,8 @@ def describe(core):
     ports = []
     for path, member, value in core.signature.flatten(core):
         ports.append({"name": "__".join(map(str, path)), "direction":
-                      "in" if member.flow.name == "In" else "out", "width": len(value)})
+                      "in" if member.flow.name == "In" else "out",
+                      "width": len(Value.cast(value))})
     fields = {name: {"offset": f.offset, "width": f.width}
               for name, f in core.i.payload.shape()}
     p = core.params

@@ -151,18 +151,19 @@ def simulate(verilog_text, top, bench, *, workdir, env=None):
     # import eiegen from wherever this process imported it.
     project = str(Path(__file__).resolve().parent.parent)
     sim_env["PYTHONPATH"] = os.pathsep.join(filter(None, [project, sim_env.get("PYTHONPATH")]))
+    results.unlink(missing_ok=True)
     with _environment(sim_env):
         try:
             get_runner("verilator").test(
                 test_module=bench, hdl_toplevel=top, hdl_toplevel_lang="verilog",
-                build_dir=build_dir, test_dir=workdir,
-                results_xml=str(results), log_file=log)
+                build_dir=build_dir, test_dir=workdir, results_xml=str(results), log_file=log)
         except (SystemExit, Exception) as error:
-            raise ToolchainError(f"simulation of {top} did not run ({error}); see {log}") from None
-    try:
-        _, failed = get_results(results)
-    except (SystemExit, Exception):
-        failed = 1
+            # The runner exits non-zero when the bench fails; that case is
+            # told apart below by the results file the bench did write.
+            if not results.exists():
+                raise ToolchainError(f"simulation of {top} did not run ({error}); "
+                                     f"see {log}") from None
+    _, failed = get_results(results)
     if failed:
         raise ToolchainError(f"the {bench} bench failed on {top}; see {log}")
 
@@ -234,7 +235,8 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     stat = json.loads((workdir / "core_stat.json").read_text())
     cells = stat.get("design", {}).get("num_cells_by_type", {})
     _run([_tool_bin(t["nextpnr"]), *t["device"], "--json", "shell.json",
-          "--report", "pnr.json", "--freq", str(t["freq"]), "--seed", "1"],
+          "--report", "pnr.json", "--freq", str(t["freq"]), "--seed", "1",
+          "--timing-allow-fail"],
          workdir / "nextpnr.log", workdir, "nextpnr place-and-route",
          f"pip install {t['nextpnr']} (or reinstall eiegen)")
     pnr = json.loads((workdir / "pnr.json").read_text())

@@ -1,0 +1,236 @@
+"""The ``eiegen`` command line: generate, sim, synth, bench and demo.
+
+Every verb takes the same core options. Errors are one line on stderr and a
+non-zero exit status; nothing is written when the inputs are bad.
+"""
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from amaranth.hdl import UnusedElaboratable
+
+from .toolchain import TARGETS, EiegenError
+
+__all__ = ["main"]
+
+
+def _progress(message):
+    print(f"[eiegen] {message}", flush=True)
+
+
+def _mac_options(parser):
+    g = parser.add_argument_group("MAC array options")
+    g.add_argument("--lanes", type=int, default=4, help="output neurons in parallel (default 4)")
+    g.add_argument("--width", type=int, default=4, help="inputs per cycle per lane (default 4)")
+    g.add_argument("--act-bits", type=int, default=8, help="signed activation width (default 8)")
+    g.add_argument("--weight-bits", type=int, default=8, help="signed weight width (default 8)")
+    g.add_argument("--bias-bits", type=int, help="signed bias width (default act+weight bits)")
+    g.add_argument("--max-inputs", type=int, default=1024,
+                   help="longest dot product; sizes the accumulator (default 1024)")
+    g.add_argument("--acc-bits", type=int, help="accumulator width (default: cannot overflow)")
+    g.add_argument("--tree-regs-every", type=int, default=1,
+                   help="adder-tree levels per pipeline register, 0 = none (default 1)")
+    g.add_argument("--shift", type=int, help="requantize right shift (default weight bits - 1)")
+    g.add_argument("--out-bits", type=int, help="requantized output width (default act bits)")
+    g.add_argument("--relu", action="store_true", help="clamp negative outputs to zero")
+    g.add_argument("--raw", action="store_true",
+                   help="no requantize, no ReLU: outputs are the exact accumulator")
+
+
+def _mac_params(args):
+    if args.raw and args.relu:
+        raise EiegenError("--raw and --relu contradict each other: --raw means no ReLU")
+    return dict(lanes=args.lanes, width=args.width, act_bits=args.act_bits,
+                weight_bits=args.weight_bits, bias_bits=args.bias_bits,
+                max_inputs=args.max_inputs, acc_bits=args.acc_bits,
+                tree_regs_every=args.tree_regs_every, requant=not args.raw,
+                shift=args.shift, out_bits=args.out_bits, relu=args.relu)
+
+
+def _load_array(path, what):
+    path = Path(path)
+    if not path.is_file():
+        raise EiegenError(f"{what} file {path} not found")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise EiegenError(f"{what} file {path} is not a readable .npy array ({error})") from None
+
+
+def _check_writable(*paths):
+    for path in paths:
+        if path is not None and not Path(path).parent.is_dir():
+            raise EiegenError(f"cannot write {path}: folder {Path(path).parent} does not exist")
+
+
+def _write_json(path, report):
+    Path(path).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def cmd_generate(args):
+    from . import mac
+    params = _mac_params(args)
+    mac.build_core(params)  # validate before creating anything
+    verilog, meta = mac.generate(params, args.out)
+    info = json.loads(meta.read_text())
+    _progress(f"wrote {verilog} and {meta}: {info['multipliers']} multipliers, "
+              f"latency {info['latency_cycles']} cycles, {info['peak_macs_per_cycle']} MACs/cycle")
+
+
+def cmd_sim(args):
+    from . import mac
+    params = _mac_params(args)
+    core = mac.build_core(params)
+    w = _load_array(args.weights, "weights")
+    x = _load_array(args.inputs, "inputs")
+    b = None if args.bias is None else _load_array(args.bias, "bias")
+    mac.check_layer(core, w, x, b)
+    _check_writable(args.out, args.report)
+    for name, p in (("--in-stall", args.in_stall), ("--out-stall", args.out_stall)):
+        if not 0 <= p < 1:
+            raise EiegenError(f"{name} is a probability in [0, 1), not {p}")
+    _progress(f"simulating {x.shape[0]} x {w.shape} on a {params['lanes']}x{params['width']} "
+              f"array in Verilator")
+    y, report = mac.run(params, w, x, b, seed=args.seed, in_stall=args.in_stall,
+                        out_stall=args.out_stall)
+    if args.report:
+        _write_json(args.report, report)
+    if report["mismatches"]:
+        raise EiegenError(f"{report['mismatches']} of {report['outputs']} outputs differ from "
+                          f"the golden model; {args.out} not written")
+    np.save(args.out, y)
+    _progress(f"{report['outputs']} outputs, 0 mismatches against the golden model, "
+              f"{report['cycles']} cycles ({report['macs_per_cycle']} of "
+              f"{report['peak_macs_per_cycle']} MACs/cycle), wrote {args.out}")
+
+
+def cmd_synth(args):
+    from . import mac
+    params = _mac_params(args)
+    mac.build_core(params)
+    _check_writable(args.report)
+    _progress(f"synthesizing for {args.target} (Yosys, nextpnr)")
+    report = mac.synth(params, args.target)
+    if args.report:
+        _write_json(args.report, report)
+    _progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} DSPs, "
+              f"{report['brams']} BRAMs, Fmax {report['fmax_mhz']} MHz")
+
+
+def cmd_bench(args):
+    from .bench_report import bench_mac
+    bench_mac(Path(args.out), progress=_progress)
+
+
+def cmd_demo(args):
+    from . import mac
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    params = dict(lanes=4, width=8, relu=True)
+    rng = np.random.default_rng(2017)
+    # A fixed-point layer: 8-bit weights in [-1, 1), 8-bit activations, biases
+    # at the product scale; ReLU keeps what the next layer would see.
+    w = rng.integers(-128, 128, (32, 100))
+    x = rng.integers(-128, 128, (16, 100))
+    b = rng.integers(-4096, 4096, 32)
+    _progress(f"1/3 generate: {params['lanes']}x{params['width']} MAC array -> {out}/mac.v")
+    mac.generate(params, out)
+    _progress("2/3 simulate: 16 samples of a 100 -> 32 layer, random stalls, in Verilator")
+    y, sim = mac.run(params, w, x, b, seed=1, in_stall=0.2, out_stall=0.2)
+    np.save(out / "outputs.npy", y)
+    if sim["mismatches"]:
+        raise EiegenError(f"{sim['mismatches']} outputs differ from the golden model")
+    synths = {}
+    for i, target in enumerate(TARGETS):
+        _progress(f"3/3 synthesize for {target} (Yosys + nextpnr)")
+        synths[target] = mac.synth(params, target)
+    summary = {"simulation": sim, "synthesis": synths,
+               "wall_s": round(time.monotonic() - started, 1)}
+    _write_json(out / "demo.json", summary)
+    print()
+    print(f"MAC array {params['lanes']} lanes x {params['width']} inputs, 8-bit, ReLU")
+    print(f"  simulation: {sim['outputs']} outputs, {sim['mismatches']} mismatches against the "
+          f"golden model, {sim['cycles']} cycles with random stalls "
+          f"({sim['macs_per_cycle']} of {sim['peak_macs_per_cycle']} MACs/cycle)")
+    for target, r in synths.items():
+        print(f"  {target}: {r['luts']} LUTs, {r['ffs']} FFs, {r['dsps']} DSPs, "
+              f"Fmax {r['fmax_mhz']} MHz -> {r['fmax_mhz'] * r['peak_macs_per_cycle'] / 1000:.2f} "
+              f"GMAC/s peak")
+    print(f"  report: {out / 'demo.json'} ({summary['wall_s']} s)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too, with where to look for help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser():
+    parser = _Parser(prog="eiegen", description=(
+        "Compressed neural networks on open FPGAs: generate hardware, prove it bit-exact "
+        "in Verilator against the golden model, synthesize it with Yosys and nextpnr."))
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB",
+                                  parser_class=_Parser)
+
+    def core_verb(name, help, func):
+        p = verbs.add_parser(name, help=help)
+        p.add_argument("core", choices=["mac"], help="which core")
+        _mac_options(p)
+        p.set_defaults(func=func)
+        return p
+
+    p = core_verb("generate", "write a core's Verilog and description", cmd_generate)
+    p.add_argument("--out", required=True, help="output folder (DIR/mac.v, DIR/mac.json)")
+
+    p = core_verb("sim", "run data through the generated Verilog in Verilator", cmd_sim)
+    p.add_argument("--weights", required=True, help="W.npy, integers, shape (M, N)")
+    p.add_argument("--inputs", required=True, help="X.npy, integers, shape (B, N)")
+    p.add_argument("--bias", help="b.npy, integers at the product scale, shape (M,)")
+    p.add_argument("--out", required=True, help="Y.npy, shape (B, M)")
+    p.add_argument("--report", help="R.json: cycles, mismatches, throughput")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
+    p.add_argument("--in-stall", type=float, default=0.0,
+                   help="probability the input stream withholds a beat each cycle")
+    p.add_argument("--out-stall", type=float, default=0.0,
+                   help="probability the output stream is not ready each cycle")
+
+    p = core_verb("synth", "out-of-context synthesis and place-and-route", cmd_synth)
+    p.add_argument("--target", required=True, choices=list(TARGETS))
+    p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+
+    p = verbs.add_parser("bench", help="measure cores and write docs/benchmarks.md")
+    p.add_argument("core", choices=["mac"])
+    p.add_argument("--out", default="docs", help="folder of benchmarks.md (default docs)")
+    p.set_defaults(func=cmd_bench)
+
+    p = verbs.add_parser("demo", help="the whole path on bundled defaults")
+    p.add_argument("--out", default="eiegen-demo", help="output folder (default eiegen-demo)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    # Cores are built to validate options before anything is written; those
+    # throw-away instances are not meant to be elaborated.
+    warnings.filterwarnings("ignore", category=UnusedElaboratable)
+    args = _parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (EiegenError, ValueError) as error:
+        print(f"eiegen: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("eiegen: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
