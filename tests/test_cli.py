@@ -1,0 +1,159 @@
+"""The eiegen command line: the happy paths and every error path.
+
+Errors must be one line on stderr, a non-zero exit status, and nothing written.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from sw.cli import main
+from sw.dense import dense_layer
+
+
+def run_cli(capsys, *argv):
+    try:
+        status = main(list(argv))
+    except SystemExit as exit:  # argparse usage errors
+        status = exit.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def save(tmp_path, name, array):
+    path = tmp_path / name
+    np.save(path, array)
+    return str(path)
+
+
+@pytest.fixture
+def layer(tmp_path):
+    rng = np.random.default_rng(0)
+    return (save(tmp_path, "w.npy", rng.integers(-128, 128, (6, 10))),
+            save(tmp_path, "x.npy", rng.integers(-128, 128, (3, 10))))
+
+
+def test_generate_writes_verilog_and_description(capsys, tmp_path):
+    status, out, err = run_cli(capsys, "generate", "mac", "--lanes", "3", "--width", "5",
+                               "--out", str(tmp_path / "gen"))
+    assert status == 0, err
+    verilog = (tmp_path / "gen" / "mac.v").read_text()
+    assert "module eiegen_mac" in verilog
+    info = json.loads((tmp_path / "gen" / "mac.json").read_text())
+    assert info["params"]["lanes"] == 3 and info["multipliers"] == 15
+    assert {p["name"] for p in info["ports"]} >= {"clk", "rst", "i__payload", "o__valid"}
+    assert info["latency_cycles"] == 1 + 3 + 1 + 1
+
+
+def test_sim_raw_is_the_exact_product(capsys, tmp_path, layer):
+    w, x = layer
+    report = tmp_path / "r.json"
+    status, out, err = run_cli(capsys, "sim", "mac", "--lanes", "4", "--width", "4", "--raw",
+                               "--weights", w, "--inputs", x, "--out", str(tmp_path / "y.npy"),
+                               "--report", str(report), "--in-stall", "0.3", "--seed", "7")
+    assert status == 0, err
+    y = np.load(tmp_path / "y.npy")
+    assert np.array_equal(y, dense_layer(np.load(x), np.load(w), requant=False))
+    r = json.loads(report.read_text())
+    assert r["mismatches"] == 0 and r["cycles"] > 0
+
+
+def test_sim_requantized_with_bias_and_relu(capsys, tmp_path, layer):
+    w, x = layer
+    b = save(tmp_path, "b.npy", np.arange(-3000, 3000, 1000))
+    status, _, err = run_cli(capsys, "sim", "mac", "--relu", "--shift", "6", "--weights", w,
+                             "--inputs", x, "--bias", b, "--out", str(tmp_path / "y.npy"))
+    assert status == 0, err
+    expect = dense_layer(np.load(x), np.load(w), np.load(b), shift=6, out_bits=8, relu=True)
+    assert np.array_equal(np.load(tmp_path / "y.npy"), expect)
+
+
+BAD_SIM = {
+    "lanes zero": (["--lanes", "0"], "lane count must be an integer from 1 to 256, not 0"),
+    "act bits": (["--act-bits", "40"], "activation width must be an integer from 2 to 32"),
+    "acc too small": (["--acc-bits", "10"], "accumulator width 10 can overflow"),
+    "raw and relu": (["--raw", "--relu"], "--raw and --relu contradict"),
+    "too many inputs": (["--max-inputs", "8"], "the layer has 10 inputs, over the array's "
+                                               "maximum 8: raise --max-inputs"),
+    "stall": (["--in-stall", "1.5"], r"--in-stall is a probability in \[0, 1\)"),
+    "narrow weights": (["--weight-bits", "4"], "weights holds .*, outside the 4-bit signed"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SIM)
+def test_sim_rejects_bad_options(capsys, tmp_path, layer, case):
+    extra, message = BAD_SIM[case]
+    w, x = layer
+    out = tmp_path / "y.npy"
+    status, _, err = run_cli(capsys, "sim", "mac", *extra, "--weights", w, "--inputs", x,
+                             "--out", str(out), "--report", str(tmp_path / "r.json"))
+    assert status != 0
+    assert len(err.strip().splitlines()) == 1 and err.startswith("eiegen: error:")
+    assert __import__("re").search(message, err), err
+    assert not out.exists() and not (tmp_path / "r.json").exists()
+
+
+BAD_FILES = {
+    "float weights": (lambda t: save(t, "w.npy", np.ones((6, 10))), None,
+                      "weights must hold integers"),
+    "1-D weights": (lambda t: save(t, "w.npy", np.ones(10, dtype=int)), None,
+                    "weights must be a 2-D array"),
+    "shape mismatch": (None, lambda t: save(t, "x.npy", np.ones((3, 9), dtype=int)),
+                       "inputs have 9 features but weights have 10 columns"),
+    "missing file": (lambda t: str(t / "nope.npy"), None, "weights file .*nope.npy not found"),
+    "corrupt file": (lambda t: (t / "bad.npy").write_bytes(b"garbage") and str(t / "bad.npy"),
+                     None, "is not a readable .npy array"),
+    "pickled objects": (lambda t: save(t, "w.npy", np.array([[{}]], dtype=object)), None,
+                        "is not a readable .npy array"),
+    "too wide": (None, lambda t: save(t, "x.npy", np.full((3, 10), 300)),
+                 r"inputs holds 300, outside the 8-bit signed range"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_sim_rejects_bad_files(capsys, tmp_path, layer, case):
+    make_w, make_x, message = BAD_FILES[case]
+    w = make_w(tmp_path) if make_w else layer[0]
+    x = make_x(tmp_path) if make_x else layer[1]
+    out = tmp_path / "y.npy"
+    status, _, err = run_cli(capsys, "sim", "mac", "--weights", w, "--inputs", x, "--out", str(out))
+    assert status != 0
+    assert len(err.strip().splitlines()) == 1
+    assert __import__("re").search(message, err), err
+    assert not out.exists()
+
+
+def test_sim_output_folder_must_exist(capsys, tmp_path, layer):
+    w, x = layer
+    status, _, err = run_cli(capsys, "sim", "mac", "--weights", w, "--inputs", x,
+                             "--out", str(tmp_path / "no" / "y.npy"))
+    assert status != 0 and "does not exist" in err
+
+
+def test_bad_bias_shape(capsys, tmp_path, layer):
+    w, x = layer
+    b = save(tmp_path, "b.npy", np.zeros(5, dtype=int))
+    status, _, err = run_cli(capsys, "sim", "mac", "--weights", w, "--inputs", x, "--bias", b,
+                             "--out", str(tmp_path / "y.npy"))
+    assert status != 0 and "bias has shape (5,), expected (6,)" in err
+
+
+def test_generate_rejects_impossible_parameters(capsys, tmp_path):
+    out = tmp_path / "gen"
+    status, _, err = run_cli(capsys, "generate", "mac", "--width", "300", "--out", str(out))
+    assert status != 0 and "width must be an integer from 1 to 256, not 300" in err
+    assert not out.exists()
+
+
+def test_unknown_target_is_one_line(capsys):
+    status, _, err = run_cli(capsys, "synth", "mac", "--target", "virtex")
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and "invalid choice: 'virtex'" in err
+
+
+def test_unknown_core_and_verb(capsys):
+    status, _, err = run_cli(capsys, "generate", "fft", "--out", "x")
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    status, _, err = run_cli(capsys, "frobnicate")
+    assert status == 2 and len(err.strip().splitlines()) == 1
