@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from sw.numerics import accumulator_bits
 
 from .adder_tree import AdderTree, tree_stages
+from .multiply import multiply
 from .pipeline import register_stage
 from .requantize import Requantize
 
@@ -63,6 +64,10 @@ class MacArray(wiring.Component):
         Width of the requantized output. Default ``act_bits``.
     relu : bool
         Clamp negative results to zero.
+    dsp_multipliers : int, optional
+        How many multipliers synthesis may put in DSP blocks (default: all);
+        the rest are built from LUTs. Set it to the device's DSP count
+        (8 on an iCE40 UP5K) when the array has more multipliers than that.
 
     Ports
     -----
@@ -79,7 +84,7 @@ class MacArray(wiring.Component):
 
     def __init__(self, *, lanes=4, width=4, act_bits=8, weight_bits=8, bias_bits=None,
                  max_inputs=1024, acc_bits=None, tree_regs_every=1, requant=True,
-                 shift=None, out_bits=None, relu=False):
+                 shift=None, out_bits=None, relu=False, dsp_multipliers=None):
         _check_int("lane count", lanes, 1, 256, "--lanes")
         _check_int("width", width, 1, 256, "--width")
         _check_int("activation width", act_bits, 2, 32, "--act-bits")
@@ -100,6 +105,8 @@ class MacArray(wiring.Component):
         if acc_bits > MAX_ACC_BITS:
             raise ValueError(f"accumulator would need {acc_bits} bits, over the limit of "
                              f"{MAX_ACC_BITS}: lower --max-inputs or the widths")
+        dsp_multipliers = lanes * width if dsp_multipliers is None else dsp_multipliers
+        _check_int("DSP multiplier count", dsp_multipliers, 0, 1 << 16, "--dsp-multipliers")
         shift = weight_bits - 1 if shift is None else shift
         out_bits = act_bits if out_bits is None else out_bits
         if requant:
@@ -110,7 +117,8 @@ class MacArray(wiring.Component):
                             max_inputs=max_inputs, acc_bits=acc_bits,
                             tree_regs_every=tree_regs_every, requant=bool(requant),
                             shift=shift if requant else 0,
-                            out_bits=out_bits if requant else acc_bits, relu=bool(relu))
+                            out_bits=out_bits if requant else acc_bits, relu=bool(relu),
+                            dsp_multipliers=min(dsp_multipliers, lanes * width))
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "act": data.ArrayLayout(signed(act_bits), width),
@@ -162,7 +170,9 @@ class MacArray(wiring.Component):
 
         # Multiply: exact act x weight products, registered with the side band.
         beat = self.i.payload
-        moves = [(tree.i.payload.terms[l][k], beat.act[k] * beat.weight[l][k])
+        moves = [(tree.i.payload.terms[l][k],
+                  multiply(beat.act[k], beat.weight[l][k],
+                           in_luts=l * p["width"] + k >= p["dsp_multipliers"]))
                  for l in range(p["lanes"]) for k in range(p["width"])]
         moves += [(tree.i.payload.tag.bias, beat.bias),
                   (tree.i.payload.tag.first, beat.first),

@@ -38,6 +38,9 @@ def _mac_options(parser):
     g.add_argument("--shift", type=int, help="requantize right shift (default weight bits - 1)")
     g.add_argument("--out-bits", type=int, help="requantized output width (default act bits)")
     g.add_argument("--relu", action="store_true", help="clamp negative outputs to zero")
+    g.add_argument("--dsp-multipliers", type=int,
+                   help="multipliers synthesis may put in DSP blocks, the rest in LUTs "
+                        "(default all; 8 suits an iCE40 UP5K)")
     g.add_argument("--raw", action="store_true",
                    help="no requantize, no ReLU: outputs are the exact accumulator")
 
@@ -49,7 +52,8 @@ def _mac_params(args):
                 weight_bits=args.weight_bits, bias_bits=args.bias_bits,
                 max_inputs=args.max_inputs, acc_bits=args.acc_bits,
                 tree_regs_every=args.tree_regs_every, requant=not args.raw,
-                shift=args.shift, out_bits=args.out_bits, relu=args.relu)
+                shift=args.shift, out_bits=args.out_bits, relu=args.relu,
+                dsp_multipliers=args.dsp_multipliers)
 
 
 def _load_array(path, what):
@@ -149,7 +153,8 @@ def cmd_demo(args):
     synths = {}
     for i, target in enumerate(TARGETS):
         _progress(f"3/3 synthesize for {target} (Yosys + nextpnr)")
-        synths[target] = mac.synth(params, target)
+        synths[target] = mac.synth(dict(params, dsp_multipliers=TARGETS[target]["multipliers"]),
+                                   target)
     summary = {"simulation": sim, "synthesis": synths,
                "wall_s": round(time.monotonic() - started, 1)}
     _write_json(out / "demo.json", summary)

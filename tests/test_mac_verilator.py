@@ -22,6 +22,7 @@ CONFIGS = {
     "wide-24bit-raw": dict(lanes=2, width=3, act_bits=24, weight_bits=24, max_inputs=64,
                            requant=False),
     "comb-tree-sat": dict(lanes=2, width=7, tree_regs_every=0, shift=2, out_bits=6),
+    "half-in-luts": dict(lanes=4, width=4, dsp_multipliers=5, weight_bits=6, act_bits=9),
     "tree-regs-2": dict(lanes=5, width=8, tree_regs_every=2, max_inputs=64, relu=True,
                         shift=9, out_bits=10),
 }
