@@ -126,6 +126,133 @@ def cmd_synth(args):
               f"{report['brams']} BRAMs, Fmax {report['fmax_mhz']} MHz")
 
 
+def _load_float_layers(path):
+    path = Path(path)
+    if not path.is_file():
+        raise EiegenError(f"weights file {path} not found")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except Exception as error:  # zip, npy and pickle errors all mean "unreadable"
+        raise EiegenError(f"weights file {path} is not a readable .npz archive "
+                          f"({error.__class__.__name__})") from None
+    layers = []
+    while f"W{len(layers)}" in arrays:
+        i = len(layers)
+        if f"b{i}" not in arrays:
+            raise EiegenError(f"weights file {path} has W{i} but no b{i}")
+        layers.append({"W": arrays[f"W{i}"], "b": arrays[f"b{i}"]})
+    if not layers:
+        raise EiegenError(f"weights file {path} holds no W0: expected arrays W0, b0, W1, b1, ...")
+    return layers
+
+
+def _format_options(args):
+    return dict(pes=args.pes, index_bits=args.index_bits, z_bits=args.z_bits,
+                act_bits=args.act_bits, codebook_bits=args.codebook_bits,
+                bias_bits=args.bias_bits)
+
+
+def cmd_compress(args):
+    from . import compress, model as model_file
+    _check_writable(args.out, args.report)
+    fmt = _format_options(args)
+    compress.check_format(**{**compress.FORMAT_DEFAULTS,
+                             **{k: v for k, v in fmt.items() if v is not None}})
+    if args.model:
+        if args.calibration or args.quality:
+            raise EiegenError("--calibration and --quality go with --weights; a bundled "
+                              "--model brings its own data and pruning qualities")
+        model, report, _ = compress.compress_preset(args.model, seed=args.seed, init=args.init,
+                                                    progress=_progress, **fmt)
+    else:
+        layers = _load_float_layers(args.weights)
+        compress.check_float_layers(layers)
+        calibration = None if args.calibration is None else \
+            _load_array(args.calibration, "calibration")
+        qualities = None
+        if args.quality:
+            try:
+                qualities = [float(q) for q in args.quality.split(",")]
+            except ValueError:
+                raise EiegenError(f"--quality takes comma-separated numbers, not "
+                                  f"{args.quality!r}") from None
+        model, report = compress.compress_weights(
+            layers, name=Path(args.weights).stem, qualities=qualities, calibration=calibration,
+            seed=args.seed, init=args.init, progress=_progress, **fmt)
+    model_file.save(model, args.out)
+    if args.report:
+        _write_json(args.report, report)
+    _progress(f"wrote {args.out}: {report['compression_ratio']:.1f}x smaller, "
+              f"density {100 * report['density']:.1f}%")
+    print(_compression_table(report["layers"], report["total"]))
+
+
+def _compression_table(rows, total):
+    head = (f"{'layer':>5} {'shape':>11} {'weights':>8} {'density':>8} {'bits/entry':>10} "
+            f"{'dense KB':>9} {'pruned KB':>9} {'shared KB':>9} {'Huffman KB':>10} "
+            f"{'ratio':>6}")
+    lines = [head]
+    for r in rows + [dict(total, layer="all", shape=None, bits_per_entry_huffman=None)]:
+        shape = "x".join(map(str, r["shape"])) if r["shape"] else ""
+        bits = "" if r["bits_per_entry_huffman"] is None else f"{r['bits_per_entry_huffman']:.2f}"
+        lines.append(f"{r['layer']:>5} {shape:>11} {r['weights']:>8} "
+                     f"{100 * r['density']:>7.1f}% {bits:>10} {r['dense_bytes'] / 1000:>9.1f} "
+                     f"{r['pruned_bytes'] / 1000:>9.1f} {r['shared_bytes'] / 1000:>9.1f} "
+                     f"{r['huffman_bytes'] / 1000:>10.1f} {r['ratio']:>5.1f}x")
+    return "\n".join(lines)
+
+
+def cmd_inspect(args):
+    from . import model as model_file
+    m = model_file.load(args.model)
+    print(f"{args.model}: {m.name}, {' -> '.join(map(str, m.sizes))}, {m.pes} PEs, "
+          f"{m.index_bits}-bit indices, {m.z_bits}-bit relative indices, "
+          f"{m.act_bits}-bit activations, {m.codebook_bits}-bit codebook")
+    print(f"{'layer':>5} {'shape':>9} {'nonzeros':>9} {'entries':>8} {'density':>8} "
+          f"{'max/PE':>7} {'min/PE':>7} {'w frac':>6} {'in frac':>7} {'out frac':>8} "
+          f"{'shift':>5} {'relu':>4}")
+    for i, l in enumerate(m.layers):
+        per_pe = [len(v) for v in l.eie.v]
+        nonzeros = sum(int((v != 0).sum()) for v in l.eie.v)
+        print(f"{i:>5} {l.rows:>4}x{l.cols:<4} {nonzeros:>9} {sum(per_pe):>8} "
+              f"{100 * nonzeros / (l.rows * l.cols):>7.1f}% {max(per_pe):>7} {min(per_pe):>7} "
+              f"{l.weight_frac:>6} {l.in_frac:>7} {l.out_frac:>8} {l.shift:>5} "
+              f"{'yes' if l.relu else 'no':>4}")
+    for key, value in m.stats.items():
+        print(f"{key}: {json.dumps(value)}")
+
+
+def cmd_golden(args):
+    from . import model as model_file
+    from .eie_cycles import network_cycles
+    from .eie_golden import infer
+    m = model_file.load(args.model)
+    x = _load_array(args.inputs, "inputs")
+    if x.ndim != 2 or x.shape[1] != m.layers[0].cols:
+        raise EiegenError(f"inputs must have shape (B, {m.layers[0].cols}) for this model, "
+                          f"not {x.shape}")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise EiegenError(f"inputs must hold raw integers, not {x.dtype}")
+    if args.queue_depth < 1:
+        raise EiegenError(f"--queue-depth must be >= 1, not {args.queue_depth}")
+    _check_writable(args.out, args.report)
+    y, acts = infer(m, x, trace=True)
+    np.save(args.out, y)
+    _progress(f"wrote {args.out}: {y.shape[0]} x {y.shape[1]} integer outputs")
+    if args.report:
+        _progress(f"cycle model: {m.pes} PEs, queue depth {args.queue_depth}")
+        layers, total = network_cycles(m, acts[:-1], args.queue_depth)
+        _write_json(args.report, {"model": m.name, "pes": m.pes, "queue_depth": args.queue_depth,
+                                  "samples": int(y.shape[0]), "layers": layers,
+                                  "cycles": total["cycles"],
+                                  "cycles_per_inference": total["cycles"] / max(1, y.shape[0])})
+        for i, l in enumerate(layers):
+            print(f"layer {i}: {l['cycles']} cycles, load balance "
+                  f"{100 * l['load_balance_efficiency']:.1f}%, PE utilization "
+                  f"{100 * l['pe_utilization']:.1f}%")
+
+
 def cmd_bench(args):
     from .bench_report import bench_mac
     bench_mac(Path(args.out), progress=_progress)
@@ -209,6 +336,39 @@ def _parser():
     p = core_verb("synth", "out-of-context synthesis and place-and-route", cmd_synth)
     p.add_argument("--target", required=True, choices=list(TARGETS))
     p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+
+    p = verbs.add_parser("compress", help="Deep Compression into an EIE model file")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", choices=["lenet-300-100", "digits-mlp"],
+                        help="train and compress a bundled network on its bundled data")
+    source.add_argument("--weights", help="FILE.npz of float arrays W0, b0, W1, b1, ...")
+    p.add_argument("--out", required=True, help="the model file to write (M.npz)")
+    p.add_argument("--report", help="R.json: compression ratio, accuracy per stage, sizes")
+    p.add_argument("--pes", type=int, help="PEs the rows are interleaved over (default 8)")
+    p.add_argument("--index-bits", type=int, help="codebook index bits (default 4)")
+    p.add_argument("--z-bits", type=int, help="relative index bits (default 4)")
+    p.add_argument("--act-bits", type=int, help="activation width (default 16)")
+    p.add_argument("--codebook-bits", type=int, help="codebook entry width (default 16)")
+    p.add_argument("--bias-bits", type=int, help="bias width (default 32)")
+    p.add_argument("--init", default="linear", choices=["linear", "density", "random"],
+                   help="k-means initialization (default linear)")
+    p.add_argument("--quality", help="with --weights: pruning quality per layer, e.g. 1.5,1.5,1")
+    p.add_argument("--calibration", help="with --weights: X.npy of raw inputs (value = raw/256) "
+                                         "to choose activation radix points")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_compress)
+
+    p = verbs.add_parser("inspect", help="the per-layer table of a model file")
+    p.add_argument("model", help="M.npz")
+    p.set_defaults(func=cmd_inspect)
+
+    p = verbs.add_parser("golden", help="bit-exact integer inference and the EIE cycle model")
+    p.add_argument("model", help="M.npz")
+    p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
+    p.add_argument("--out", required=True, help="Y.npy: integer outputs of the last layer")
+    p.add_argument("--report", help="R.json: the cycle model's figures per layer")
+    p.add_argument("--queue-depth", type=int, default=8, help="activation queue depth (default 8)")
+    p.set_defaults(func=cmd_golden)
 
     p = verbs.add_parser("bench", help="measure cores and write docs/benchmarks.md")
     p.add_argument("core", choices=["mac"])

@@ -157,3 +157,81 @@ def test_unknown_core_and_verb(capsys):
     assert status == 2 and len(err.strip().splitlines()) == 1
     status, _, err = run_cli(capsys, "frobnicate")
     assert status == 2 and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- compression verbs
+
+@pytest.fixture(scope="module")
+def digits_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "d.npz"
+    assert main(["compress", "--model", "digits-mlp", "--out", str(path), "--pes", "4"]) == 0
+    return path
+
+
+def test_compress_inspect_golden(capsys, tmp_path, digits_file):
+    report = tmp_path / "r.json"
+    status, out, err = run_cli(capsys, "compress", "--model", "digits-mlp", "--out",
+                               str(tmp_path / "m.npz"), "--report", str(report))
+    assert status == 0, err
+    r = json.loads(report.read_text())
+    assert r["compression_ratio"] > 1 and r["accuracy"]["fixed_point"] is not None
+    assert "epoch" in out  # progress output
+    status, out, err = run_cli(capsys, "inspect", str(digits_file))
+    assert status == 0 and "64 -> 48 -> 32 -> 10" in out and "4 PEs" in out
+    from sw.datasets import load
+    x = save(tmp_path, "x.npy", load("digits").x_test[:20])
+    status, out, err = run_cli(capsys, "golden", str(digits_file), "--inputs", x, "--out",
+                               str(tmp_path / "y.npy"), "--report", str(tmp_path / "g.json"))
+    assert status == 0, err
+    from sw import model as model_file
+    from sw.eie_golden import infer
+    assert np.array_equal(np.load(tmp_path / "y.npy"),
+                          infer(model_file.load(digits_file), np.load(x)))
+    g = json.loads((tmp_path / "g.json").read_text())
+    assert len(g["layers"]) == 3 and 0 < g["layers"][0]["load_balance_efficiency"] <= 1
+
+
+def test_compress_user_weights(capsys, tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "w.npz"
+    np.savez(path, W0=rng.normal(0, 0.1, (16, 24)), b0=np.zeros(16),
+             W1=rng.normal(0, 0.1, (4, 16)), b1=np.zeros(4))
+    status, _, err = run_cli(capsys, "compress", "--weights", str(path), "--quality", "1,0.5",
+                             "--out", str(tmp_path / "m.npz"))
+    assert status == 0, err
+
+
+BAD_COMPRESS = {
+    "nan weights": ({"W0": np.full((2, 3), np.nan), "b0": np.zeros(2)}, [], "W0 holds NaN"),
+    "no chain": ({"W0": np.ones((2, 3)), "b0": np.zeros(2), "W1": np.ones((2, 5)),
+                  "b1": np.zeros(2)}, [], "W1 takes 5 inputs but W0 gives 2"),
+    "missing bias": ({"W0": np.ones((2, 3))}, [], "has W0 but no b0"),
+    "no weights": ({"x": np.ones(3)}, [], "holds no W0"),
+    "index bits": ({"W0": np.ones((2, 3)), "b0": np.zeros(2)}, ["--index-bits", "0"],
+                   "index width must be an integer from 1 to 8"),
+    "bad quality": ({"W0": np.ones((2, 3)), "b0": np.zeros(2)}, ["--quality", "a,b"],
+                    "--quality takes comma-separated numbers"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_COMPRESS)
+def test_compress_rejects(capsys, tmp_path, case):
+    arrays, extra, message = BAD_COMPRESS[case]
+    np.savez(tmp_path / "w.npz", **arrays)
+    out = tmp_path / "m.npz"
+    status, _, err = run_cli(capsys, "compress", "--weights", str(tmp_path / "w.npz"), *extra,
+                             "--out", str(out))
+    assert status != 0 and len(err.strip().splitlines()) == 1
+    assert __import__("re").search(message, err), err
+    assert not out.exists()
+
+
+def test_golden_rejects(capsys, tmp_path, digits_file):
+    x = save(tmp_path, "x.npy", np.zeros((2, 63), dtype=int))
+    status, _, err = run_cli(capsys, "golden", str(digits_file), "--inputs", x, "--out",
+                             str(tmp_path / "y.npy"))
+    assert status != 0 and "inputs must have shape (B, 64)" in err
+    (tmp_path / "bad.npz").write_bytes(b"\x00" * 10)
+    status, _, err = run_cli(capsys, "inspect", str(tmp_path / "bad.npz"))
+    assert status != 0 and "not a readable eiegen model file" in err
+    assert len(err.strip().splitlines()) == 1
