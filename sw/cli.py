@@ -254,8 +254,9 @@ def cmd_golden(args):
 
 
 def cmd_bench(args):
-    from .bench_report import bench_mac
-    bench_mac(Path(args.out), progress=_progress)
+    from . import bench_report
+    {"mac": bench_report.bench_mac,
+     "compress": bench_report.bench_compress}[args.core](Path(args.out), progress=_progress)
 
 
 def cmd_demo(args):
@@ -371,7 +372,7 @@ def _parser():
     p.set_defaults(func=cmd_golden)
 
     p = verbs.add_parser("bench", help="measure cores and write docs/benchmarks.md")
-    p.add_argument("core", choices=["mac"])
+    p.add_argument("core", choices=["mac", "compress"])
     p.add_argument("--out", default="docs", help="folder of benchmarks.md (default docs)")
     p.set_defaults(func=cmd_bench)
 
