@@ -195,6 +195,7 @@ def bench_compress(out_dir, progress=print, samples=20):
 
 
 def _compression_markdown(report, sweep, compress_s, samples):
+    from .compress import SIZE_COLUMNS, size_rows
     acc = report["accuracy"]
     t = report["total"]
     lines = [
@@ -218,17 +219,11 @@ def _compression_markdown(report, sweep, compress_s, samples):
         f"{100 * (acc['shared'] - acc['fixed_point']):.1f} points (target: within 0.2). "
         "Our baseline is lower than the paper's because we train on 4,000 digits, not 60,000.",
         "",
-        "| layer | shape | density | entries (with padding) | bits/entry after Huffman | "
-        "dense KB | pruned KB | shared KB | Huffman KB | ratio | EIE memory KB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| " + " | ".join(head for _, head in SIZE_COLUMNS) + " |",
+        "|---|---|" + "---:|" * (len(SIZE_COLUMNS) - 2),
     ]
-    for r in report["layers"] + [dict(t, layer="all", shape=None, bits_per_entry_huffman=None)]:
-        shape = "x".join(map(str, r["shape"])) if r["shape"] else ""
-        bits = "" if r["bits_per_entry_huffman"] is None else f"{r['bits_per_entry_huffman']:.2f}"
-        lines.append(f"| {r['layer']} | {shape} | {100 * r['density']:.1f}% | {r['entries']} | "
-                     f"{bits} | {r['dense_bytes'] / 1000:.1f} | {r['pruned_bytes'] / 1000:.1f} | "
-                     f"{r['shared_bytes'] / 1000:.1f} | {r['huffman_bytes'] / 1000:.1f} | "
-                     f"{r['ratio']:.1f}x | {r['eie_bytes'] / 1000:.1f} |")
+    lines += ["| " + " | ".join(row[key] for key, _ in SIZE_COLUMNS) + " |"
+              for row in size_rows(report["layers"], t)]
     lines += [
         "",
         f"Total {t['dense_bytes'] / 1000:.0f} KB -> {t['huffman_bytes'] / 1000:.1f} KB: "

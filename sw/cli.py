@@ -189,18 +189,11 @@ def cmd_compress(args):
 
 
 def _compression_table(rows, total):
-    head = (f"{'layer':>5} {'shape':>11} {'weights':>8} {'density':>8} {'bits/entry':>10} "
-            f"{'dense KB':>9} {'pruned KB':>9} {'shared KB':>9} {'Huffman KB':>10} "
-            f"{'ratio':>6}")
-    lines = [head]
-    for r in rows + [dict(total, layer="all", shape=None, bits_per_entry_huffman=None)]:
-        shape = "x".join(map(str, r["shape"])) if r["shape"] else ""
-        bits = "" if r["bits_per_entry_huffman"] is None else f"{r['bits_per_entry_huffman']:.2f}"
-        lines.append(f"{r['layer']:>5} {shape:>11} {r['weights']:>8} "
-                     f"{100 * r['density']:>7.1f}% {bits:>10} {r['dense_bytes'] / 1000:>9.1f} "
-                     f"{r['pruned_bytes'] / 1000:>9.1f} {r['shared_bytes'] / 1000:>9.1f} "
-                     f"{r['huffman_bytes'] / 1000:>10.1f} {r['ratio']:>5.1f}x")
-    return "\n".join(lines)
+    from .compress import SIZE_COLUMNS, size_rows
+    table = [dict((key, head) for key, head in SIZE_COLUMNS)] + list(size_rows(rows, total))
+    widths = {key: max(len(row[key]) for row in table) for key, _ in SIZE_COLUMNS}
+    return "\n".join(" ".join(row[key].rjust(widths[key]) for key, _ in SIZE_COLUMNS)
+                     for row in table)
 
 
 def cmd_inspect(args):

@@ -21,7 +21,7 @@ from .quantize import frac_for, to_mantissas
 from .share import share_layer
 
 __all__ = ["PRESETS", "compress_preset", "compress_weights", "finish", "size_table",
-           "check_float_layers"]
+           "size_rows", "SIZE_COLUMNS", "check_float_layers", "check_format"]
 
 #: The bundled networks. Pruning qualities are per layer (threshold = quality
 #: x std of the trained dense layer), chosen to land near the densities of
@@ -111,6 +111,29 @@ def size_table(float_layers, indices, index_bits, z_bits, eie_layers, pes):
     total["density"] = sum(r["density"] * r["weights"] for r in rows) / total["weights"]
     total["ratio"] = total["dense_bytes"] / total["huffman_bytes"]
     return rows, total
+
+
+#: Columns of the size table as shown to people: (key, heading).
+SIZE_COLUMNS = [("layer", "layer"), ("shape", "shape"), ("weights", "weights"),
+                ("density", "density"), ("entries", "entries"), ("bits", "bits/entry"),
+                ("dense", "dense KB"), ("pruned", "pruned KB"), ("shared", "shared KB"),
+                ("huffman", "Huffman KB"), ("ratio", "ratio"), ("eie", "EIE KB")]
+
+
+def size_rows(layers, total):
+    """The size table's rows (per layer, then all) as display strings."""
+    for r in layers + [dict(total, layer="all", shape=None, bits_per_entry_huffman=None)]:
+        yield {
+            "layer": str(r["layer"]),
+            "shape": "x".join(map(str, r["shape"])) if r["shape"] else "",
+            "weights": str(r["weights"]), "density": f"{100 * r['density']:.1f}%",
+            "entries": str(r["entries"]),
+            "bits": "" if r["bits_per_entry_huffman"] is None
+                    else f"{r['bits_per_entry_huffman']:.2f}",
+            **{key: f"{r[key + '_bytes'] / 1000:.1f}"
+               for key in ("dense", "pruned", "shared", "huffman", "eie")},
+            "ratio": f"{r['ratio']:.1f}x",
+        }
 
 
 def finish(name, float_layers, indices, codebooks, act_max, *, input_frac, raw_max, pes,
