@@ -1,0 +1,230 @@
+"""The EIE engine: PEs, leading-non-zero detection and broadcast, activation
+buffers that swap every layer, and the layer sequencer."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .pe import ProcessingElement, _bits, layer_config_layout, load_layout
+
+__all__ = ["EieEngine"]
+
+
+class EieEngine(wiring.Component):
+    """Sparse matrix-vector engine running whole compressed networks (EIE).
+
+    Parameters
+    ----------
+    config : sw.eie_image.EieConfig
+        Sizes and widths (validated here).
+    image : sw.eie_image.EieImage, optional
+        A model's memory images to bake in; without one the memories start
+        empty and are filled through ``load``.
+
+    Ports
+    -----
+    load : In(stream) of ``{mem, pe, addr, data}``
+        Memory writes (``sw.eie_image.MEMORIES``); taken only while idle.
+    input : In(stream) of ``pes x signed(act_bits)``
+        The first layer's activations, ``pes`` a beat (activation ``j`` is
+        lane ``j mod pes`` of beat ``j // pes``). The beat that completes the
+        vector starts the network.
+    output : Out(stream) of ``pes x signed(act_bits)``
+        The last layer's outputs, in the same arrangement.
+    layer : Out
+        Index of the layer running (for cycle counts); ``busy`` is high from
+        the start until the last output beat is taken.
+
+    Dataflow
+    --------
+    Activations live in two buffers of words of ``pes`` lanes (element ``j``
+    at word ``j // pes``, lane ``j mod pes``); a layer reads one and writes the
+    other, and they swap. The leading-non-zero detector reads a word a cycle
+    and broadcasts one non-zero ``(j, a_j)`` a cycle to every PE's queue, in a
+    cycle where all queues have room. When the last broadcast is done and all
+    PEs are idle, every PE writes back its local row ``r`` in the same cycle
+    (requantize, ReLU), one word of the destination buffer a cycle. Then the
+    next layer starts, without the host.
+    """
+
+    def __init__(self, config, image=None):
+        self._c = config.validate()
+        self._image = image
+        c = self._c
+        lanes = data.ArrayLayout(signed(c.act_bits), c.pes)
+        super().__init__({
+            "load": In(stream.Signature(load_layout(c))),
+            "input": In(stream.Signature(lanes)),
+            "output": Out(stream.Signature(lanes)),
+            "layer": Out(_bits(c.max_layers)),
+            "busy": Out(1),
+        })
+
+    @property
+    def config(self):
+        return self._c
+
+    def elaborate(self, platform):
+        from sw.eie_image import MEMORIES, layer_fields
+        c = self._c
+        n = c.pes
+        m = Module()
+        words = -(-c.max_cols // n)
+        word_bits = n * c.act_bits
+
+        pes = [ProcessingElement(c, k, self._image) for k in range(n)]
+        for k, pe in enumerate(pes):
+            m.submodules[f"pe{k}"] = pe
+            m.d.comb += [pe.load.valid.eq(self.load.valid & self.load.ready),
+                         pe.load.payload.eq(self.load.payload)]
+
+        # ---- layer table
+        fields = layer_fields(c)
+        table_bits = sum(w for _, w in fields.values())
+        table = Memory(shape=unsigned(table_bits), depth=c.max_layers,
+                       init=self._image.layers if self._image else [])
+        m.submodules.table = table
+        table_wr = table.write_port()
+        table_rd = table.read_port(domain="comb")
+        m.d.comb += [
+            table_wr.addr.eq(self.load.payload.addr), table_wr.data.eq(self.load.payload.data),
+            table_wr.en.eq(self.load.valid & self.load.ready
+                           & (self.load.payload.mem == MEMORIES["layers"])),
+        ]
+
+        def field(word, name):
+            offset, width = fields[name]
+            return word[offset:offset + width]
+
+        layer = Signal(_bits(c.max_layers))
+        m.d.comb += [table_rd.addr.eq(layer), self.layer.eq(layer)]
+        cols = Signal(fields["cols"][1])
+        rows = Signal(fields["rows"][1])
+        last = Signal()
+        config = Signal(layer_config_layout(c))
+        for pe in pes:
+            m.d.comb += pe.layer.eq(config)
+
+        # ---- activation buffers: bank `src` is read, the other written
+        banks = [Memory(shape=unsigned(word_bits), depth=words, init=[]) for _ in range(2)]
+        m.submodules.bank0, m.submodules.bank1 = banks
+        rd = [b.read_port() for b in banks]
+        wr = [b.write_port() for b in banks]
+        src = Signal()
+        rd_addr = Signal(_bits(words + 1))
+        wr_addr = Signal(_bits(words + 1))
+        wr_data = Signal(word_bits)
+        wr_en = Signal()
+        wr_bank = Signal()
+        for k in range(2):
+            m.d.comb += [rd[k].addr.eq(rd_addr), wr[k].addr.eq(wr_addr),
+                         wr[k].data.eq(wr_data), wr[k].en.eq(wr_en & (wr_bank == k))]
+        word = Mux(src, rd[1].data, rd[0].data)
+
+        # ---- leading non-zero detection and broadcast
+        g_next = Signal(_bits(words + 1))  # the word whose data the read port shows
+        next_base = Signal(_bits(c.max_cols + n + 1))  # its first element
+        g_base = Signal.like(next_base)
+        mask = Signal(n)
+        vals = Signal(word_bits)
+        lowest = Signal(range(max(n, 2)))
+        for k in reversed(range(n)):
+            with m.If(mask[k]):
+                m.d.comb += lowest.eq(k)
+        all_ready = Signal()
+        m.d.comb += all_ready.eq(Cat(pe.push.ready for pe in pes).all())
+        emit = Signal()
+        mask_after = Signal(n)
+        load_word = Signal()
+        nonzero = Cat((word.word_select(k, c.act_bits) != 0) & (next_base + k < cols)
+                      for k in range(n))
+        for pe in pes:
+            m.d.comb += [pe.push.valid.eq(emit), pe.push.payload.col.eq(g_base + lowest),
+                         pe.push.payload.act.eq(vals.word_select(lowest, c.act_bits))]
+
+        # ---- write-back
+        wb_row = Signal(_bits(c.rows_per_pe + 1))
+        wb_base = Signal(_bits(c.max_cols + n + 1))  # wb_row * n
+        wb_issue = Signal()
+        for pe in pes:
+            m.d.comb += [pe.wb_addr.eq(wb_row), pe.wb_valid.eq(wb_issue)]
+        done_row = Signal.like(wb_row)
+        done_base = Signal.like(wb_base)
+        results = Cat(Mux(done_base + k < rows, pe.wb_result, 0) for k, pe in enumerate(pes))
+
+        in_count = Signal(_bits(words + 1))
+        out_count = Signal(_bits(words + 1))
+        out_pending = Signal()
+
+        m.d.comb += self.busy.eq(1)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += [self.busy.eq(0), self.load.ready.eq(1), self.input.ready.eq(1),
+                             wr_addr.eq(in_count), wr_data.eq(self.input.payload),
+                             wr_bank.eq(0), wr_en.eq(self.input.valid)]
+                first_cols = field(table_rd.data, "cols")  # layer is 0 while idle
+                m.d.sync += src.eq(0)
+                with m.If(self.input.valid):
+                    m.d.sync += in_count.eq(in_count + 1)
+                    with m.If((in_count + 1) * n >= first_cols):
+                        m.d.sync += in_count.eq(0)
+                        m.next = "START"
+            with m.State("START"):
+                entry = table_rd.data
+                m.d.sync += [
+                    cols.eq(field(entry, "cols")), rows.eq(field(entry, "rows")),
+                    last.eq(field(entry, "last")),
+                    config.index.eq(layer), config.ptr_base.eq(field(entry, "ptr_base")),
+                    config.bias_base.eq(field(entry, "bias_base")),
+                    config.shift.eq(field(entry, "shift")), config.relu.eq(field(entry, "relu")),
+                    g_next.eq(0), next_base.eq(0), mask.eq(0),
+                ]
+                m.d.comb += rd_addr.eq(0)
+                m.next = "SCAN"
+            with m.State("SCAN"):
+                m.d.comb += [
+                    emit.eq((mask != 0) & all_ready),
+                    mask_after.eq(Mux(emit, mask & (mask - 1), mask)),
+                    load_word.eq((mask_after == 0) & (next_base < cols)),
+                    rd_addr.eq(Mux(load_word, g_next + 1, g_next)),
+                ]
+                with m.If(load_word):
+                    m.d.sync += [vals.eq(word), mask.eq(nonzero), g_base.eq(next_base),
+                                 g_next.eq(g_next + 1), next_base.eq(next_base + n)]
+                with m.Else():
+                    m.d.sync += mask.eq(mask_after)
+                with m.If((mask_after == 0) & (next_base >= cols)):
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(Cat(pe.idle for pe in pes).all()):
+                    m.d.sync += [wb_row.eq(0), wb_base.eq(0), done_row.eq(0), done_base.eq(0)]
+                    m.next = "WRITEBACK"
+            with m.State("WRITEBACK"):
+                m.d.comb += wb_issue.eq(wb_base < rows)
+                with m.If(wb_issue):
+                    m.d.sync += [wb_row.eq(wb_row + 1), wb_base.eq(wb_base + n)]
+                m.d.comb += [wr_addr.eq(done_row), wr_data.eq(results), wr_bank.eq(~src),
+                             wr_en.eq(pes[0].wb_done)]
+                with m.If(pes[0].wb_done):
+                    m.d.sync += [done_row.eq(done_row + 1), done_base.eq(done_base + n)]
+                    with m.If(done_base + n >= rows):
+                        m.d.sync += src.eq(~src)
+                        with m.If(last):
+                            m.d.sync += [layer.eq(0), out_count.eq(0), out_pending.eq(0)]
+                            m.next = "OUTPUT"
+                        with m.Else():
+                            m.d.sync += layer.eq(layer + 1)
+                            m.next = "START"
+            with m.State("OUTPUT"):
+                # The read port shows a word the cycle after its address: one
+                # cycle to fetch, then offer it until taken.
+                m.d.comb += [rd_addr.eq(out_count), self.output.payload.eq(word),
+                             self.output.valid.eq(out_pending)]
+                with m.If(~out_pending):
+                    m.d.sync += out_pending.eq(1)
+                with m.Elif(self.output.ready):
+                    m.d.sync += [out_pending.eq(0), out_count.eq(out_count + 1)]
+                    with m.If((out_count + 1) * n >= rows):
+                        m.next = "IDLE"
+        return m

@@ -1,0 +1,115 @@
+"""The EIE engine's flow: generate, simulate whole networks, compare, synthesize."""
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .eie_cycles import network_cycles
+from .eie_golden import infer, input_activations
+from .eie_image import build_image, config_for
+from .packing import pack, unpack
+from .toolchain import simulate, to_verilog
+
+__all__ = ["TOP", "engine_for", "run", "layer_cycles_from_events"]
+
+TOP = "eiegen_eie"
+
+
+def engine_for(model, *, runtime_load=False, **overrides):
+    """``(engine, image)`` sized for ``model``; baked in unless ``runtime_load``."""
+    from hw.eie import EieEngine
+    config = config_for(model, **overrides)
+    image = build_image(model, config)
+    return EieEngine(config, None if runtime_load else image), image
+
+
+def layer_cycles_from_events(events, starts, n_layers):
+    """Per sample, the cycles of each layer and of the output, from the bench's
+    time stamps of ``(cycle, layer, busy)`` changes."""
+    per_sample = []
+    bounds = list(starts[1:]) + [float("inf")]
+    for start, stop in zip(starts, bounds):
+        mine = [e for e in events if start <= e[0] <= stop]
+        up = next(t for t, _, busy in mine if busy)
+        marks = [up] + [t for t, layer, busy in mine if t > up and busy][:n_layers]
+        down = next(t for t, _, busy in mine if t > up and not busy)
+        cycles = [b - a for a, b in zip(marks, marks[1:])]
+        per_sample.append({"layers": cycles, "output": down - marks[-1],
+                           "inference": marks[-1] - up})
+    return per_sample
+
+
+def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
+        workdir=None, progress=None, **overrides):
+    """Run raw inputs (B, inputs) through the generated engine in Verilator.
+
+    Returns ``(y, report)``; ``report["mismatches"]`` counts outputs that
+    differ from the golden model ``sw.eie_golden.infer``.
+    """
+    started = time.monotonic()
+    engine, image = engine_for(model, runtime_load=runtime_load, **overrides)
+    c = engine.config
+    golden, acts = infer(model, raw, trace=True)
+    a0 = input_activations(model, raw)
+    n = c.pes
+    lanes = engine.input.payload.shape()
+    words_in = -(-a0.shape[1] // n)
+    padded = np.zeros((a0.shape[0], words_in * n), dtype=np.int64)
+    padded[:, :a0.shape[1]] = a0
+    samples = [[format(pack(lanes, row[w * n:(w + 1) * n]), "x") for w in range(words_in)]
+               for row in padded]
+    load = []
+    if runtime_load:
+        layout = engine.load.payload.shape()
+        load = [format(pack(layout, {"mem": mem, "pe": pe, "addr": addr, "data": value}), "x")
+                for mem, pe, addr, value in image.load_beats()]
+    out_words = -(-image.out_rows // n)
+    keep = workdir is not None
+    workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-eie-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    model_layers, model_total = network_cycles(model, acts[:-1], c.queue_depth)
+    budget = 20 * sum(l["cycles"] for l in model_layers) + 200 * len(raw) + 10 * len(load)
+    job = {"load": load, "samples": samples, "out_words": out_words, "seed": seed,
+           "in_stall": in_stall, "out_stall": out_stall, "max_cycles": budget + 10_000,
+           "result": str(workdir / "result.json")}
+    (workdir / "job.json").write_text(json.dumps(job))
+    if progress:
+        progress(f"Verilator: {len(raw)} inferences on {n} PEs (queue depth {c.queue_depth})")
+    simulate(to_verilog(engine, TOP), TOP, "sw.bench.eie", workdir=workdir,
+             env={"EIEGEN_JOB": str(workdir / "job.json")})
+    result = json.loads((workdir / "result.json").read_text())
+    shape = engine.output.payload.shape()
+    y = np.array([[v for word in s["outputs"] for v in unpack(shape, int(word, 16))]
+                  for s in result["samples"]], dtype=np.int64)[:, :image.out_rows]
+    timing = layer_cycles_from_events(result["events"], [s["start"] for s in result["samples"]],
+                                      len(model.layers))
+    rtl_layers = [sum(t["layers"][l] for t in timing) for l in range(len(model.layers))]
+    layers = []
+    for l, (cycles, figures) in enumerate(zip(rtl_layers, model_layers)):
+        layers.append({
+            "cycles": cycles, "model_cycles": figures["cycles"],
+            "useful_macs": figures["useful_macs"],
+            "pe_utilization": figures["useful_macs"] / (n * cycles),
+            "load_balance_efficiency": figures["load_balance_efficiency"],
+        })
+    total = sum(rtl_layers)
+    report = {
+        "model": model.name, "config": vars(c) | {"acc_bits": c.accumulator_bits},
+        "samples": len(raw), "mismatches": int(np.count_nonzero(y != golden)),
+        "outputs": int(golden.size), "layers": layers, "cycles": total,
+        "cycles_per_inference": total / len(raw),
+        "output_cycles": sum(t["output"] for t in timing),
+        "model_cycles": sum(l["cycles"] for l in model_layers),
+        "pe_utilization": sum(l["useful_macs"] for l in layers) / (n * total),
+        "load_balance_efficiency": float(np.average(
+            [l["load_balance_efficiency"] for l in layers], weights=rtl_layers)),
+        "runtime_load": runtime_load, "load_beats": len(load),
+        "simulated_cycles": result["end"], "wall_s": round(time.monotonic() - started, 2),
+    }
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return y, report
