@@ -1,30 +1,51 @@
-"""Cycle model of the EIE dataflow: cycles, load balance and utilization.
+"""Cycle model of the EIE engine: cycles, load balance and utilization.
 
-Per layer and input vector:
+It follows the generated engine (``hw/eie``) register for register, so its
+cycle counts equal the RTL's (a test checks it), but it runs in plain Python
+on any model without a simulator. Per layer and input vector:
 
-* The central unit finds the non-zero input activations in order (leading
-  non-zero detection) and broadcasts one ``(j, a_j)`` per cycle, but only in
-  a cycle where every PE's activation queue has room (``queue_depth``);
-  a broadcast is in the queues from the next cycle on.
-* A PE with no column in progress pops the oldest queued activation. It then
-  spends one cycle per entry of its slice of column ``j`` (non-zeros and
-  padding zeros alike), the first in the cycle of the pop; a column with no
-  entries still costs the pop's cycle.
-* A cycle in which a PE has no column and an empty queue, before the layer
-  is done, is a starvation cycle. The layer is done when every broadcast is
-  made and every PE has finished; the result write-back then takes one cycle
-  per row of the largest slice (each PE writes its own rows).
+* ``START`` (1 cycle) latches the layer's configuration.
+* ``SCAN``: the leading-non-zero detector loads a word of ``pes``
+  activations a cycle while it holds no non-zero; it broadcasts one non-zero
+  ``(j, a_j)`` a cycle into every PE's activation queue, but only in a cycle
+  where every queue has room (fewer than ``queue_depth`` entries); it loads
+  the next word in the cycle of a word's last broadcast. An activation
+  written into a queue can be popped two cycles later.
+* A PE pops its next activation while its pointer stage is empty or being
+  emptied; the next cycle it has the column's pointers. The entry stage takes
+  a column when it is idle or on its last entry, then issues one entry a
+  cycle (an empty column still takes one cycle); each entry is in flight for
+  three more cycles (sparse-matrix read, codebook read and multiply,
+  accumulate).
+* ``DRAIN`` waits until every queue, stage and pipeline is empty.
+* ``WRITEBACK``: one local row a cycle on every PE at once, results two
+  cycles later: ``rows_per_pe + 2`` cycles.
 
-Load-balance efficiency = 1 - starvation / (PEs x compute cycles);
-PE utilization = useful MACs (real non-zeros x non-zero activations) /
-(PEs x compute cycles), against the ceiling of one MAC per PE per cycle.
+Load-balance efficiency = working PE-cycles / (PEs x compute cycles), where
+a PE works when it issues an entry or spends a cycle on an empty column, and
+compute cycles are START + SCAN + DRAIN. PE utilization = useful MACs (real
+non-zeros x non-zero activations) / (PEs x all the layer's cycles), against
+the ceiling of one MAC per PE per cycle.
 """
 
 from collections import deque
 
 import numpy as np
 
-__all__ = ["layer_cycles", "network_cycles"]
+__all__ = ["layer_cycles", "network_cycles", "QUEUE_LATENCY", "PIPELINE", "WRITEBACK_LATENCY"]
+
+QUEUE_LATENCY = 2  # a queue write can be popped this many cycles later
+PIPELINE = 3  # cycles an issued entry is in flight after its issue cycle
+WRITEBACK_LATENCY = 2
+
+
+def _real_entries(eie):
+    """Non-padding entries of each PE in each column: (pes, cols)."""
+    real = np.zeros((eie.pes, eie.cols), dtype=np.int64)
+    for pe in range(eie.pes):
+        upto = np.concatenate([[0], np.cumsum(eie.v[pe] != 0)])
+        real[pe] = upto[eie.ptr[pe, 1:]] - upto[eie.ptr[pe, :-1]]
+    return real
 
 
 def layer_cycles(layer, activations, queue_depth):
@@ -32,39 +53,81 @@ def layer_cycles(layer, activations, queue_depth):
     eie = getattr(layer, "eie", layer)
     if queue_depth < 1:
         raise ValueError(f"queue depth must be >= 1, not {queue_depth}")
-    entries = eie.entries()  # (pes, cols)
-    real = np.zeros_like(entries)  # entries that are not padding
-    for pe in range(eie.pes):
-        upto = np.concatenate([[0], np.cumsum(eie.v[pe] != 0)])
-        real[pe] = upto[eie.ptr[pe, 1:]] - upto[eie.ptr[pe, :-1]]
-    columns = [j for j in np.flatnonzero(np.asarray(activations) != 0)]
-    pes = eie.pes
-    queues = [deque() for _ in range(pes)]
-    left = [0] * pes
-    cycles = starvation = 0
-    sent = 0
-    while sent < len(columns) or any(left) or any(queues):
-        for pe in range(pes):
-            if left[pe] == 0 and queues[pe]:
-                left[pe] = max(1, int(entries[pe, queues[pe].popleft()]))
-            if left[pe]:
-                left[pe] -= 1
-            else:
-                starvation += 1
-        if sent < len(columns) and all(len(q) < queue_depth for q in queues):
+    n = eie.pes
+    entries = eie.entries()
+    activations = np.asarray(activations)
+    words = [[j for j in range(w, min(w + n, eie.cols)) if activations[j] != 0]
+             for w in range(0, eie.cols, n)]
+
+    queues = [deque() for _ in range(n)]  # (col, cycle it can be popped)
+    p_valid = [False] * n
+    p_entries = [0] * n
+    busy = [False] * n
+    left = [0] * n
+    last_issue = [-10] * n
+    working = 0
+    # Cycle 0 is START; SCAN begins at cycle 1 with nothing loaded.
+    t = 1
+    mask = deque()
+    word = 0
+    scanning = True
+    while True:
+        # -- the central unit, from this cycle's registers
+        if scanning:
+            emit = bool(mask) and all(len(q) < queue_depth for q in queues)
+            after = len(mask) - emit
+            load = after == 0 and word < len(words)
+            done_scanning = after == 0 and word >= len(words)
+        else:
+            emit = load = False
+            idle = all(not q and not p_valid[k] and not busy[k] and t - last_issue[k] > PIPELINE
+                       for k, q in enumerate(queues))
+            if idle:
+                break  # DRAIN saw every PE idle at cycle t
+        # -- every PE
+        for k in range(n):
+            free = not busy[k] or left[k] <= 1
+            issue = busy[k] and left[k] > 0
+            take = p_valid[k] and free
+            pop = bool(queues[k]) and queues[k][0][1] <= t and (not p_valid[k] or take)
+            if issue:
+                left[k] -= 1
+                last_issue[k] = t
+            if busy[k]:
+                working += 1  # an entry issued, or the cycle of an empty column
+            if free:
+                busy[k] = take
+                if take:
+                    left[k] = p_entries[k]
+            if pop:
+                col = queues[k].popleft()[0]
+                p_valid[k], p_entries[k] = True, int(entries[k, col])
+            elif take:
+                p_valid[k] = False
+        # -- register updates of the central unit
+        if emit:
+            col = mask.popleft()
             for q in queues:
-                q.append(columns[sent])
-            sent += 1
-        cycles += 1
-    useful = int(sum(real[:, j].sum() for j in columns))
-    compute = max(cycles, 1)
-    writeback = max(eie.rows_of(pe) for pe in range(pes))
+                q.append((col, t + QUEUE_LATENCY))
+        if load:
+            mask = deque(words[word])
+            word += 1
+        if scanning and done_scanning:
+            scanning = False
+        t += 1
+    compute = t + 1  # cycles 0..t: START, SCAN, DRAIN
+    rows_pe = -(-eie.rows // n)
+    writeback = rows_pe + WRITEBACK_LATENCY
+    real = _real_entries(eie)
+    columns = np.flatnonzero(activations != 0)
+    useful = int(real[:, columns].sum())
     return {
-        "compute_cycles": cycles, "writeback_cycles": writeback,
-        "cycles": cycles + writeback, "broadcasts": len(columns),
-        "starvation_cycles": starvation, "useful_macs": useful,
-        "load_balance_efficiency": 1 - starvation / (pes * compute),
-        "pe_utilization": useful / (pes * compute),
+        "compute_cycles": compute, "writeback_cycles": writeback,
+        "cycles": compute + writeback, "broadcasts": len(columns),
+        "working_cycles": working, "starvation_cycles": n * compute - working,
+        "useful_macs": useful,
+        "load_balance_efficiency": working / (n * compute),
+        "pe_utilization": useful / (n * (compute + writeback)),
     }
 
 
@@ -77,12 +140,12 @@ def network_cycles(model, activations_per_layer, queue_depth):
     layers = []
     for layer, acts in zip(model.layers, activations_per_layer):
         runs = [layer_cycles(layer, a, queue_depth) for a in acts]
-        total = {k: sum(r[k] for r in runs) for k in ("compute_cycles", "writeback_cycles",
-                                                      "cycles", "broadcasts",
-                                                      "starvation_cycles", "useful_macs")}
-        pe_cycles = model.pes * max(total["compute_cycles"], 1)
-        total["load_balance_efficiency"] = 1 - total["starvation_cycles"] / pe_cycles
-        total["pe_utilization"] = total["useful_macs"] / pe_cycles
+        total = {k: sum(r[k] for r in runs) for k in (
+            "compute_cycles", "writeback_cycles", "cycles", "broadcasts", "working_cycles",
+            "starvation_cycles", "useful_macs")}
+        total["load_balance_efficiency"] = total["working_cycles"] / (
+            model.pes * max(total["compute_cycles"], 1))
+        total["pe_utilization"] = total["useful_macs"] / (model.pes * max(total["cycles"], 1))
         total["samples"] = len(runs)
         layers.append(total)
     cycles = sum(l["cycles"] for l in layers)

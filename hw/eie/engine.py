@@ -33,8 +33,9 @@ class EieEngine(wiring.Component):
     output : Out(stream) of ``pes x signed(act_bits)``
         The last layer's outputs, in the same arrangement.
     layer : Out
-        Index of the layer running (for cycle counts); ``busy`` is high from
-        the start until the last output beat is taken.
+        Index of the layer running, the layer count while the outputs stream
+        out, 0 when idle (it marks layer boundaries for cycle counts);
+        ``busy`` is high from the start until the last output beat is taken.
 
     Dataflow
     --------
@@ -57,7 +58,7 @@ class EieEngine(wiring.Component):
             "load": In(stream.Signature(load_layout(c))),
             "input": In(stream.Signature(lanes)),
             "output": Out(stream.Signature(lanes)),
-            "layer": Out(_bits(c.max_layers)),
+            "layer": Out(_bits(c.max_layers + 1)),
             "busy": Out(1),
         })
 
@@ -97,7 +98,7 @@ class EieEngine(wiring.Component):
             offset, width = fields[name]
             return word[offset:offset + width]
 
-        layer = Signal(_bits(c.max_layers))
+        layer = Signal(_bits(c.max_layers + 1))
         m.d.comb += [table_rd.addr.eq(layer), self.layer.eq(layer)]
         cols = Signal(fields["cols"][1])
         rows = Signal(fields["rows"][1])
@@ -209,12 +210,11 @@ class EieEngine(wiring.Component):
                 with m.If(pes[0].wb_done):
                     m.d.sync += [done_row.eq(done_row + 1), done_base.eq(done_base + n)]
                     with m.If(done_base + n >= rows):
-                        m.d.sync += src.eq(~src)
+                        m.d.sync += [src.eq(~src), layer.eq(layer + 1)]
                         with m.If(last):
-                            m.d.sync += [layer.eq(0), out_count.eq(0), out_pending.eq(0)]
+                            m.d.sync += [out_count.eq(0), out_pending.eq(0)]
                             m.next = "OUTPUT"
                         with m.Else():
-                            m.d.sync += layer.eq(layer + 1)
                             m.next = "START"
             with m.State("OUTPUT"):
                 # The read port shows a word the cycle after its address: one
@@ -226,5 +226,6 @@ class EieEngine(wiring.Component):
                 with m.Elif(self.output.ready):
                     m.d.sync += [out_pending.eq(0), out_count.eq(out_count + 1)]
                     with m.If((out_count + 1) * n >= rows):
+                        m.d.sync += layer.eq(0)
                         m.next = "IDLE"
         return m

@@ -29,7 +29,7 @@ def load_layout(config):
 
 def layer_config_layout(config):
     """What a PE needs to know of the current layer (held for the whole layer)."""
-    return data.StructLayout({"index": _bits(config.max_layers),
+    return data.StructLayout({"index": _bits(config.max_layers + 1),
                               "ptr_base": _bits(config.ptr_depth + 1),
                               "bias_base": _bits(config.bias_depth + 1),
                               "shift": _bits(config.accumulator_bits + 1),
