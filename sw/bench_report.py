@@ -67,7 +67,10 @@ def bench_mac(out_dir, progress=print):
             try:
                 row["synth"][target] = mac.synth(fitted, target)
             except ToolchainError as error:
-                row["synth"][target] = {"error": str(error).split(";")[0]}
+                reason = str(error).split(";")[0].split("ERROR:")[-1].strip()
+                if "BELs remaining" in reason or "expand region" in reason:
+                    reason = "more logic than the device has"
+                row["synth"][target] = {"error": reason[:60].replace("|", "/")}
         rows.append(row)
     body = _mac_markdown(rows)
     _mac_plot(rows, out_dir / "mac_throughput.png")

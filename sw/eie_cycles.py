@@ -10,7 +10,7 @@ on any model without a simulator. Per layer and input vector:
   ``(j, a_j)`` a cycle into every PE's activation queue, but only in a cycle
   where every queue has room (fewer than ``queue_depth`` entries); it loads
   the next word in the cycle of a word's last broadcast. An activation
-  written into a queue can be popped two cycles later.
+  written into a queue can be popped the next cycle.
 * A PE pops its next activation while its pointer stage is empty or being
   emptied; the next cycle it has the column's pointers. The entry stage takes
   a column when it is idle or on its last entry, then issues one entry a
@@ -34,7 +34,7 @@ import numpy as np
 
 __all__ = ["layer_cycles", "network_cycles", "QUEUE_LATENCY", "PIPELINE", "WRITEBACK_LATENCY"]
 
-QUEUE_LATENCY = 2  # a queue write can be popped this many cycles later
+QUEUE_LATENCY = 1  # a queue write can be popped this many cycles later
 PIPELINE = 3  # cycles an issued entry is in flight after its issue cycle
 WRITEBACK_LATENCY = 2
 

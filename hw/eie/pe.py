@@ -3,7 +3,7 @@ read, arithmetic unit with accumulator bypass, and write-back."""
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -122,8 +122,10 @@ class ProcessingElement(wiring.Component):
         acc_mem = Memory(shape=signed(acc_bits), depth=c.rows_per_pe, init=[])
         m.submodules.acc = acc_mem
 
-        # ---- activation queue
-        m.submodules.queue = queue = SyncFIFOBuffered(
+        # ---- activation queue: first-word-fall-through, so a broadcast can be
+        # popped the next cycle, and room is exactly `level < depth` at every
+        # depth (the buffered FIFO's inner stage breaks that below depth 3).
+        m.submodules.queue = queue = SyncFIFO(
             width=len(self.push.payload.as_value()), depth=c.queue_depth)
         m.d.comb += [queue.w_data.eq(self.push.payload), queue.w_en.eq(self.push.valid),
                      self.push.ready.eq(queue.w_rdy)]
