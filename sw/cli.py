@@ -56,6 +56,99 @@ def _mac_params(args):
                 dsp_multipliers=args.dsp_multipliers)
 
 
+EIE_OPTIONS = [
+    ("--pes", "pes", "PEs (default: the model's, else 8)"),
+    ("--queue-depth", "queue_depth", "activation queue depth (default 8)"),
+    ("--index-bits", "index_bits", "codebook index bits (default: the model's, else 4)"),
+    ("--z-bits", "z_bits", "relative index bits (default: the model's, else 4)"),
+    ("--act-bits", "act_bits", "activation width (default: the model's, else 16)"),
+    ("--codebook-bits", "codebook_bits", "codebook width (default: the model's, else 16)"),
+    ("--bias-bits", "bias_bits", "bias width (default: the model's, else 32)"),
+    ("--acc-bits", "acc_bits", "accumulator width (default: cannot overflow)"),
+    ("--entries-per-word", "entries_per_word", "sparse-matrix entries per memory word (8)"),
+    ("--nnz-depth", "nnz_depth", "entries per PE, all layers"),
+    ("--ptr-depth", "ptr_depth", "column pointers per PE, all layers"),
+    ("--max-cols", "max_cols", "longest activation vector"),
+    ("--rows-per-pe", "rows_per_pe", "accumulators per PE"),
+    ("--bias-depth", "bias_depth", "biases per PE, all layers"),
+    ("--max-layers", "max_layers", "layers the engine holds"),
+]
+
+
+def _eie_options(parser, model_required):
+    g = parser.add_argument_group("EIE engine options (default: sized to fit --model)")
+    for flag, _, help in EIE_OPTIONS:
+        g.add_argument(flag, type=int, help=help)
+    parser.add_argument("--model", required=model_required,
+                        help="M.npz from eiegen compress" + (
+                            "" if model_required else ": baked in, memories sized for it"))
+
+
+def _eie_overrides(args):
+    return {key: getattr(args, key) for _, key, _ in EIE_OPTIONS
+            if getattr(args, key) is not None}
+
+
+def _load_model(path):
+    from . import model as model_file
+    return None if path is None else model_file.load(path)
+
+
+def cmd_generate_eie(args):
+    from . import eie_sim
+    model = _load_model(args.model)
+    verilog, meta = eie_sim.generate(model, args.out, **_eie_overrides(args))
+    info = json.loads(meta.read_text())
+    c = info["config"]
+    _progress(f"wrote {verilog} and {meta}: {c['pes']} PEs, queue depth {c['queue_depth']}, "
+              f"{'model baked in' if info['baked_model'] else 'memories loaded at run time'}")
+
+
+def cmd_sim_eie(args):
+    from . import eie_sim
+    model = _load_model(args.model)
+    x = _load_array(args.inputs, "inputs")
+    if x.ndim != 2 or x.shape[1] != model.layers[0].cols:
+        raise EiegenError(f"inputs must have shape (B, {model.layers[0].cols}) for this model, "
+                          f"not {x.shape}")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise EiegenError(f"inputs must hold raw integers, not {x.dtype}")
+    _check_writable(args.out, args.report)
+    _check_stalls(args)
+    overrides = _eie_overrides(args)
+    eie_sim.engine_for(model, **overrides)  # refuse what does not fit before simulating
+    y, report = eie_sim.run(model, x, runtime_load=args.runtime_load, seed=args.seed,
+                            in_stall=args.in_stall, out_stall=args.out_stall,
+                            progress=_progress, **overrides)
+    if args.report:
+        _write_json(args.report, report)
+    if report["mismatches"]:
+        raise EiegenError(f"{report['mismatches']} of {report['outputs']} outputs differ from "
+                          f"the golden model; {args.out} not written")
+    np.save(args.out, y)
+    per_layer = ", ".join(str(l["cycles"] // report["samples"]) for l in report["layers"])
+    _progress(f"{report['samples']} inferences, 0 mismatches against the golden model; "
+              f"{report['cycles_per_inference']:.0f} cycles per inference (layers {per_layer}), "
+              f"PE utilization {100 * report['pe_utilization']:.1f}%, "
+              f"{report['wall_s']} s wall; wrote {args.out}")
+
+
+def cmd_synth_eie(args):
+    from . import eie_sim
+    model = _load_model(args.model)
+    _check_writable(args.report)
+    overrides = _eie_overrides(args)
+    if model is not None:
+        eie_sim.engine_for(model, **overrides)
+    _progress(f"synthesizing the EIE engine for {args.target} (Yosys, nextpnr)")
+    report = eie_sim.synth(model, args.target, **overrides)
+    if args.report:
+        _write_json(args.report, report)
+    _progress(f"{args.target}: {report['luts']} LUTs ({report['luts_per_pe']} per PE), "
+              f"{report['ffs']} FFs, {report['dsps']} DSPs, {report['brams']} BRAMs, "
+              f"Fmax {report['fmax_mhz']} MHz")
+
+
 def _load_array(path, what):
     path = Path(path)
     if not path.is_file():
@@ -86,6 +179,12 @@ def cmd_generate(args):
               f"latency {info['latency_cycles']} cycles, {info['peak_macs_per_cycle']} MACs/cycle")
 
 
+def _check_stalls(args):
+    for name, p in (("--in-stall", args.in_stall), ("--out-stall", args.out_stall)):
+        if not 0 <= p < 1:
+            raise EiegenError(f"{name} is a probability in [0, 1), not {p}")
+
+
 def cmd_sim(args):
     from . import mac
     params = _mac_params(args)
@@ -95,9 +194,7 @@ def cmd_sim(args):
     b = None if args.bias is None else _load_array(args.bias, "bias")
     mac.check_layer(core, w, x, b)
     _check_writable(args.out, args.report)
-    for name, p in (("--in-stall", args.in_stall), ("--out-stall", args.out_stall)):
-        if not 0 <= p < 1:
-            raise EiegenError(f"{name} is a probability in [0, 1), not {p}")
+    _check_stalls(args)
     _progress(f"simulating {x.shape[0]} x {w.shape} on a {params['lanes']}x{params['width']} "
               f"array in Verilator")
     y, report = mac.run(params, w, x, b, seed=args.seed, in_stall=args.in_stall,
@@ -248,8 +345,8 @@ def cmd_golden(args):
 
 def cmd_bench(args):
     from . import bench_report
-    {"mac": bench_report.bench_mac,
-     "compress": bench_report.bench_compress}[args.core](Path(args.out), progress=_progress)
+    {"mac": bench_report.bench_mac, "compress": bench_report.bench_compress,
+     "eie": bench_report.bench_eie}[args.core](Path(args.out), progress=_progress)
 
 
 def cmd_demo(args):
@@ -305,31 +402,48 @@ def _parser():
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB",
                                   parser_class=_Parser)
 
-    def core_verb(name, help, func):
-        p = verbs.add_parser(name, help=help)
-        p.add_argument("core", choices=["mac"], help="which core")
-        _mac_options(p)
-        p.set_defaults(func=func)
-        return p
+    def core_parsers(verb, help):
+        cores = verbs.add_parser(verb, help=help).add_subparsers(
+            dest="core", required=True, metavar="CORE", parser_class=_Parser)
+        mac = cores.add_parser("mac", help="dense fixed-point MAC array")
+        _mac_options(mac)
+        eie = cores.add_parser("eie", help="EIE sparse matrix-vector engine")
+        return mac, eie
 
-    p = core_verb("generate", "write a core's Verilog and description", cmd_generate)
-    p.add_argument("--out", required=True, help="output folder (DIR/mac.v, DIR/mac.json)")
+    mac, eie = core_parsers("generate", "write a core's Verilog and description")
+    mac.add_argument("--out", required=True, help="output folder (DIR/mac.v, DIR/mac.json)")
+    mac.set_defaults(func=cmd_generate)
+    _eie_options(eie, model_required=False)
+    eie.add_argument("--out", required=True, help="output folder (DIR/eie.v, DIR/eie.json)")
+    eie.set_defaults(func=cmd_generate_eie)
 
-    p = core_verb("sim", "run data through the generated Verilog in Verilator", cmd_sim)
-    p.add_argument("--weights", required=True, help="W.npy, integers, shape (M, N)")
-    p.add_argument("--inputs", required=True, help="X.npy, integers, shape (B, N)")
-    p.add_argument("--bias", help="b.npy, integers at the product scale, shape (M,)")
-    p.add_argument("--out", required=True, help="Y.npy, shape (B, M)")
-    p.add_argument("--report", help="R.json: cycles, mismatches, throughput")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
-    p.add_argument("--in-stall", type=float, default=0.0,
-                   help="probability the input stream withholds a beat each cycle")
-    p.add_argument("--out-stall", type=float, default=0.0,
-                   help="probability the output stream is not ready each cycle")
+    mac, eie = core_parsers("sim", "run data through the generated Verilog in Verilator")
+    mac.add_argument("--weights", required=True, help="W.npy, integers, shape (M, N)")
+    mac.add_argument("--inputs", required=True, help="X.npy, integers, shape (B, N)")
+    mac.add_argument("--bias", help="b.npy, integers at the product scale, shape (M,)")
+    mac.add_argument("--out", required=True, help="Y.npy, shape (B, M)")
+    mac.set_defaults(func=cmd_sim)
+    _eie_options(eie, model_required=True)
+    eie.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
+    eie.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
+    eie.add_argument("--runtime-load", action="store_true",
+                     help="load the memories through the load port instead of baking them in")
+    eie.set_defaults(func=cmd_sim_eie)
+    for p in (mac, eie):
+        p.add_argument("--report", help="R.json: cycles, mismatches, throughput")
+        p.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
+        p.add_argument("--in-stall", type=float, default=0.0,
+                       help="probability the input stream withholds a beat each cycle")
+        p.add_argument("--out-stall", type=float, default=0.0,
+                       help="probability the output stream is not ready each cycle")
 
-    p = core_verb("synth", "out-of-context synthesis and place-and-route", cmd_synth)
-    p.add_argument("--target", required=True, choices=list(TARGETS))
-    p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+    mac, eie = core_parsers("synth", "out-of-context synthesis and place-and-route")
+    mac.set_defaults(func=cmd_synth)
+    _eie_options(eie, model_required=False)
+    eie.set_defaults(func=cmd_synth_eie)
+    for p in (mac, eie):
+        p.add_argument("--target", required=True, choices=list(TARGETS))
+        p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
 
     p = verbs.add_parser("compress", help="Deep Compression into an EIE model file")
     source = p.add_mutually_exclusive_group(required=True)
@@ -365,7 +479,7 @@ def _parser():
     p.set_defaults(func=cmd_golden)
 
     p = verbs.add_parser("bench", help="measure cores and write docs/benchmarks.md")
-    p.add_argument("core", choices=["mac", "compress"])
+    p.add_argument("core", choices=["mac", "compress", "eie"])
     p.add_argument("--out", default="docs", help="folder of benchmarks.md (default docs)")
     p.set_defaults(func=cmd_bench)
 

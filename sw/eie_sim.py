@@ -113,3 +113,57 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return y, report
+
+
+def describe(engine, image=None):
+    """JSON-ready description: configuration, ports, memories, layer-table fields."""
+    from .eie_image import MEMORIES, layer_fields
+    from amaranth.hdl import Value
+    c = engine.config
+    ports = [{"name": "clk", "direction": "in", "width": 1},
+             {"name": "rst", "direction": "in", "width": 1}]
+    for path, member, value in engine.signature.flatten(engine):
+        ports.append({"name": "__".join(map(str, path)),
+                      "direction": "in" if member.flow.name == "In" else "out",
+                      "width": len(Value.cast(value))})
+    return {
+        "core": "eie", "top": TOP, "config": vars(c) | {"acc_bits": c.accumulator_bits},
+        "ports": ports, "load_memories": MEMORIES,
+        "load_fields": {name: {"offset": f.offset, "width": f.width}
+                        for name, f in engine.load.payload.shape()},
+        "layer_fields": {k: {"offset": o, "width": w} for k, (o, w) in layer_fields(c).items()},
+        "baked_model": image is not None,
+        "macs_per_cycle_ceiling": c.pes,
+    }
+
+
+def generate(model, out_dir, **overrides):
+    """Write ``eie.v`` and ``eie.json``; the model (if any) is baked in."""
+    from hw.eie import EieEngine
+    from .eie_image import EieConfig
+    if model is None:
+        engine, image = EieEngine(EieConfig(**overrides)), None
+    else:
+        engine, image = engine_for(model, **overrides)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "eie.v").write_text(to_verilog(engine, TOP))
+    (out_dir / "eie.json").write_text(json.dumps(describe(engine, image), indent=2) + "\n")
+    return out_dir / "eie.v", out_dir / "eie.json"
+
+
+def synth(model, target, workdir=None, **overrides):
+    """Out-of-context synthesis report of an engine (sized for ``model`` if given)."""
+    from hw.eie import EieEngine
+    from .eie_image import EieConfig
+    from .toolchain import synth_report
+
+    def make():
+        if model is None:
+            return EieEngine(EieConfig(**overrides))
+        return engine_for(model, **overrides)[0]
+    config = make().config
+    report = synth_report(make, TOP, target, workdir)
+    report.update(core="eie", config=vars(config) | {"acc_bits": config.accumulator_bits},
+                  pes=config.pes, luts_per_pe=round(report["luts"] / config.pes, 1))
+    return report

@@ -17,7 +17,7 @@ from amaranth.hdl import Value
 from .dense import dense_layer
 from .numerics import check_fits
 from .packing import pack, unpack
-from .toolchain import EiegenError, simulate, synthesize, to_verilog
+from .toolchain import simulate, synth_report, to_verilog
 
 __all__ = ["build_core", "describe", "generate", "tile", "untile", "check_layer", "run", "synth"]
 
@@ -174,19 +174,8 @@ def run(params, w, x, b=None, *, seed=0, in_stall=0.0, out_stall=0.0, workdir=No
 
 def synth(params, target, workdir=None):
     """Out-of-context synthesis report of the array on ``target``."""
-    from hw.shell import SerialShell
     core = build_core(params)
-    core_v = to_verilog(core, TOP)
-    shell = SerialShell(build_core(params))
-    shell_v = to_verilog(shell, "eiegen_shell", ports=shell.ports)
-    keep = workdir is not None
-    workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-synth-"))
-    # On failure the work directory stays: the error message points into it.
-    report = synthesize(core_v, TOP, shell_v, "eiegen_shell", target, workdir)
-    if not keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+    report = synth_report(lambda: build_core(params), TOP, target, workdir)
     report.update(core="mac", params=core.params, multipliers=core.multipliers,
                   peak_macs_per_cycle=core.multipliers)
-    if not keep:
-        report.pop("logs")
     return report

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["EiegenError", "ToolchainError", "cache_dir", "to_verilog", "verilator_env",
-           "simulate", "synthesize", "TARGETS"]
+           "simulate", "synthesize", "synth_report", "TARGETS"]
 
 
 class EiegenError(Exception):
@@ -258,3 +258,23 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
         "cells": cells,
         "logs": str(workdir),
     }
+
+
+def synth_report(make_core, top, target, workdir=None):
+    """``synthesize`` a component made by ``make_core()`` inside the serial shell.
+
+    The work directory is removed on success and kept on failure (the error
+    message points into it), unless one is given.
+    """
+    import tempfile
+    from hw.shell import SerialShell
+    core_v = to_verilog(make_core(), top)
+    shell = SerialShell(make_core())
+    shell_v = to_verilog(shell, "eiegen_shell", ports=shell.ports)
+    keep = workdir is not None
+    workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-synth-"))
+    report = synthesize(core_v, top, shell_v, "eiegen_shell", target, workdir)
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+        report.pop("logs")
+    return report

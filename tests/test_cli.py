@@ -235,3 +235,66 @@ def test_golden_rejects(capsys, tmp_path, digits_file):
     status, _, err = run_cli(capsys, "inspect", str(tmp_path / "bad.npz"))
     assert status != 0 and "not a readable eiegen model file" in err
     assert len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- EIE verbs
+
+def test_generate_eie_with_and_without_a_model(capsys, tmp_path, digits_file):
+    status, out, err = run_cli(capsys, "generate", "eie", "--pes", "2", "--out",
+                               str(tmp_path / "empty"))
+    assert status == 0, err
+    info = json.loads((tmp_path / "empty" / "eie.json").read_text())
+    assert info["config"]["pes"] == 2 and not info["baked_model"]
+    assert "module eiegen_eie" in (tmp_path / "empty" / "eie.v").read_text()
+    status, out, err = run_cli(capsys, "generate", "eie", "--model", str(digits_file), "--out",
+                               str(tmp_path / "baked"))
+    assert status == 0, err
+    assert json.loads((tmp_path / "baked" / "eie.json").read_text())["baked_model"]
+
+
+def test_sim_eie_matches_golden(capsys, tmp_path, digits_file):
+    from sw.datasets import load
+    x = save(tmp_path, "x.npy", load("digits").x_test[:12])
+    status, out, err = run_cli(capsys, "sim", "eie", "--model", str(digits_file), "--inputs", x,
+                               "--out", str(tmp_path / "y.npy"), "--report",
+                               str(tmp_path / "r.json"), "--out-stall", "0.3")
+    assert status == 0, err
+    from sw import model as model_file
+    from sw.eie_golden import infer
+    assert np.array_equal(np.load(tmp_path / "y.npy"),
+                          infer(model_file.load(digits_file), np.load(x)))
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["mismatches"] == 0 and r["cycles"] == r["model_cycles"]
+
+
+BAD_EIE = {
+    "pe mismatch": (["--pes", "2"], "interleaved over 4 PEs but the engine has 2: recompress "
+                                    "with --pes 2"),
+    "too few entries": (["--nnz-depth", "8"], "over the engine's 8: raise --nnz-depth"),
+    "too few rows": (["--rows-per-pe", "1"], "raise --rows-per-pe"),
+    "queue": (["--queue-depth", "0"], "queue depth must be an integer from 1 to 64"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_EIE)
+def test_sim_eie_rejects(capsys, tmp_path, digits_file, case):
+    extra, message = BAD_EIE[case]
+    x = save(tmp_path, "x.npy", np.zeros((2, 64), dtype=int))
+    out = tmp_path / "y.npy"
+    status, _, err = run_cli(capsys, "sim", "eie", "--model", str(digits_file), *extra,
+                             "--inputs", x, "--out", str(out))
+    assert status != 0 and len(err.strip().splitlines()) == 1
+    assert message in err, err
+    assert not out.exists()
+
+
+def test_sim_eie_rejects_bad_inputs_and_models(capsys, tmp_path, digits_file):
+    x = save(tmp_path, "x.npy", np.zeros((2, 65), dtype=int))
+    status, _, err = run_cli(capsys, "sim", "eie", "--model", str(digits_file), "--inputs", x,
+                             "--out", str(tmp_path / "y.npy"))
+    assert status != 0 and "inputs must have shape (B, 64)" in err
+    (tmp_path / "m.npz").write_bytes(b"PK\x03\x04 truncated")
+    status, _, err = run_cli(capsys, "sim", "eie", "--model", str(tmp_path / "m.npz"),
+                             "--inputs", x, "--out", str(tmp_path / "y.npy"))
+    assert status != 0 and "not a readable eiegen model file" in err
+    assert len(err.strip().splitlines()) == 1
