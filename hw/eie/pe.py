@@ -1,7 +1,7 @@
 """One EIE processing element: activation queue, pointer read, sparse-matrix
 read, arithmetic unit with accumulator bypass, and write-back."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -230,10 +230,13 @@ class ProcessingElement(wiring.Component):
 
         total_wb = Signal(signed(acc_bits + 1))
         m.d.comb += total_wb.eq(rd_acc.data + rd_bias.data)
+        # Round half up with one barrel shifter: floor((x + 2**(s-1)) / 2**s)
+        # equals ((x >> (s - 1)) + 1) >> 1 for s >= 1 (docs/numerics.md).
         shift = self.layer.shift
-        half = (Const(1, acc_bits + 1) << shift) >> 1
+        coarse = Signal(signed(acc_bits + 1))
+        m.d.comb += coarse.eq(total_wb >> Mux(shift == 0, 0, shift - 1).as_unsigned())
         rounded = Signal(signed(acc_bits + 2))
-        m.d.comb += rounded.eq((total_wb + half) >> shift)
+        m.d.comb += rounded.eq(Mux(shift == 0, total_wb, (coarse + 1) >> 1))
         hi = (1 << (c.act_bits - 1)) - 1
         lo = Mux(self.layer.relu, 0, -(1 << (c.act_bits - 1)))
         m.d.sync += [
