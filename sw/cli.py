@@ -350,42 +350,69 @@ def cmd_bench(args):
 
 
 def cmd_demo(args):
-    from . import mac
+    """Trained network -> Deep Compression -> EIE engine in Verilator -> MAC array
+    simulated and synthesized, on bundled defaults."""
+    from . import eie_sim, mac, model as model_file
+    from .compress import compress_preset
+    from .datasets import load
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    params = dict(lanes=4, width=8, relu=True)
+
+    _progress("1/5 compress: LeNet-300-100 on the bundled MNIST digits (Deep Compression)")
+    model, comp, _ = compress_preset("lenet-300-100", progress=_progress)
+    model_file.save(model, out / "lenet-300-100.npz")
+
+    _progress(f"2/5 generate: the EIE engine for it ({model.pes} PEs) -> {out}/eie/eie.v")
+    eie_sim.generate(model, out / "eie")
+    data = load("mnist")
+    x, labels = data.x_test[:args.digits], data.y_test[:args.digits]
+    _progress(f"3/5 simulate: {len(x)} test digits on the engine in Verilator, "
+              f"against the golden model")
+    y, eie = eie_sim.run(model, x, progress=_progress)
+    if eie["mismatches"]:
+        raise EiegenError(f"{eie['mismatches']} engine outputs differ from the golden model")
+    np.save(out / "eie_outputs.npy", y)
+    eie["accuracy"] = float(np.mean(y.argmax(axis=1) == labels))
+
+    # Eight multipliers: the UP5K's DSP count, so the array fits both targets.
+    params = dict(lanes=2, width=4, relu=True)
     rng = np.random.default_rng(2017)
-    # A fixed-point layer: 8-bit weights in [-1, 1), 8-bit activations, biases
-    # at the product scale; ReLU keeps what the next layer would see.
+    # A dense fixed-point layer: 8-bit weights in [-1, 1), 8-bit activations,
+    # biases at the product scale; ReLU keeps what the next layer would see.
     w = rng.integers(-128, 128, (32, 100))
-    x = rng.integers(-128, 128, (16, 100))
+    xm = rng.integers(-128, 128, (16, 100))
     b = rng.integers(-4096, 4096, 32)
-    _progress(f"1/3 generate: {params['lanes']}x{params['width']} MAC array -> {out}/mac.v")
+    _progress(f"4/5 MAC array: {params['lanes']}x{params['width']} -> {out}/mac.v, a 100 -> 32 "
+              f"layer with random stalls in Verilator")
     mac.generate(params, out)
-    _progress("2/3 simulate: 16 samples of a 100 -> 32 layer, random stalls, in Verilator")
-    y, sim = mac.run(params, w, x, b, seed=1, in_stall=0.2, out_stall=0.2)
-    np.save(out / "outputs.npy", y)
+    _, sim = mac.run(params, w, xm, b, seed=1, in_stall=0.2, out_stall=0.2)
     if sim["mismatches"]:
-        raise EiegenError(f"{sim['mismatches']} outputs differ from the golden model")
+        raise EiegenError(f"{sim['mismatches']} MAC outputs differ from the golden model")
     synths = {}
-    for i, target in enumerate(TARGETS):
-        _progress(f"3/3 synthesize for {target} (Yosys + nextpnr)")
+    for target in TARGETS:
+        _progress(f"5/5 synthesize the MAC array for {target} (Yosys + nextpnr)")
         synths[target] = mac.synth(dict(params, dsp_multipliers=TARGETS[target]["multipliers"]),
                                    target)
-    summary = {"simulation": sim, "synthesis": synths,
+    summary = {"compression": comp, "eie": eie, "mac_simulation": sim, "mac_synthesis": synths,
                "wall_s": round(time.monotonic() - started, 1)}
     _write_json(out / "demo.json", summary)
+    acc = comp["accuracy"]
     print()
-    print(f"MAC array {params['lanes']} lanes x {params['width']} inputs, 8-bit, ReLU")
-    print(f"  simulation: {sim['outputs']} outputs, {sim['mismatches']} mismatches against the "
-          f"golden model, {sim['cycles']} cycles with random stalls "
-          f"({sim['macs_per_cycle']} of {sim['peak_macs_per_cycle']} MACs/cycle)")
+    print(f"LeNet-300-100, Deep Compression: {comp['compression_ratio']:.1f}x smaller "
+          f"(1066 KB -> {comp['total']['huffman_bytes'] / 1000:.1f} KB), test accuracy "
+          f"{100 * acc['dense']:.1f}% dense -> {100 * acc['fixed_point']:.1f}% fixed point")
+    print(f"EIE engine, {model.pes} PEs: {eie['samples']} digits, {eie['mismatches']} mismatches "
+          f"against the golden model, accuracy {100 * eie['accuracy']:.1f}%, "
+          f"{eie['cycles_per_inference']:.0f} cycles per inference, PE utilization "
+          f"{100 * eie['pe_utilization']:.1f}% ({eie['wall_s']} s in Verilator)")
+    print(f"MAC array {params['lanes']}x{params['width']}, 8-bit: {sim['outputs']} outputs, "
+          f"{sim['mismatches']} mismatches, {sim['macs_per_cycle']} of "
+          f"{sim['peak_macs_per_cycle']} MACs/cycle under random stalls")
     for target, r in synths.items():
         print(f"  {target}: {r['luts']} LUTs, {r['ffs']} FFs, {r['dsps']} DSPs, "
-              f"Fmax {r['fmax_mhz']} MHz -> {r['fmax_mhz'] * r['peak_macs_per_cycle'] / 1000:.2f} "
-              f"GMAC/s peak")
-    print(f"  report: {out / 'demo.json'} ({summary['wall_s']} s)")
+              f"Fmax {r['fmax_mhz']} MHz")
+    print(f"report: {out / 'demo.json'}; took {summary['wall_s']} s")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -485,6 +512,8 @@ def _parser():
 
     p = verbs.add_parser("demo", help="the whole path on bundled defaults")
     p.add_argument("--out", default="eiegen-demo", help="output folder (default eiegen-demo)")
+    p.add_argument("--digits", type=int, default=100,
+                   help="test digits run on the EIE engine (default 100)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -158,12 +158,14 @@ def synth(model, target, workdir=None, **overrides):
     from .eie_image import EieConfig
     from .toolchain import synth_report
 
+    made = []  # the engines synthesized; the first one describes them all
+
     def make():
-        if model is None:
-            return EieEngine(EieConfig(**overrides))
-        return engine_for(model, **overrides)[0]
-    config = make().config
+        made.append(EieEngine(EieConfig(**overrides)) if model is None
+                    else engine_for(model, **overrides)[0])
+        return made[-1]
     report = synth_report(make, TOP, target, workdir)
+    config = made[0].config
     report.update(core="eie", config=vars(config) | {"acc_bits": config.accumulator_bits},
                   pes=config.pes, luts_per_pe=round(report["luts"] / config.pes, 1))
     return report

@@ -174,8 +174,13 @@ def run(params, w, x, b=None, *, seed=0, in_stall=0.0, out_stall=0.0, workdir=No
 
 def synth(params, target, workdir=None):
     """Out-of-context synthesis report of the array on ``target``."""
-    core = build_core(params)
-    report = synth_report(lambda: build_core(params), TOP, target, workdir)
+    made = []  # the cores synthesized; the first one describes them all
+
+    def make():
+        made.append(build_core(params))
+        return made[-1]
+    report = synth_report(make, TOP, target, workdir)
+    core = made[0]
     report.update(core="mac", params=core.params, multipliers=core.multipliers,
                   peak_macs_per_cycle=core.multipliers)
     return report
