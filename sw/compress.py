@@ -25,7 +25,8 @@ __all__ = ["PRESETS", "compress_preset", "compress_weights", "finish", "size_tab
 
 #: The bundled networks. Pruning qualities are per layer (threshold = quality
 #: x std of the trained dense layer), chosen to land near the densities of
-#: Deep Compression's LeNet-300-100 (8%, 9%, 26%). Epochs count passes over
+#: Deep Compression's LeNet-300-100 (8%, 9%, 26%). Pruning is load-balance
+#: aware (ESE): each PE's rows keep the same number of weights. Epochs count passes over
 #: the augmented training set (5x the split: one-pixel shifts), every stage
 #: trains on the same data.
 PRESETS = {
@@ -209,7 +210,8 @@ def compress_preset(name, *, seed=0, init="linear", progress=None, **fmt):
 
     masks = iterative_prune(layers, x_train, y_train, cfg["qualities"],
                             rounds=cfg["prune_rounds"], epochs=cfg["retrain_epochs"],
-                            lr=cfg["lr"] / 2, seed=seed, progress=say)
+                            lr=cfg["lr"] / 2, seed=seed, progress=say,
+                            balance_pes=fmt["pes"])
     acc["pruned"] = mlp.accuracy(layers, x_test, data.y_test)
     pruned_weights = [l["W"][m] for l, m in zip(layers, masks)]
 
@@ -263,7 +265,8 @@ def compress_weights(float_layers, *, name="user", qualities=None, calibration=N
     qualities = qualities or [1.0] * len(layers)
     if len(qualities) != len(layers):
         raise ValueError(f"{len(qualities)} pruning qualities given for {len(layers)} layers")
-    masks = threshold_masks(layers, qualities, [float(l["W"].std()) for l in layers])
+    masks = threshold_masks(layers, qualities, [float(l["W"].std()) for l in layers],
+                            balance_pes=fmt["pes"])
     say(f"pruned to {100 * density(masks):.1f}% density (no retraining: no data)")
     indices, codebooks = _share(layers, masks, fmt["index_bits"], init, seed)
     shared = [{"W": cb[idx], "b": l["b"]} for l, idx, cb in zip(layers, indices, codebooks)]

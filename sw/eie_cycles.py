@@ -4,13 +4,14 @@ It follows the generated engine (``hw/eie``) register for register, so its
 cycle counts equal the RTL's (a test checks it), but it runs in plain Python
 on any model without a simulator. Per layer and input vector:
 
-* ``START`` (1 cycle) latches the layer's configuration.
-* ``SCAN``: the leading-non-zero detector loads a word of ``pes``
-  activations a cycle while it holds no non-zero; it broadcasts one non-zero
-  ``(j, a_j)`` a cycle into every PE's activation queue, but only in a cycle
-  where every queue has room (fewer than ``queue_depth`` entries); it loads
-  the next word in the cycle of a word's last broadcast. An activation
-  written into a queue can be popped the next cycle.
+* ``START`` (1 cycle) latches the layer's configuration; ``FIRST`` (1 cycle)
+  addresses the first word of ``pes`` activations that holds a non-zero.
+* ``SCAN``: the leading-non-zero detector loads that word in its first
+  cycle, then broadcasts one non-zero ``(j, a_j)`` a cycle into every PE's
+  activation queue, but only in a cycle where every queue has room (fewer
+  than ``queue_depth`` entries), and loads the next word holding a non-zero
+  in the cycle of a word's last broadcast; words of zeros cost nothing. An
+  activation written into a queue can be popped the next cycle.
 * A PE pops its next activation while its pointer stage is empty or being
   emptied; the next cycle it has the column's pointers. The entry stage takes
   a column when it is idle or on its last entry, then issues one entry a
@@ -58,6 +59,7 @@ def layer_cycles(layer, activations, queue_depth):
     activations = np.asarray(activations)
     words = [[j for j in range(w, min(w + n, eie.cols)) if activations[j] != 0]
              for w in range(0, eie.cols, n)]
+    words = [w for w in words if w]  # the engine skips words of zeros
 
     queues = [deque() for _ in range(n)]  # (col, cycle it can be popped)
     p_valid = [False] * n
@@ -66,8 +68,8 @@ def layer_cycles(layer, activations, queue_depth):
     left = [0] * n
     last_issue = [-10] * n
     working = 0
-    # Cycle 0 is START; SCAN begins at cycle 1 with nothing loaded.
-    t = 1
+    # Cycle 0 is START, cycle 1 FIRST; SCAN begins at cycle 2 with nothing loaded.
+    t = 2
     mask = deque()
     word = 0
     scanning = True
@@ -115,7 +117,7 @@ def layer_cycles(layer, activations, queue_depth):
         if scanning and done_scanning:
             scanning = False
         t += 1
-    compute = t + 1  # cycles 0..t: START, SCAN, DRAIN
+    compute = t + 1  # cycles 0..t: START, FIRST, SCAN, DRAIN
     rows_pe = -(-eie.rows // n)
     writeback = rows_pe + WRITEBACK_LATENCY
     real = _real_entries(eie)

@@ -6,7 +6,8 @@ The engine keeps all layers at once, one after the other in each memory:
   ``p[j]`` and ``p[j + 1]`` come out in one cycle), sparse-matrix words of
   ``entries_per_word`` entries (``v`` in the low bits of each entry, then
   ``z``), the biases of its rows, and every layer's codebook;
-* central: the layer table (columns, rows, pointer and bias bases, shift, ReLU).
+* central: the layer table (columns, rows, activation words, pointer and bias
+  bases, shift, ReLU).
 
 Pointers are absolute addresses into the PE's entry memory, so the hardware
 never adds a base to them.
@@ -132,7 +133,9 @@ class EieImage:
 
 def layer_fields(config):
     """Bit fields of a layer-table word: ``{name: (offset, width)}``."""
+    words = -(-config.max_cols // config.pes)
     widths = [("cols", config.max_cols.bit_length()), ("rows", config.max_cols.bit_length()),
+              ("words", words.bit_length()),
               ("ptr_base", config.ptr_depth.bit_length()),
               ("bias_base", config.bias_depth.bit_length()),
               ("shift", 7), ("relu", 1), ("last", 1)]
@@ -200,7 +203,8 @@ def build_image(model, config):
             biases[pe] += own + [0] * (rows_pe - len(own))
         if layer.shift > 127:
             raise ValueError(f"layer {index} needs a shift of {layer.shift}, over 127")
-        table.append(_pack_layer(c, cols=layer.cols, rows=layer.rows, ptr_base=ptr_base,
+        table.append(_pack_layer(c, cols=layer.cols, rows=layer.rows,
+                                 words=-(-layer.cols // pes), ptr_base=ptr_base,
                                  bias_base=bias_base, shift=layer.shift, relu=layer.relu,
                                  last=index == len(model.layers) - 1))
         ptr_base += layer.cols + 1

@@ -12,17 +12,41 @@ def density(masks):
     return sum(int(m.sum()) for m in masks) / sum(m.size for m in masks)
 
 
-def threshold_masks(layers, qualities, stds, masks=None):
-    """Keep ``|w| >= quality * std``, per layer; pruned weights stay pruned."""
+def threshold_masks(layers, qualities, stds, masks=None, balance_pes=None):
+    """Keep ``|w| >= quality * std``, per layer; pruned weights stay pruned.
+
+    With ``balance_pes`` (ESE's load-balance-aware pruning), the threshold
+    sets only how many weights a layer keeps; they are then shared out so
+    that each PE's rows (row ``i`` on PE ``i mod balance_pes``) keep the same
+    number, its largest ones, and no PE waits for a busier one.
+    """
     new = []
     for i, (layer, q, s) in enumerate(zip(layers, qualities, stds)):
-        keep = np.abs(layer["W"]) >= q * s
+        w = np.abs(layer["W"]) if masks is None else np.abs(layer["W"]) * masks[i]
+        keep = w >= q * s
+        if balance_pes:
+            keep = _balanced(w, int(keep.sum()), balance_pes)
         new.append(keep if masks is None else keep & masks[i])
     return new
 
 
+def _balanced(magnitudes, count, pes):
+    """The ``count`` largest magnitudes, as evenly as possible over the PEs' rows."""
+    keep = np.zeros(magnitudes.shape, dtype=bool)
+    for pe in range(pes):
+        rows = magnitudes[pe::pes]
+        share = count // pes + (pe < count % pes)
+        share = min(share, int((rows > 0).sum()))
+        if share:
+            cut = np.argsort(rows, axis=None)[::-1][:share]
+            part = np.zeros(rows.size, dtype=bool)
+            part[cut] = True
+            keep[pe::pes] = part.reshape(rows.shape)
+    return keep
+
+
 def iterative_prune(layers, x, y, qualities, *, rounds=3, epochs=8, lr=0.01, seed=0,
-                    progress=None):
+                    progress=None, balance_pes=None):
     """Prune to ``quality x std`` of each dense layer in ``rounds`` steps.
 
     Each round raises the thresholds by an equal step, prunes, and retrains
@@ -33,7 +57,8 @@ def iterative_prune(layers, x, y, qualities, *, rounds=3, epochs=8, lr=0.01, see
     stds = [float(layer["W"].std()) for layer in layers]
     masks = None
     for r in range(1, rounds + 1):
-        masks = threshold_masks(layers, [q * r / rounds for q in qualities], stds, masks)
+        masks = threshold_masks(layers, [q * r / rounds for q in qualities], stds, masks,
+                                balance_pes)
         for layer, mask in zip(layers, masks):
             layer["W"] = layer["W"] * mask
         if progress:

@@ -86,3 +86,25 @@ def test_multiply_is_exact_for_every_pair(in_luts):
     sim.add_testbench(bench)
     sim.run()
     assert len(seen) == 512 and all(want == got for want, got in seen)
+
+
+@pytest.mark.parametrize("width", [1, 5, 8, 128])
+def test_leading_nonzero_tree(width):
+    from amaranth.sim import Simulator
+    from hw.eie.lnzd import LeadingNonzero
+    dut = LeadingNonzero(width)
+    rng = random.Random(width)
+    values = [0, 1 << (width - 1)] + [rng.getrandbits(width) & rng.getrandbits(width)
+                                      for _ in range(200)]
+    seen = []
+
+    async def bench(ctx):
+        for v in values:
+            ctx.set(dut.i, v)
+            seen.append((ctx.get(dut.any), ctx.get(dut.index) if v else None))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    # The definition: the position of the lowest set bit.
+    assert seen == [(bool(v), (v & -v).bit_length() - 1 if v else None) for v in values]

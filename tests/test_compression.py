@@ -219,22 +219,23 @@ def test_compress_user_weights_without_data():
 def test_cycle_model_hand_worked_example():
     # 2 PEs, 2 columns in one activation word. PE 0 has 3 entries in column 0
     # and 1 in column 1; PE 1 has 1 and 0. Both activations non-zero, depth 1.
-    # t0 START. t1 load the word. t2 broadcast col 0. t3 both PEs pop col 0
-    # (queues full: no broadcast). t4 broadcast col 1; E stages take col 0.
-    # t5 PE0 issues 1/3, PE1 issues its only entry; both pop col 1.
-    # t6 PE0 issues 2/3; PE1 takes its empty col 1.  t7 PE0 issues 3/3 and
-    # takes col 1; PE1 spends the empty column's cycle.  t8 PE0 issues col 1.
-    # t9-t11 the last entry is in flight; t12 DRAIN sees all idle.
-    # -> 13 compute cycles, 6 working PE-cycles; write-back 2 rows + 2.
+    # t0 START. t1 FIRST addresses the word. t2 load it. t3 broadcast col 0.
+    # t4 both PEs pop col 0 (queues full: no broadcast). t5 broadcast col 1;
+    # E stages take col 0.  t6 PE0 issues 1/3, PE1 issues its only entry;
+    # both pop col 1.  t7 PE0 issues 2/3; PE1 takes its empty col 1.  t8 PE0
+    # issues 3/3 and takes col 1; PE1 spends the empty column's cycle.
+    # t9 PE0 issues col 1.  t10-t12 the last entry is in flight; t13 DRAIN
+    # sees all idle.  -> 14 compute cycles, 6 working PE-cycles; write-back
+    # 2 rows + 2.
     eie = EieLayer(rows=4, cols=2, pes=2, z_bits=4,
                    v=[np.array([1, 1, 1, 1]), np.array([2])],
                    z=[np.array([0, 0, 0, 0]), np.array([0])],
                    ptr=np.array([[0, 3, 4], [0, 1, 1]]))
     r = layer_cycles(eie, np.array([5, 7]), queue_depth=1)
-    assert r["compute_cycles"] == 13 and r["working_cycles"] == 6
+    assert r["compute_cycles"] == 14 and r["working_cycles"] == 6
     assert r["useful_macs"] == 5
-    assert r["load_balance_efficiency"] == 6 / 26
-    assert r["writeback_cycles"] == 4 and r["cycles"] == 17
+    assert r["load_balance_efficiency"] == 6 / 28
+    assert r["writeback_cycles"] == 4 and r["cycles"] == 18
 
 
 def test_deeper_queues_never_cost_cycles(digits_model):
@@ -244,3 +245,13 @@ def test_deeper_queues_never_cost_cycles(digits_model):
     for layer, a in zip(model.layers, acts):
         cycles = [layer_cycles(layer, a[0], d)["compute_cycles"] for d in (1, 2, 8, 32)]
         assert cycles == sorted(cycles, reverse=True)
+
+
+def test_load_balanced_pruning_keeps_equal_counts_per_pe():
+    from sw.prune import threshold_masks
+    rng = np.random.default_rng(0)
+    layers = [{"W": rng.normal(0, 1, (37, 50))}]
+    mask = threshold_masks(layers, [1.0], [1.0], balance_pes=4)[0]
+    counts = [int(mask[pe::4].sum()) for pe in range(4)]
+    assert max(counts) - min(counts) <= 1
+    assert sum(counts) == int((np.abs(layers[0]["W"]) >= 1.0).sum())

@@ -1,11 +1,12 @@
 """The EIE engine: PEs, leading-non-zero detection and broadcast, activation
 buffers that swap every layer, and the layer sequencer."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .lnzd import LeadingNonzero
 from .pe import ProcessingElement, _bits, layer_config_layout, load_layout
 
 __all__ = ["EieEngine"]
@@ -41,8 +42,10 @@ class EieEngine(wiring.Component):
     --------
     Activations live in two buffers of words of ``pes`` lanes (element ``j``
     at word ``j // pes``, lane ``j mod pes``); a layer reads one and writes the
-    other, and they swap. The leading-non-zero detector reads a word a cycle
-    and broadcasts one non-zero ``(j, a_j)`` a cycle to every PE's queue, in a
+    other, and they swap. Each buffer notes which of its words hold a
+    non-zero as they are written; the leading-non-zero detector (two trees:
+    over those flags, then over a word's lanes) reads only such words and
+    broadcasts one non-zero ``(j, a_j)`` a cycle to every PE's queue, in a
     cycle where all queues have room. When the last broadcast is done and all
     PEs are idle, every PE writes back its local row ``r`` in the same cycle
     (requantize, ReLU), one word of the destination buffer a cycle. Then the
@@ -122,22 +125,39 @@ class EieEngine(wiring.Component):
             m.d.comb += [rd[k].addr.eq(rd_addr), wr[k].addr.eq(wr_addr),
                          wr[k].data.eq(wr_data), wr[k].en.eq(wr_en & (wr_bank == k))]
         word = Mux(src, rd[1].data, rd[0].data)
+        # Which words of each buffer hold a non-zero, noted as they are written
+        # (EIE detects non-zeros at write-back): the scan skips the others.
+        nonzero_words = [Signal(words, name=f"nonzero_words{k}") for k in range(2)]
+        for k in range(2):
+            with m.If(wr_en & (wr_bank == k)):
+                m.d.sync += nonzero_words[k].bit_select(wr_addr, 1).eq(wr_data != 0)
 
         # ---- leading non-zero detection and broadcast
+        layer_words = Signal(fields["words"][1])  # words holding this layer's input
         g_next = Signal(_bits(words + 1))  # the word whose data the read port shows
-        next_base = Signal(_bits(c.max_cols + n + 1))  # its first element
-        g_base = Signal.like(next_base)
+        has_next = Signal()
+        g_base = Signal(_bits(c.max_cols + n + 1))  # first element of the word in `vals`
         mask = Signal(n)
         vals = Signal(word_bits)
-        lowest = Signal(range(max(n, 2)))
-        for k in reversed(range(n)):
-            with m.If(mask[k]):
-                m.d.comb += lowest.eq(k)
+        m.submodules.lanes = lanes = LeadingNonzero(n)
+        m.submodules.words = find_word = LeadingNonzero(words)
+        m.d.comb += lanes.i.eq(mask)
+        lowest = lanes.index
+        # Candidate words: non-zero, inside this layer's input, after `after`.
+        after = Signal(_bits(words + 1))
+        start_scan = Signal()
+        everything = (1 << words) - 1
+        inside = (Const(1, words + 1) << layer_words) - 1
+        later = ~((Const(2, words + 2) << after) - 1)
+        m.d.comb += find_word.i.eq(Mux(src, nonzero_words[1], nonzero_words[0]) & inside
+                                   & Mux(start_scan, everything, later))
         all_ready = Signal()
         m.d.comb += all_ready.eq(Cat(pe.push.ready for pe in pes).all())
         emit = Signal()
         mask_after = Signal(n)
         load_word = Signal()
+        next_base = Signal.like(g_base)
+        m.d.comb += next_base.eq(g_next * n)
         nonzero = Cat((word.word_select(k, c.act_bits) != 0) & (next_base + k < cols)
                       for k in range(n))
         for pe in pes:
@@ -175,27 +195,32 @@ class EieEngine(wiring.Component):
                 entry = table_rd.data
                 m.d.sync += [
                     cols.eq(field(entry, "cols")), rows.eq(field(entry, "rows")),
-                    last.eq(field(entry, "last")),
+                    last.eq(field(entry, "last")), layer_words.eq(field(entry, "words")),
                     config.index.eq(layer), config.ptr_base.eq(field(entry, "ptr_base")),
                     config.bias_base.eq(field(entry, "bias_base")),
                     config.shift.eq(field(entry, "shift")), config.relu.eq(field(entry, "relu")),
-                    g_next.eq(0), next_base.eq(0), mask.eq(0),
+                    mask.eq(0),
                 ]
-                m.d.comb += rd_addr.eq(0)
+                m.next = "FIRST"
+            with m.State("FIRST"):
+                # Address the first word holding a non-zero.
+                m.d.comb += [start_scan.eq(1), rd_addr.eq(find_word.index)]
+                m.d.sync += [g_next.eq(find_word.index), has_next.eq(find_word.any)]
                 m.next = "SCAN"
             with m.State("SCAN"):
                 m.d.comb += [
                     emit.eq((mask != 0) & all_ready),
                     mask_after.eq(Mux(emit, mask & (mask - 1), mask)),
-                    load_word.eq((mask_after == 0) & (next_base < cols)),
-                    rd_addr.eq(Mux(load_word, g_next + 1, g_next)),
+                    load_word.eq((mask_after == 0) & has_next),
+                    after.eq(g_next),
+                    rd_addr.eq(Mux(load_word, find_word.index, g_next)),
                 ]
                 with m.If(load_word):
                     m.d.sync += [vals.eq(word), mask.eq(nonzero), g_base.eq(next_base),
-                                 g_next.eq(g_next + 1), next_base.eq(next_base + n)]
+                                 g_next.eq(find_word.index), has_next.eq(find_word.any)]
                 with m.Else():
                     m.d.sync += mask.eq(mask_after)
-                with m.If((mask_after == 0) & (next_base >= cols)):
+                with m.If((mask_after == 0) & ~has_next):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(Cat(pe.idle for pe in pes).all()):
