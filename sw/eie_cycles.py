@@ -19,8 +19,8 @@ on any model without a simulator. Per layer and input vector:
   three more cycles (sparse-matrix read, codebook read and multiply,
   accumulate).
 * ``DRAIN`` waits until every queue, stage and pipeline is empty.
-* ``WRITEBACK``: one local row a cycle on every PE at once, results two
-  cycles later: ``rows_per_pe + 2`` cycles.
+* ``WRITEBACK``: one local row a cycle on every PE at once, results four
+  cycles later: ``rows_per_pe + 4`` cycles.
 
 Load-balance efficiency = working PE-cycles / (PEs x compute cycles), where
 a PE works when it issues an entry or spends a cycle on an empty column, and
@@ -37,7 +37,7 @@ __all__ = ["layer_cycles", "network_cycles", "QUEUE_LATENCY", "PIPELINE", "WRITE
 
 QUEUE_LATENCY = 1  # a queue write can be popped this many cycles later
 PIPELINE = 3  # cycles an issued entry is in flight after its issue cycle
-WRITEBACK_LATENCY = 2
+WRITEBACK_LATENCY = 4
 
 
 def _real_entries(eie):

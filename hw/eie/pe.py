@@ -55,8 +55,8 @@ class ProcessingElement(wiring.Component):
         The current layer; stable while the layer runs.
     load : In(stream) of ``load_layout`` (always ready; writes this PE's memories)
     wb_addr, wb_valid : In
-        Write-back of local row ``wb_addr``: the result is on ``wb_result`` two
-        cycles later with ``wb_done``, and the accumulator is cleared.
+        Write-back of local row ``wb_addr``: the result is on ``wb_result``
+        four cycles later with ``wb_done``, and the accumulator is cleared.
     idle : Out(1)
         No queued activation and no entry in flight.
 
@@ -228,20 +228,26 @@ class ProcessingElement(wiring.Component):
         with m.Else():
             m.d.comb += [wr_acc.addr.eq(a_row), wr_acc.data.eq(total), wr_acc.en.eq(a_valid)]
 
+        # Three register stages: sum, coarse shift, round and saturate; each
+        # one long carry chain at most, for Fmax.
         total_wb = Signal(signed(acc_bits + 1))
-        m.d.comb += total_wb.eq(rd_acc.data + rd_bias.data)
+        w2_valid = Signal()
+        m.d.sync += [total_wb.eq(rd_acc.data + rd_bias.data), w2_valid.eq(w1_valid)]
         # Round half up with one barrel shifter: floor((x + 2**(s-1)) / 2**s)
         # equals ((x >> (s - 1)) + 1) >> 1 for s >= 1 (docs/numerics.md).
         shift = self.layer.shift
         coarse = Signal(signed(acc_bits + 1))
-        m.d.comb += coarse.eq(total_wb >> Mux(shift == 0, 0, shift - 1).as_unsigned())
+        exact = Signal(signed(acc_bits + 1))
+        w3_valid = Signal()
+        m.d.sync += [coarse.eq(total_wb >> Mux(shift == 0, 0, shift - 1).as_unsigned()),
+                     exact.eq(total_wb), w3_valid.eq(w2_valid)]
         rounded = Signal(signed(acc_bits + 2))
-        m.d.comb += rounded.eq(Mux(shift == 0, total_wb, (coarse + 1) >> 1))
+        m.d.comb += rounded.eq(Mux(shift == 0, exact, (coarse + 1) >> 1))
         hi = (1 << (c.act_bits - 1)) - 1
         lo = Mux(self.layer.relu, 0, -(1 << (c.act_bits - 1)))
         m.d.sync += [
             self.wb_result.eq(Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded))),
-            self.wb_done.eq(w1_valid),
+            self.wb_done.eq(w3_valid),
         ]
 
         m.d.comb += self.idle.eq((queue.level == 0) & ~p_valid & ~e_busy & ~r_valid
