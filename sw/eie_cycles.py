@@ -16,8 +16,8 @@ on any model without a simulator. Per layer and input vector:
   emptied; the next cycle it has the column's pointers. The entry stage takes
   a column when it is idle or on its last entry, then issues one entry a
   cycle (an empty column still takes one cycle); each entry is in flight for
-  three more cycles (sparse-matrix read, codebook read and multiply,
-  accumulate).
+  four more cycles (sparse-matrix read and its register, codebook read and
+  multiply, accumulate).
 * ``DRAIN`` waits until every queue, stage and pipeline is empty.
 * ``WRITEBACK``: one local row a cycle on every PE at once, results four
   cycles later: ``rows_per_pe + 4`` cycles.
@@ -36,7 +36,7 @@ import numpy as np
 __all__ = ["layer_cycles", "network_cycles", "QUEUE_LATENCY", "PIPELINE", "WRITEBACK_LATENCY"]
 
 QUEUE_LATENCY = 1  # a queue write can be popped this many cycles later
-PIPELINE = 3  # cycles an issued entry is in flight after its issue cycle
+PIPELINE = 4  # cycles an issued entry is in flight after its issue cycle
 WRITEBACK_LATENCY = 4
 
 

@@ -121,19 +121,27 @@ class EieEngine(wiring.Component):
         wr_data = Signal(word_bits)
         wr_en = Signal()
         wr_bank = Signal()
+        # Writes are registered on their way in (the input and write-back paths
+        # end at these flip-flops); a write lands the cycle after it is made,
+        # which is before anything reads it back.
+        wq_addr = Signal.like(wr_addr)
+        wq_data = Signal.like(wr_data)
+        wq_en = Signal()
+        wq_bank = Signal()
+        m.d.sync += [wq_addr.eq(wr_addr), wq_data.eq(wr_data), wq_en.eq(wr_en),
+                     wq_bank.eq(wr_bank)]
         for k in range(2):
-            m.d.comb += [rd[k].addr.eq(rd_addr), wr[k].addr.eq(wr_addr),
-                         wr[k].data.eq(wr_data), wr[k].en.eq(wr_en & (wr_bank == k))]
+            m.d.comb += [rd[k].addr.eq(rd_addr), wr[k].addr.eq(wq_addr),
+                         wr[k].data.eq(wq_data), wr[k].en.eq(wq_en & (wq_bank == k))]
         word = Mux(src, rd[1].data, rd[0].data)
         # Which words of each buffer hold a non-zero, noted as they are written
         # (EIE detects non-zeros at write-back): the scan skips the others.
         nonzero_words = [Signal(words, name=f"nonzero_words{k}") for k in range(2)]
         for k in range(2):
-            with m.If(wr_en & (wr_bank == k)):
-                m.d.sync += nonzero_words[k].bit_select(wr_addr, 1).eq(wr_data != 0)
+            with m.If(wq_en & (wq_bank == k)):
+                m.d.sync += nonzero_words[k].bit_select(wq_addr, 1).eq(wq_data != 0)
 
         # ---- leading non-zero detection and broadcast
-        layer_words = Signal(fields["words"][1])  # words holding this layer's input
         g_next = Signal(_bits(words + 1))  # the word whose data the read port shows
         has_next = Signal()
         g_base = Signal(_bits(c.max_cols + n + 1))  # first element of the word in `vals`
@@ -143,14 +151,16 @@ class EieEngine(wiring.Component):
         m.submodules.words = find_word = LeadingNonzero(words)
         m.d.comb += lanes.i.eq(mask)
         lowest = lanes.index
-        # Candidate words: non-zero, inside this layer's input, after `after`.
-        after = Signal(_bits(words + 1))
+        # Words still to scan: non-zero and inside this layer's input; a word
+        # leaves the set as it is addressed. Kept in a register so the tree
+        # starts from flip-flops.
+        todo = Signal(words)
+        inside = Signal(words)  # the words of this layer's input, set in START
         start_scan = Signal()
-        everything = (1 << words) - 1
-        inside = (Const(1, words + 1) << layer_words) - 1
-        later = ~((Const(2, words + 2) << after) - 1)
-        m.d.comb += find_word.i.eq(Mux(src, nonzero_words[1], nonzero_words[0]) & inside
-                                   & Mux(start_scan, everything, later))
+        candidates = Mux(src, nonzero_words[1], nonzero_words[0]) & inside
+        m.d.comb += find_word.i.eq(Mux(start_scan, candidates, todo))
+        found = Signal(words)  # the word addressed now, one-hot
+        m.d.comb += found.eq(Const(1, words) << find_word.index)
         all_ready = Signal()
         m.d.comb += all_ready.eq(Cat(pe.push.ready for pe in pes).all())
         emit = Signal()
@@ -158,8 +168,9 @@ class EieEngine(wiring.Component):
         load_word = Signal()
         next_base = Signal.like(g_base)
         m.d.comb += next_base.eq(g_next * n)
-        nonzero = Cat((word.word_select(k, c.act_bits) != 0) & (next_base + k < cols)
-                      for k in range(n))
+        # Lanes past a layer's last input are zero (write-back and the input
+        # port make sure of it), so any non-zero lane is a column to broadcast.
+        nonzero = Cat(word.word_select(k, c.act_bits) != 0 for k in range(n))
         for pe in pes:
             m.d.comb += [pe.push.valid.eq(emit), pe.push.payload.col.eq(g_base + lowest),
                          pe.push.payload.act.eq(vals.word_select(lowest, c.act_bits))]
@@ -181,10 +192,16 @@ class EieEngine(wiring.Component):
         m.d.comb += self.busy.eq(1)
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.busy.eq(0), self.load.ready.eq(1), self.input.ready.eq(1),
-                             wr_addr.eq(in_count), wr_data.eq(self.input.payload),
-                             wr_bank.eq(0), wr_en.eq(self.input.valid)]
                 first_cols = field(table_rd.data, "cols")  # layer is 0 while idle
+                # Lanes past the last input are forced to zero: the scan takes
+                # every non-zero lane for a column.
+                in_base = Signal.like(next_base)
+                m.d.comb += in_base.eq(in_count * n)
+                m.d.comb += [self.busy.eq(0), self.load.ready.eq(1), self.input.ready.eq(1),
+                             wr_addr.eq(in_count), wr_bank.eq(0), wr_en.eq(self.input.valid),
+                             wr_data.eq(Cat(Mux(in_base + k < first_cols,
+                                                self.input.payload[k], 0)
+                                            for k in range(n)))]
                 m.d.sync += src.eq(0)
                 with m.If(self.input.valid):
                     m.d.sync += in_count.eq(in_count + 1)
@@ -195,29 +212,36 @@ class EieEngine(wiring.Component):
                 entry = table_rd.data
                 m.d.sync += [
                     cols.eq(field(entry, "cols")), rows.eq(field(entry, "rows")),
-                    last.eq(field(entry, "last")), layer_words.eq(field(entry, "words")),
+                    last.eq(field(entry, "last")),
                     config.index.eq(layer), config.ptr_base.eq(field(entry, "ptr_base")),
                     config.bias_base.eq(field(entry, "bias_base")),
                     config.shift.eq(field(entry, "shift")), config.relu.eq(field(entry, "relu")),
                     mask.eq(0),
+                    inside.eq((Const(1, words + 1) << field(entry, "words")) - 1),
                 ]
                 m.next = "FIRST"
             with m.State("FIRST"):
                 # Address the first word holding a non-zero.
                 m.d.comb += [start_scan.eq(1), rd_addr.eq(find_word.index)]
-                m.d.sync += [g_next.eq(find_word.index), has_next.eq(find_word.any)]
+                m.d.sync += [g_next.eq(find_word.index), has_next.eq(find_word.any),
+                             todo.eq(candidates & ~found)]
                 m.next = "SCAN"
             with m.State("SCAN"):
+                # The word is done after this cycle if it holds nothing more, or
+                # its one remaining non-zero goes out now (no subtraction on the
+                # path from the queues' room to the read address).
+                single = Signal()
                 m.d.comb += [
+                    single.eq((mask & (mask - 1)) == 0),
                     emit.eq((mask != 0) & all_ready),
                     mask_after.eq(Mux(emit, mask & (mask - 1), mask)),
-                    load_word.eq((mask_after == 0) & has_next),
-                    after.eq(g_next),
+                    load_word.eq(((mask == 0) | (emit & single)) & has_next),
                     rd_addr.eq(Mux(load_word, find_word.index, g_next)),
                 ]
                 with m.If(load_word):
                     m.d.sync += [vals.eq(word), mask.eq(nonzero), g_base.eq(next_base),
-                                 g_next.eq(find_word.index), has_next.eq(find_word.any)]
+                                 g_next.eq(find_word.index), has_next.eq(find_word.any),
+                                 todo.eq(todo & ~found)]
                 with m.Else():
                     m.d.sync += mask.eq(mask_after)
                 with m.If((mask_after == 0) & ~has_next):
@@ -238,9 +262,12 @@ class EieEngine(wiring.Component):
                         m.d.sync += [src.eq(~src), layer.eq(layer + 1)]
                         with m.If(last):
                             m.d.sync += [out_count.eq(0), out_pending.eq(0)]
-                            m.next = "OUTPUT"
+                            m.next = "FLUSH"
                         with m.Else():
                             m.next = "START"
+            with m.State("FLUSH"):
+                # The last write-back word lands now; read nothing before it.
+                m.next = "OUTPUT"
             with m.State("OUTPUT"):
                 # The read port shows a word the cycle after its address: one
                 # cycle to fetch, then offer it until taken.

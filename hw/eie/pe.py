@@ -65,8 +65,8 @@ class ProcessingElement(wiring.Component):
     A queued column's pointers are read in one cycle (two banks, or ``p[j]``
     and ``p[j + 1]`` could not both be read), while the previous column's
     entries issue; entries then issue one a cycle (an empty column takes one
-    cycle), and each reaches its accumulator three cycles later
-    (sparse-matrix read, codebook read, multiply-accumulate). Throughput: one
+    cycle), and each reaches its accumulator four cycles later
+    (sparse-matrix read and its register, codebook read, multiply-accumulate). Throughput: one
     multiply-accumulate per cycle.
     """
 
@@ -169,16 +169,26 @@ class ProcessingElement(wiring.Component):
             with m.If(take):
                 m.d.sync += [e_cur.eq(start), e_end.eq(end), e_act.eq(p_act), e_first.eq(1)]
 
-        # ---- sparse-matrix read (R): the entry's word, then its slot
+        # ---- sparse-matrix read (R1), then its word registered (R2) so the
+        # block RAM's slow output feeds nothing but a register; R2 selects the
+        # entry's slot and finds its row.
         rd_spmat = spmat.read_port()
         m.d.comb += rd_spmat.addr.eq(e_cur >> (epw.bit_length() - 1))
+        r1_valid = Signal()
+        r1_slot = Signal(range(max(epw, 2)))
+        r1_act = Signal(signed(c.act_bits))
+        r1_first = Signal()
+        m.d.sync += [r1_valid.eq(issue), r1_slot.eq(e_cur), r1_act.eq(e_act),
+                     r1_first.eq(e_first)]
         r_valid = Signal()
-        r_slot = Signal(range(max(epw, 2)))
+        r_slot = Signal.like(r1_slot)
         r_act = Signal(signed(c.act_bits))
         r_first = Signal()
-        m.d.sync += [r_valid.eq(issue), r_slot.eq(e_cur), r_act.eq(e_act), r_first.eq(e_first)]
+        r_word = Signal.like(rd_spmat.data)
+        m.d.sync += [r_valid.eq(r1_valid), r_slot.eq(r1_slot), r_act.eq(r1_act),
+                     r_first.eq(r1_first), r_word.eq(rd_spmat.data)]
         entry = Signal(entry_bits)
-        m.d.comb += entry.eq(rd_spmat.data.word_select(r_slot, entry_bits))
+        m.d.comb += entry.eq(r_word.word_select(r_slot, entry_bits))
         v, z = entry[:c.index_bits], entry[c.index_bits:]
         # The row an entry lands on: z zeros after the previous entry of the column.
         row = Signal(_bits(c.rows_per_pe + (1 << c.z_bits)) + 1)
@@ -250,6 +260,6 @@ class ProcessingElement(wiring.Component):
             self.wb_done.eq(w3_valid),
         ]
 
-        m.d.comb += self.idle.eq((queue.level == 0) & ~p_valid & ~e_busy & ~r_valid
-                                 & ~m_valid & ~a_valid)
+        m.d.comb += self.idle.eq((queue.level == 0) & ~p_valid & ~e_busy & ~r1_valid
+                                 & ~r_valid & ~m_valid & ~a_valid)
         return m
