@@ -4,8 +4,9 @@ It follows the generated engine (``hw/eie``) register for register, so its
 cycle counts equal the RTL's (a test checks it), but it runs in plain Python
 on any model without a simulator. Per layer and input vector:
 
-* ``START`` (1 cycle) latches the layer's configuration; ``FIRST`` (1 cycle)
-  addresses the first word of ``pes`` activations that holds a non-zero.
+* ``START`` latches the layer's configuration, ``FIRST`` gathers the words
+  of ``pes`` activations that hold a non-zero, ``PICK`` finds the first of
+  them and ``ADDRESS`` addresses it (a cycle each).
 * ``SCAN``: the leading-non-zero detector loads that word in its first
   cycle, then broadcasts one non-zero ``(j, a_j)`` a cycle into every PE's
   activation queue, but only in a cycle where every queue has room (fewer
@@ -68,8 +69,8 @@ def layer_cycles(layer, activations, queue_depth):
     left = [0] * n
     last_issue = [-10] * n
     working = 0
-    # Cycle 0 is START, cycle 1 FIRST; SCAN begins at cycle 2 with nothing loaded.
-    t = 2
+    # Cycles 0-3 are START, FIRST, PICK, ADDRESS; SCAN begins with nothing loaded.
+    t = 4
     mask = deque()
     word = 0
     scanning = True
@@ -117,7 +118,7 @@ def layer_cycles(layer, activations, queue_depth):
         if scanning and done_scanning:
             scanning = False
         t += 1
-    compute = t + 1  # cycles 0..t: START, FIRST, SCAN, DRAIN
+    compute = t + 1  # cycles 0..t: START, FIRST, PICK, ADDRESS, SCAN, DRAIN
     rows_pe = -(-eie.rows // n)
     writeback = rows_pe + WRITEBACK_LATENCY
     real = _real_entries(eie)

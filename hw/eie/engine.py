@@ -151,16 +151,22 @@ class EieEngine(wiring.Component):
         m.submodules.words = find_word = LeadingNonzero(words)
         m.d.comb += lanes.i.eq(mask)
         lowest = lanes.index
-        # Words still to scan: non-zero and inside this layer's input; a word
-        # leaves the set as it is addressed. Kept in a register so the tree
-        # starts from flip-flops.
+        # Words still to scan: non-zero and inside this layer's input. The tree
+        # works one word ahead: `upcoming` (and `upcoming_any`) is the next word
+        # to address, found a cycle earlier from `todo`, the words after it, so
+        # no tree sits between the queues' room and the read address.
         todo = Signal(words)
         inside = Signal(words)  # the words of this layer's input, set in START
-        start_scan = Signal()
-        candidates = Mux(src, nonzero_words[1], nonzero_words[0]) & inside
-        m.d.comb += find_word.i.eq(Mux(start_scan, candidates, todo))
-        found = Signal(words)  # the word addressed now, one-hot
+        upcoming = Signal.like(g_next)
+        upcoming_any = Signal()
+        m.d.comb += find_word.i.eq(todo)
+        found = Signal(words)  # the word the tree picks, one-hot
         m.d.comb += found.eq(Const(1, words) << find_word.index)
+
+        def advance():
+            """Take the tree's pick as the next word to address."""
+            return [upcoming.eq(find_word.index), upcoming_any.eq(find_word.any),
+                    todo.eq(todo & ~found)]
         all_ready = Signal()
         m.d.comb += all_ready.eq(Cat(pe.push.ready for pe in pes).all())
         emit = Signal()
@@ -221,10 +227,15 @@ class EieEngine(wiring.Component):
                 ]
                 m.next = "FIRST"
             with m.State("FIRST"):
-                # Address the first word holding a non-zero.
-                m.d.comb += [start_scan.eq(1), rd_addr.eq(find_word.index)]
-                m.d.sync += [g_next.eq(find_word.index), has_next.eq(find_word.any),
-                             todo.eq(candidates & ~found)]
+                m.d.sync += todo.eq(Mux(src, nonzero_words[1], nonzero_words[0]) & inside)
+                m.next = "PICK"
+            with m.State("PICK"):
+                m.d.sync += advance()
+                m.next = "ADDRESS"
+            with m.State("ADDRESS"):
+                # Address the first word holding a non-zero; pick the second.
+                m.d.comb += rd_addr.eq(upcoming)
+                m.d.sync += [g_next.eq(upcoming), has_next.eq(upcoming_any), *advance()]
                 m.next = "SCAN"
             with m.State("SCAN"):
                 # The word is done after this cycle if it holds nothing more, or
@@ -236,12 +247,11 @@ class EieEngine(wiring.Component):
                     emit.eq((mask != 0) & all_ready),
                     mask_after.eq(Mux(emit, mask & (mask - 1), mask)),
                     load_word.eq(((mask == 0) | (emit & single)) & has_next),
-                    rd_addr.eq(Mux(load_word, find_word.index, g_next)),
+                    rd_addr.eq(Mux(load_word, upcoming, g_next)),
                 ]
                 with m.If(load_word):
                     m.d.sync += [vals.eq(word), mask.eq(nonzero), g_base.eq(next_base),
-                                 g_next.eq(find_word.index), has_next.eq(find_word.any),
-                                 todo.eq(todo & ~found)]
+                                 g_next.eq(upcoming), has_next.eq(upcoming_any), *advance()]
                 with m.Else():
                     m.d.sync += mask.eq(mask_after)
                 with m.If((mask_after == 0) & ~has_next):
