@@ -144,7 +144,8 @@ class EieEngine(wiring.Component):
         # ---- leading non-zero detection and broadcast
         g_next = Signal(_bits(words + 1))  # the word whose data the read port shows
         has_next = Signal()
-        g_base = Signal(_bits(c.max_cols + n + 1))  # first element of the word in `vals`
+        # The first pointer of the word in `vals`: layer base + its first element.
+        g_ptr = Signal(_bits(c.ptr_depth + 2))
         mask = Signal(n)
         vals = Signal(word_bits)
         m.submodules.lanes = lanes = LeadingNonzero(n)
@@ -172,13 +173,13 @@ class EieEngine(wiring.Component):
         emit = Signal()
         mask_after = Signal(n)
         load_word = Signal()
-        next_base = Signal.like(g_base)
+        next_base = Signal(_bits(c.max_cols + n + 1))  # first element of word g_next
         m.d.comb += next_base.eq(g_next * n)
         # Lanes past a layer's last input are zero (write-back and the input
         # port make sure of it), so any non-zero lane is a column to broadcast.
         nonzero = Cat(word.word_select(k, c.act_bits) != 0 for k in range(n))
         for pe in pes:
-            m.d.comb += [pe.push.valid.eq(emit), pe.push.payload.col.eq(g_base + lowest),
+            m.d.comb += [pe.push.valid.eq(emit), pe.push.payload.ptr.eq(g_ptr + lowest),
                          pe.push.payload.act.eq(vals.word_select(lowest, c.act_bits))]
 
         # ---- write-back
@@ -250,7 +251,8 @@ class EieEngine(wiring.Component):
                     rd_addr.eq(Mux(load_word, upcoming, g_next)),
                 ]
                 with m.If(load_word):
-                    m.d.sync += [vals.eq(word), mask.eq(nonzero), g_base.eq(next_base),
+                    m.d.sync += [vals.eq(word), mask.eq(nonzero),
+                                 g_ptr.eq(config.ptr_base + next_base),
                                  g_next.eq(upcoming), has_next.eq(upcoming_any), *advance()]
                 with m.Else():
                     m.d.sync += mask.eq(mask_after)

@@ -16,7 +16,10 @@ def _bits(n):
 
 
 def broadcast_layout(config):
-    return data.StructLayout({"col": _bits(config.max_cols),
+    """A broadcast non-zero: where its column's pointers are (the layer's
+    pointer base plus the column, added once in the central unit rather than
+    in every PE) and the activation."""
+    return data.StructLayout({"ptr": _bits(config.ptr_depth + 2),
                               "act": signed(config.act_bits)})
 
 
@@ -49,8 +52,9 @@ class ProcessingElement(wiring.Component):
 
     Ports
     -----
-    push : In(stream) of ``(col, act)``
-        Broadcast non-zero activations into the activation queue.
+    push : In(stream) of ``(ptr, act)``
+        Broadcast non-zero activations into the activation queue; ``ptr`` is
+        the index of the column's first pointer.
     layer : In(layer_config_layout)
         The current layer; stable while the layer runs.
     load : In(stream) of ``load_layout`` (always ready; writes this PE's memories)
@@ -145,8 +149,7 @@ class ProcessingElement(wiring.Component):
         p_act = Signal(signed(c.act_bits))
         take = p_valid & e_free
         pop = queue.r_rdy & (~p_valid | take)
-        q = Signal(_bits(c.ptr_depth + 2))
-        m.d.comb += q.eq(self.layer.ptr_base + head.col)
+        q = head.ptr
         rd_even = ptr_even.read_port()
         rd_odd = ptr_odd.read_port()
         m.d.comb += [
