@@ -218,13 +218,16 @@ class ProcessingElement(wiring.Component):
         a_row = Signal.like(row)
         a_product = Signal.like(product)
         m.d.sync += [a_valid.eq(m_valid), a_row.eq(m_row), a_product.eq(product)]
-        last_valid = Signal()
-        last_row = Signal.like(row)
+        # Whether to forward is known a stage early: the entry now in M lands
+        # on the row the entry now in A is writing. Registered, the compare
+        # stays off the accumulate path.
+        forward = Signal()
+        m.d.sync += forward.eq(a_valid & (a_row == m_row))
         last_value = Signal(signed(acc_bits))
-        old = Mux(last_valid & (last_row == a_row), last_value, rd_acc.data)
+        old = Mux(forward, last_value, rd_acc.data)
         total = Signal(signed(acc_bits))
         m.d.comb += total.eq(old + a_product)
-        m.d.sync += [last_valid.eq(a_valid), last_row.eq(a_row), last_value.eq(total)]
+        m.d.sync += last_value.eq(total)
 
         # ---- write-back: acc + bias, requantize, ReLU; the accumulator is cleared
         w1_valid = Signal()
