@@ -89,6 +89,17 @@ def _eie_overrides(args):
             if getattr(args, key) is not None}
 
 
+def _load_model_inputs(path, model):
+    """Raw integer inputs (B, the first layer's inputs) for ``model``."""
+    x = _load_array(path, "inputs")
+    if x.ndim != 2 or x.shape[1] != model.layers[0].cols:
+        raise EiegenError(f"inputs must have shape (B, {model.layers[0].cols}) for this model, "
+                          f"not {x.shape}")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise EiegenError(f"inputs must hold raw integers, not {x.dtype}")
+    return x
+
+
 def _load_model(path):
     from . import model as model_file
     return None if path is None else model_file.load(path)
@@ -107,12 +118,7 @@ def cmd_generate_eie(args):
 def cmd_sim_eie(args):
     from . import eie_sim
     model = _load_model(args.model)
-    x = _load_array(args.inputs, "inputs")
-    if x.ndim != 2 or x.shape[1] != model.layers[0].cols:
-        raise EiegenError(f"inputs must have shape (B, {model.layers[0].cols}) for this model, "
-                          f"not {x.shape}")
-    if not np.issubdtype(x.dtype, np.integer):
-        raise EiegenError(f"inputs must hold raw integers, not {x.dtype}")
+    x = _load_model_inputs(args.inputs, model)
     _check_writable(args.out, args.report)
     _check_stalls(args)
     overrides = _eie_overrides(args)
@@ -318,12 +324,7 @@ def cmd_golden(args):
     from .eie_cycles import network_cycles
     from .eie_golden import infer
     m = model_file.load(args.model)
-    x = _load_array(args.inputs, "inputs")
-    if x.ndim != 2 or x.shape[1] != m.layers[0].cols:
-        raise EiegenError(f"inputs must have shape (B, {m.layers[0].cols}) for this model, "
-                          f"not {x.shape}")
-    if not np.issubdtype(x.dtype, np.integer):
-        raise EiegenError(f"inputs must hold raw integers, not {x.dtype}")
+    x = _load_model_inputs(args.inputs, m)
     if args.queue_depth < 1:
         raise EiegenError(f"--queue-depth must be >= 1, not {args.queue_depth}")
     _check_writable(args.out, args.report)
