@@ -126,12 +126,7 @@ def cmd_sim_eie(args):
     y, report = eie_sim.run(model, x, runtime_load=args.runtime_load, seed=args.seed,
                             in_stall=args.in_stall, out_stall=args.out_stall,
                             progress=_progress, **overrides)
-    if args.report:
-        _write_json(args.report, report)
-    if report["mismatches"]:
-        raise EiegenError(f"{report['mismatches']} of {report['outputs']} outputs differ from "
-                          f"the golden model; {args.out} not written")
-    np.save(args.out, y)
+    _save_checked(args, y, report)
     per_layer = ", ".join(str(l["cycles"] // report["samples"]) for l in report["layers"])
     _progress(f"{report['samples']} inferences, 0 mismatches against the golden model; "
               f"{report['cycles_per_inference']:.0f} cycles per inference (layers {per_layer}), "
@@ -185,6 +180,17 @@ def cmd_generate(args):
               f"latency {info['latency_cycles']} cycles, {info['peak_macs_per_cycle']} MACs/cycle")
 
 
+def _save_checked(args, y, report):
+    """Write the report (if asked) and, only if the hardware agreed with the
+    golden model everywhere, the outputs."""
+    if args.report:
+        _write_json(args.report, report)
+    if report["mismatches"]:
+        raise EiegenError(f"{report['mismatches']} of {report['outputs']} outputs differ from "
+                          f"the golden model; {args.out} not written")
+    np.save(args.out, y)
+
+
 def _check_stalls(args):
     for name, p in (("--in-stall", args.in_stall), ("--out-stall", args.out_stall)):
         if not 0 <= p < 1:
@@ -205,12 +211,7 @@ def cmd_sim(args):
               f"array in Verilator")
     y, report = mac.run(params, w, x, b, seed=args.seed, in_stall=args.in_stall,
                         out_stall=args.out_stall)
-    if args.report:
-        _write_json(args.report, report)
-    if report["mismatches"]:
-        raise EiegenError(f"{report['mismatches']} of {report['outputs']} outputs differ from "
-                          f"the golden model; {args.out} not written")
-    np.save(args.out, y)
+    _save_checked(args, y, report)
     _progress(f"{report['outputs']} outputs, 0 mismatches against the golden model, "
               f"{report['cycles']} cycles ({report['macs_per_cycle']} of "
               f"{report['peak_macs_per_cycle']} MACs/cycle), wrote {args.out}")
