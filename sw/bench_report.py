@@ -95,7 +95,8 @@ def _mac_markdown(rows):
         "100 inputs to the array width costs what it costs). Utilization is Yosys's cell "
         "count of the core alone; Fmax is nextpnr's, placing the core inside a serial I/O "
         "shell so every port starts or ends at a flip-flop (`--seed 1`, one run, no "
-        "constraints tuning). LUTs on ECP5 count a CCU2C carry cell as 2. Each target "
+        "constraints tuning). LUTs on ECP5 count a CCU2C carry cell as 2 and a 16x4 LUT RAM "
+        "as 4. Each target "
         "gets `--dsp-multipliers` set to its DSP count: multipliers past it are built in LUTs.",
         "",
         "The ceiling is every hard multiplier of the device busy every cycle at the core's own "
@@ -261,7 +262,7 @@ PE_COUNTS = [1, 2, 4, 8, 16, 32, 64]
 QUEUE_DEPTHS = [1, 2, 4, 8, 16, 32]
 #: (target, model, PE counts) tried for resources and Fmax: LeNet-300-100 on
 #: the ECP5; the UP5K's 30 block RAMs only hold the small digits network.
-EIE_SYNTH = [("ecp5-85f", "lenet-300-100", [8]), ("ice40-up5k", "digits-mlp", [8, 4, 2])]
+EIE_SYNTH = [("ecp5-85f", "lenet-300-100", [8]), ("ice40-up5k", "digits-mlp", [8, 2])]
 
 
 def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):

