@@ -1,6 +1,6 @@
 """Pipelined adder trees, several in lock-step, with a side-band tag."""
 
-from amaranth.hdl import Elaboratable, Module, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

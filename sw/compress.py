@@ -13,7 +13,7 @@ import numpy as np
 
 from . import mlp
 from .datasets import load as load_dataset
-from .eie_format import EieLayer, encode_column, encode_layer
+from .eie_format import encode_column, encode_layer
 from .huffman import encoded_bits
 from .model import CompressedModel, Layer
 from .prune import density, iterative_prune, sensitivity, threshold_masks

@@ -71,7 +71,7 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     keep = workdir is not None
     workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-eie-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    model_layers, model_total = network_cycles(model, acts[:-1], c.queue_depth)
+    model_layers, _ = network_cycles(model, acts[:-1], c.queue_depth)
     budget = 20 * sum(l["cycles"] for l in model_layers) + 200 * len(raw) + 10 * len(load)
     job = {"load": load, "samples": samples, "out_words": out_words, "seed": seed,
            "in_stall": in_stall, "out_stall": out_stall, "max_cycles": budget + 10_000,

@@ -1,6 +1,6 @@
 """Leading non-zero detection: the lowest set bit of a vector, by a tree."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
