@@ -39,6 +39,16 @@ def write_section(path, name, body):
     path.write_text(text)
 
 
+def _why_not(error):
+    """A failed place-and-route as a table cell: what ran out, in a few words."""
+    reason = str(error).split(";")[0].split("ERROR:")[-1].strip()
+    if "ICESTORM_RAM" in reason or "DP16KD" in reason:
+        return "more block RAMs than the device has"
+    if "BELs remaining" in reason or "expand region" in reason:
+        return "more logic than the device has"
+    return reason[:60].replace("|", "/")
+
+
 def bench_mac(out_dir, progress=print):
     """Throughput in Verilator and utilization/Fmax on both targets, per configuration."""
     from . import mac
@@ -67,10 +77,7 @@ def bench_mac(out_dir, progress=print):
             try:
                 row["synth"][target] = mac.synth(fitted, target)
             except ToolchainError as error:
-                reason = str(error).split(";")[0].split("ERROR:")[-1].strip()
-                if "BELs remaining" in reason or "expand region" in reason:
-                    reason = "more logic than the device has"
-                row["synth"][target] = {"error": reason[:60].replace("|", "/")}
+                row["synth"][target] = {"error": _why_not(error)}
         rows.append(row)
     body = _mac_markdown(rows)
     _mac_plot(rows, out_dir / "mac_throughput.png")
@@ -269,8 +276,7 @@ def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
     """The compressed LeNet-300-100 on the EIE engine: RTL run, sweeps, synthesis."""
     from .compress import compress_preset
     from .datasets import load
-    from .eie_cycles import layer_cycles
-    from .eie_format import encode_layer
+    from .eie_cycles import network_cycles
     from .eie_golden import infer
     from . import eie_sim
     out_dir = Path(out_dir)
@@ -288,19 +294,9 @@ def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
     sweep = {}
     for pes in PE_COUNTS:
         progress(f"cycle model: {pes} PEs, queue depths {QUEUE_DEPTHS}, {samples} digits")
-        layers = [encode_layer(layer.indices(), pes, model.z_bits) for layer in model.layers]
+        spread = _reinterleave(model, pes)
         for depth in QUEUE_DEPTHS:
-            per_layer = []
-            for eie, a in zip(layers, acts):
-                runs = [layer_cycles(eie, vector, depth) for vector in a]
-                compute = sum(r["compute_cycles"] for r in runs)
-                cycles = sum(r["cycles"] for r in runs)
-                per_layer.append({
-                    "compute_cycles": compute, "cycles": cycles,
-                    "load_balance_efficiency":
-                        sum(r["working_cycles"] for r in runs) / (pes * compute),
-                    "pe_utilization": sum(r["useful_macs"] for r in runs) / (pes * cycles)})
-            sweep[(pes, depth)] = per_layer
+            sweep[(pes, depth)] = network_cycles(spread, acts, depth)[0]
 
     synth = []
     for target, name, pe_counts in EIE_SYNTH:
@@ -310,9 +306,7 @@ def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
             try:
                 r = eie_sim.synth(m, target)
             except ToolchainError as error:
-                reason = str(error).split(";")[0].split("ERROR:")[-1].strip()
-                r = {"error": "more than the device has" if "BELs remaining" in reason
-                     else reason[:60].replace("|", "/")}
+                r = {"error": _why_not(error)}
             synth.append((target, name, pes, r))
     _eie_plot(sweep, out_dir / "load_balance.png")
     write_section(out_dir / "benchmarks.md", "eie", _eie_markdown(rtl, sweep, synth, samples))
