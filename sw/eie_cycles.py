@@ -5,14 +5,17 @@ cycle counts equal the RTL's (a test checks it), but it runs in plain Python
 on any model without a simulator. Per layer and input vector:
 
 * ``START`` latches the layer's configuration, ``FIRST`` gathers the words
-  of ``pes`` activations that hold a non-zero, ``PICK`` finds the first of
-  them and ``ADDRESS`` addresses it (a cycle each).
-* ``SCAN``: the leading-non-zero detector loads that word in its first
-  cycle, then broadcasts one non-zero ``(j, a_j)`` a cycle into every PE's
-  activation queue, but only in a cycle where every queue has room (fewer
-  than ``queue_depth`` entries), and loads the next word holding a non-zero
-  in the cycle of a word's last broadcast; words of zeros cost nothing. An
-  activation written into a queue can be popped the next cycle.
+  of ``pes`` activations that hold a non-zero and ``PICK`` finds the first
+  of them (a cycle each).
+* ``SCAN``: a fetcher reads one such word a cycle into a three-word FIFO,
+  counting a slot free only from the cycle after its word left; a word
+  fetched in cycle ``f`` can be taken from cycle ``f + 2``. The broadcaster
+  takes a word when it has none or in the cycle of its word's last
+  broadcast, and sends one non-zero ``(j, a_j)`` a cycle, in a cycle where
+  every PE's queue holds fewer than ``queue_depth`` entries, counting the
+  one in the broadcast register; words of zeros cost nothing. A broadcast
+  decided in cycle ``e`` is written into the queues in ``e + 1`` and can be
+  popped from ``e + 2``.
 * A PE pops its next activation while its pointer stage is empty or being
   emptied; the next cycle it has the column's pointers. The entry stage takes
   a column when it is idle or on its last entry, then issues one entry a
@@ -20,8 +23,8 @@ on any model without a simulator. Per layer and input vector:
   four more cycles (sparse-matrix read and its register, codebook read and
   multiply, accumulate).
 * ``DRAIN`` waits until every queue, stage and pipeline is empty.
-* ``WRITEBACK``: one local row a cycle on every PE at once, results four
-  cycles later: ``rows_per_pe + 4`` cycles.
+* ``WRITEBACK``: one local row a cycle on every PE at once, results five
+  cycles later: ``rows_per_pe + 5`` cycles.
 
 Load-balance efficiency = working PE-cycles / (PEs x compute cycles), where
 a PE works when it issues an entry or spends a cycle on an empty column, and
@@ -36,9 +39,11 @@ import numpy as np
 
 __all__ = ["layer_cycles", "network_cycles", "QUEUE_LATENCY", "PIPELINE", "WRITEBACK_LATENCY"]
 
-QUEUE_LATENCY = 1  # a queue write can be popped this many cycles later
+QUEUE_LATENCY = 2  # a broadcast can be popped this many cycles after it is decided
+FETCH_LATENCY = 2  # a fetched word can be taken this many cycles after its read
+FETCH_SLOTS = 3  # words the fetch FIFO holds
 PIPELINE = 4  # cycles an issued entry is in flight after its issue cycle
-WRITEBACK_LATENCY = 4
+WRITEBACK_LATENCY = 5
 
 
 def _real_entries(eie):
@@ -69,20 +74,23 @@ def layer_cycles(layer, activations, queue_depth):
     left = [0] * n
     last_issue = [-10] * n
     working = 0
-    # Cycles 0-3 are START, FIRST, PICK, ADDRESS; SCAN begins with nothing loaded.
-    t = 4
+    # Cycles 0-2 are START, FIRST, PICK; SCAN begins with nothing fetched.
+    t = 3
     mask = deque()
-    word = 0
+    fetched = []  # cycle each word was read
+    taken = 0  # words the broadcaster has taken
     scanning = True
     while True:
         # -- the central unit, from this cycle's registers
         if scanning:
+            fetch = len(fetched) < len(words) and len(fetched) - taken < FETCH_SLOTS
             emit = bool(mask) and all(len(q) < queue_depth for q in queues)
             after = len(mask) - emit
-            load = after == 0 and word < len(words)
-            done_scanning = after == 0 and word >= len(words)
+            ready = taken < len(fetched) and fetched[taken] + FETCH_LATENCY <= t
+            load = after == 0 and ready
+            done_scanning = after == 0 and taken == len(words)
         else:
-            emit = load = False
+            fetch = emit = load = False
             idle = all(not q and not p_valid[k] and not busy[k] and t - last_issue[k] > PIPELINE
                        for k, q in enumerate(queues))
             if idle:
@@ -113,12 +121,14 @@ def layer_cycles(layer, activations, queue_depth):
             for q in queues:
                 q.append((col, t + QUEUE_LATENCY))
         if load:
-            mask = deque(words[word])
-            word += 1
+            mask = deque(words[taken])
+            taken += 1
+        if fetch:
+            fetched.append(t)
         if scanning and done_scanning:
             scanning = False
         t += 1
-    compute = t + 1  # cycles 0..t: START, FIRST, PICK, ADDRESS, SCAN, DRAIN
+    compute = t + 1  # cycles 0..t: START, FIRST, PICK, SCAN, DRAIN
     rows_pe = -(-eie.rows // n)
     writeback = rows_pe + WRITEBACK_LATENCY
     real = _real_entries(eie)

@@ -2,5 +2,11 @@
 
 from .engine import EieEngine
 from .pe import ProcessingElement
+from .pointers import PointerRead
+from .spmat import SparseMatrixRead
+from .arithmetic import ArithmeticUnit
+from .writeback import WriteBack
+from .lnzd import LeadingNonzero
 
-__all__ = ["EieEngine", "ProcessingElement"]
+__all__ = ["EieEngine", "ProcessingElement", "PointerRead", "SparseMatrixRead", "ArithmeticUnit",
+           "WriteBack", "LeadingNonzero"]

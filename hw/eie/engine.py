@@ -3,11 +3,14 @@ buffers that swap every layer, and the layer sequencer."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .lnzd import LeadingNonzero
-from .pe import ProcessingElement, _bits, layer_config_layout, load_layout
+from .layouts import address_bits
+from .layouts import broadcast_layout, layer_config_layout, load_layout
+from .pe import ProcessingElement
 
 __all__ = ["EieEngine"]
 
@@ -61,7 +64,7 @@ class EieEngine(wiring.Component):
             "load": In(stream.Signature(load_layout(c))),
             "input": In(stream.Signature(lanes)),
             "output": Out(stream.Signature(lanes)),
-            "layer": Out(_bits(c.max_layers + 1)),
+            "layer": Out(address_bits(c.max_layers + 1)),
             "busy": Out(1),
         })
 
@@ -101,7 +104,7 @@ class EieEngine(wiring.Component):
             offset, width = fields[name]
             return word[offset:offset + width]
 
-        layer = Signal(_bits(c.max_layers + 1))
+        layer = Signal(address_bits(c.max_layers + 1))
         m.d.comb += [table_rd.addr.eq(layer), self.layer.eq(layer)]
         cols = Signal(fields["cols"][1])
         rows = Signal(fields["rows"][1])
@@ -116,8 +119,8 @@ class EieEngine(wiring.Component):
         rd = [b.read_port() for b in banks]
         wr = [b.write_port() for b in banks]
         src = Signal()
-        rd_addr = Signal(_bits(words + 1))
-        wr_addr = Signal(_bits(words + 1))
+        rd_addr = Signal(address_bits(words + 1))
+        wr_addr = Signal(address_bits(words + 1))
         wr_data = Signal(word_bits)
         wr_en = Signal()
         wr_bank = Signal()
@@ -141,50 +144,80 @@ class EieEngine(wiring.Component):
             with m.If(wq_en & (wq_bank == k)):
                 m.d.sync += nonzero_words[k].bit_select(wq_addr, 1).eq(wq_data != 0)
 
-        # ---- leading non-zero detection and broadcast
-        g_next = Signal(_bits(words + 1))  # the word whose data the read port shows
-        has_next = Signal()
-        # The first pointer of the word in `vals`: layer base + its first element.
-        g_ptr = Signal(_bits(c.ptr_depth + 2))
-        mask = Signal(n)
-        vals = Signal(word_bits)
-        m.submodules.lanes = lanes = LeadingNonzero(n)
+        # ---- leading non-zero detection and broadcast, in two decoupled parts
+        # so that no decision fans out to both the block RAMs and the queues:
+        # a fetcher reads the words holding a non-zero into a small FIFO, and
+        # the broadcaster takes one word at a time from it and sends its
+        # non-zeros, one a cycle, through a register to every PE's queue.
+        #
+        # Fetcher. The word tree works one word ahead: `upcoming` is the next
+        # word to read, found a cycle earlier from `todo` (the words after it
+        # still to read: non-zero and inside this layer's input), so the read
+        # address comes straight from a register.
         m.submodules.words = find_word = LeadingNonzero(words)
-        m.d.comb += lanes.i.eq(mask)
-        lowest = lanes.index
-        # Words still to scan: non-zero and inside this layer's input. The tree
-        # works one word ahead: `upcoming` (and `upcoming_any`) is the next word
-        # to address, found a cycle earlier from `todo`, the words after it, so
-        # no tree sits between the queues' room and the read address.
         todo = Signal(words)
         inside = Signal(words)  # the words of this layer's input, set in START
-        upcoming = Signal.like(g_next)
+        upcoming = Signal(address_bits(words + 1))
         upcoming_any = Signal()
         m.d.comb += find_word.i.eq(todo)
         found = Signal(words)  # the word the tree picks, one-hot
         m.d.comb += found.eq(Const(1, words) << find_word.index)
 
         def advance():
-            """Take the tree's pick as the next word to address."""
+            """Take the tree's pick as the next word to read."""
             return [upcoming.eq(find_word.index), upcoming_any.eq(find_word.any),
                     todo.eq(todo & ~found)]
-        all_ready = Signal()
-        m.d.comb += all_ready.eq(Cat(pe.push.ready for pe in pes).all())
+        ptr_bits = address_bits(c.ptr_depth + 2)
+        fetched = data.StructLayout({"vals": word_bits, "ptr": ptr_bits})
+        m.submodules.fetched = fifo = SyncFIFO(width=fetched.size, depth=3)
+        fetch = Signal()
+        in_flight = Signal()  # a word read last cycle, written into the FIFO now
+        flight_ptr = Signal(ptr_bits)
+        # Room is counted from registers only: a word popped this cycle frees
+        # its slot a cycle late. Three slots keep one word a cycle flowing.
+        fetch_room = fifo.level + in_flight < fifo.depth
+        m.d.sync += in_flight.eq(fetch)
+        with m.If(fetch):
+            # The first pointer of the word's first column: layer base + element.
+            m.d.sync += [flight_ptr.eq(config.ptr_base + upcoming * n), *advance()]
+        m.d.comb += [fifo.w_en.eq(in_flight), fifo.w_data.eq(Cat(word, flight_ptr))]
+        head = data.View(fetched, fifo.r_data)
+
+        # Broadcaster: `vals` is the word being sent, `mask` its non-zero
+        # lanes still to send, `g_ptr` its first column's pointer index.
+        m.submodules.lanes = lanes = LeadingNonzero(n)
+        mask = Signal(n)
+        vals = Signal(word_bits)
+        g_ptr = Signal(ptr_bits)
+        m.d.comb += lanes.i.eq(mask)
+        lowest = lanes.index
+        # A broadcast goes out when every queue had room for it at the end of
+        # the last cycle (`room`, from the queues' registers); the broadcast
+        # register then pushes it the next cycle.
         emit = Signal()
+        m.d.comb += emit.eq((mask != 0) & Cat(pe.room for pe in pes).all())
         mask_after = Signal(n)
+        m.d.comb += mask_after.eq(Mux(emit, mask & (mask - 1), mask))
         load_word = Signal()
-        next_base = Signal(_bits(c.max_cols + n + 1))  # first element of word g_next
-        m.d.comb += next_base.eq(g_next * n)
+        bc_valid = Signal()
+        bc = Signal(broadcast_layout(c))
+        m.d.sync += bc_valid.eq(emit)
+        with m.If(emit):
+            m.d.sync += [bc.ptr.eq(g_ptr + lowest), bc.act.eq(vals.word_select(lowest, c.act_bits))]
+        for pe in pes:
+            m.d.comb += [pe.push.valid.eq(bc_valid), pe.push.payload.eq(bc)]
         # Lanes past a layer's last input are zero (write-back and the input
         # port make sure of it), so any non-zero lane is a column to broadcast.
-        nonzero = Cat(word.word_select(k, c.act_bits) != 0 for k in range(n))
-        for pe in pes:
-            m.d.comb += [pe.push.valid.eq(emit), pe.push.payload.ptr.eq(g_ptr + lowest),
-                         pe.push.payload.act.eq(vals.word_select(lowest, c.act_bits))]
+        head_nonzero = Cat(head.vals.word_select(k, c.act_bits) != 0 for k in range(n))
+        m.d.comb += fifo.r_en.eq(load_word)
+        with m.If(load_word):
+            m.d.sync += [vals.eq(head.vals), mask.eq(head_nonzero), g_ptr.eq(head.ptr)]
+        with m.Else():
+            m.d.sync += mask.eq(mask_after)
 
         # ---- write-back
-        wb_row = Signal(_bits(c.rows_per_pe + 1))
-        wb_base = Signal(_bits(c.max_cols + n + 1))  # wb_row * n
+        wb_row = Signal(address_bits(c.rows_per_pe + 1))
+        wb_base = Signal(address_bits(c.max_cols + n + 1))  # wb_row * n
         wb_issue = Signal()
         for pe in pes:
             m.d.comb += [pe.wb_addr.eq(wb_row), pe.wb_valid.eq(wb_issue)]
@@ -192,8 +225,8 @@ class EieEngine(wiring.Component):
         done_base = Signal.like(wb_base)
         results = Cat(Mux(done_base + k < rows, pe.wb_result, 0) for k, pe in enumerate(pes))
 
-        in_count = Signal(_bits(words + 1))
-        out_count = Signal(_bits(words + 1))
+        in_count = Signal(address_bits(words + 1))
+        out_count = Signal(address_bits(words + 1))
         out_pending = Signal()
 
         m.d.comb += self.busy.eq(1)
@@ -202,7 +235,7 @@ class EieEngine(wiring.Component):
                 first_cols = field(table_rd.data, "cols")  # layer is 0 while idle
                 # Lanes past the last input are forced to zero: the scan takes
                 # every non-zero lane for a column.
-                in_base = Signal.like(next_base)
+                in_base = Signal(address_bits(c.max_cols + n + 1))
                 m.d.comb += in_base.eq(in_count * n)
                 m.d.comb += [self.busy.eq(0), self.load.ready.eq(1), self.input.ready.eq(1),
                              wr_addr.eq(in_count), wr_bank.eq(0), wr_en.eq(self.input.valid),
@@ -222,7 +255,10 @@ class EieEngine(wiring.Component):
                     last.eq(field(entry, "last")),
                     config.index.eq(layer), config.ptr_base.eq(field(entry, "ptr_base")),
                     config.bias_base.eq(field(entry, "bias_base")),
-                    config.shift.eq(field(entry, "shift")), config.relu.eq(field(entry, "relu")),
+                    config.relu.eq(field(entry, "relu")),
+                    config.round.eq(field(entry, "shift") != 0),
+                    config.coarse_shift.eq(Mux(field(entry, "shift") == 0, 0,
+                                               field(entry, "shift") - 1)),
                     mask.eq(0),
                     inside.eq((Const(1, words + 1) << field(entry, "words")) - 1),
                 ]
@@ -232,34 +268,21 @@ class EieEngine(wiring.Component):
                 m.next = "PICK"
             with m.State("PICK"):
                 m.d.sync += advance()
-                m.next = "ADDRESS"
-            with m.State("ADDRESS"):
-                # Address the first word holding a non-zero; pick the second.
-                m.d.comb += rd_addr.eq(upcoming)
-                m.d.sync += [g_next.eq(upcoming), has_next.eq(upcoming_any), *advance()]
                 m.next = "SCAN"
             with m.State("SCAN"):
                 # The word is done after this cycle if it holds nothing more, or
                 # its one remaining non-zero goes out now (no subtraction on the
-                # path from the queues' room to the read address).
-                single = Signal()
+                # path from the queues' room to the FIFO).
+                single = (mask & (mask - 1)) == 0
                 m.d.comb += [
-                    single.eq((mask & (mask - 1)) == 0),
-                    emit.eq((mask != 0) & all_ready),
-                    mask_after.eq(Mux(emit, mask & (mask - 1), mask)),
-                    load_word.eq(((mask == 0) | (emit & single)) & has_next),
-                    rd_addr.eq(Mux(load_word, upcoming, g_next)),
+                    rd_addr.eq(upcoming),
+                    fetch.eq(upcoming_any & fetch_room),
+                    load_word.eq(((mask == 0) | (emit & single)) & fifo.r_rdy),
                 ]
-                with m.If(load_word):
-                    m.d.sync += [vals.eq(word), mask.eq(nonzero),
-                                 g_ptr.eq(config.ptr_base + next_base),
-                                 g_next.eq(upcoming), has_next.eq(upcoming_any), *advance()]
-                with m.Else():
-                    m.d.sync += mask.eq(mask_after)
-                with m.If((mask_after == 0) & ~has_next):
+                with m.If((mask_after == 0) & ~upcoming_any & ~in_flight & ~fifo.r_rdy):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
-                with m.If(Cat(pe.idle for pe in pes).all()):
+                with m.If(Cat(pe.idle for pe in pes).all() & ~bc_valid):
                     m.d.sync += [wb_row.eq(0), wb_base.eq(0), done_row.eq(0), done_base.eq(0)]
                     m.next = "WRITEBACK"
             with m.State("WRITEBACK"):

@@ -1,0 +1,107 @@
+"""EIE's arithmetic unit: codebook lookup, multiply, accumulate with a bypass."""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .layouts import address_bits, load_layout, loadable_memory
+from .spmat import entry_layout
+
+__all__ = ["ArithmeticUnit"]
+
+
+class ArithmeticUnit(wiring.Component):
+    """Decodes an entry's codebook index and accumulates ``w x a`` on its row.
+
+    Stage M reads the codebook (one page of ``2**index_bits`` values a layer)
+    and the row's accumulator and multiplies; stage A adds and writes back. An
+    entry on the row written the cycle before would read a stale value, so the
+    value just written is forwarded (the paper's bypass); whether to forward
+    is decided a stage early and registered, keeping the compare off the
+    adder's path.
+
+    Parameters
+    ----------
+    config : sw.eie_image.EieConfig
+    index : int
+        The PE's number (its load beats).
+    image : sw.eie_image.EieImage, optional
+
+    Ports
+    -----
+    entry : In(stream) of ``entry_layout``, always ready
+        Its codebook read starts in the cycle it is valid.
+    page : In
+        The layer's codebook page.
+    drain_row, drain : In
+        Read accumulator ``drain_row`` (for write-back) and clear it; the
+        value is on ``acc`` the next cycle. Not while entries are in flight.
+    acc : Out(signed(accumulator_bits))
+    load : In(stream) of ``load_layout`` (writes ``codebook``)
+    busy : Out(1)
+        An entry is in M or A.
+
+    Latency: an entry reaches its accumulator two cycles after it is valid;
+    throughput one multiply-accumulate a cycle.
+    """
+
+    def __init__(self, config, index, image=None):
+        self._c, self._index, self._image = config, index, image
+        super().__init__({
+            "entry": In(stream.Signature(entry_layout(config), always_ready=True)),
+            "page": In(address_bits(config.max_layers + 1)),
+            "drain_row": In(address_bits(config.rows_per_pe)),
+            "drain": In(1),
+            "acc": Out(signed(config.accumulator_bits)),
+            "load": In(stream.Signature(load_layout(config), always_ready=True)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        c = self._c
+        m = Module()
+        acc_bits = c.accumulator_bits
+        codebook = loadable_memory(m, "codebook", signed(c.codebook_bits),
+                                   c.max_layers << c.index_bits, self.load, self._index,
+                                   self._image)
+        acc_mem = Memory(shape=signed(acc_bits), depth=c.rows_per_pe, init=[])
+        m.submodules.acc = acc_mem
+        rd_cb = codebook.read_port()
+        rd_acc = acc_mem.read_port()
+        wr_acc = acc_mem.write_port()
+        e = self.entry.payload
+        m.d.comb += rd_cb.addr.eq(self.page << c.index_bits | e.index)
+
+        # ---- M: codebook value x activation; the accumulator is read
+        m_valid = Signal()
+        m_row = Signal.like(e.row)
+        m_act = Signal(signed(c.act_bits))
+        m.d.sync += [m_valid.eq(self.entry.valid), m_row.eq(e.row), m_act.eq(e.act)]
+        product = Signal(signed(c.codebook_bits + c.act_bits))
+        m.d.comb += product.eq(rd_cb.data * m_act)
+
+        # ---- A: add, with the bypass
+        a_valid = Signal()
+        a_row = Signal.like(m_row)
+        a_product = Signal.like(product)
+        m.d.sync += [a_valid.eq(m_valid), a_row.eq(m_row), a_product.eq(product)]
+        # The entry now in M lands on the row the entry now in A is writing.
+        forward = Signal()
+        m.d.sync += forward.eq(a_valid & (a_row == m_row))
+        last_value = Signal(signed(acc_bits))
+        total = Signal(signed(acc_bits))
+        m.d.comb += total.eq(Mux(forward, last_value, rd_acc.data) + a_product)
+        m.d.sync += last_value.eq(total)
+
+        # ---- drain for write-back: read, then clear the cycle after
+        cleared = Signal()
+        cleared_row = Signal.like(self.drain_row)
+        m.d.sync += [cleared.eq(self.drain), cleared_row.eq(self.drain_row)]
+        m.d.comb += [rd_acc.addr.eq(Mux(self.drain, self.drain_row, m_row)),
+                     self.acc.eq(rd_acc.data), self.busy.eq(m_valid | a_valid)]
+        with m.If(cleared):
+            m.d.comb += [wr_acc.addr.eq(cleared_row), wr_acc.data.eq(0), wr_acc.en.eq(1)]
+        with m.Else():
+            m.d.comb += [wr_acc.addr.eq(a_row), wr_acc.data.eq(total), wr_acc.en.eq(a_valid)]
+        return m

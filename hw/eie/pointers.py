@@ -1,0 +1,83 @@
+"""EIE's pointer read unit: a column's start and end pointers in one cycle."""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import address_bits, broadcast_layout, load_layout, loadable_memory
+
+__all__ = ["PointerRead", "span_layout"]
+
+
+def span_layout(config):
+    """A column's entries in the PE's sparse-matrix memory, ``start`` up to
+    (not including) ``end``, and the activation they multiply."""
+    nnz = address_bits(config.nnz_depth + 1)
+    return data.StructLayout({"start": nnz, "end": nnz, "act": signed(config.act_bits)})
+
+
+class PointerRead(wiring.Component):
+    """Reads ``p[q]`` and ``p[q + 1]`` for each queued column ``q``.
+
+    The pointers sit in two banks, even and odd indices, so both are read in
+    the same cycle whatever the parity of ``q`` (EIE's pointer read unit).
+
+    Parameters
+    ----------
+    config : sw.eie_image.EieConfig
+    index : int
+        The PE's number (its load beats).
+    image : sw.eie_image.EieImage, optional
+        Pointer contents to bake in.
+
+    Ports
+    -----
+    column : In(stream) of ``broadcast_layout``
+        The activation queue's head; taken when the stage is empty or being
+        emptied (``ready`` does not depend on ``valid``).
+    span : Out(stream) of ``span_layout``
+        The column's pointers, the cycle after it was taken.
+    load : In(stream) of ``load_layout`` (writes ``ptr_even`` and ``ptr_odd``)
+    busy : Out(1)
+        A column is held in the stage.
+
+    Latency one cycle; throughput one column a cycle.
+    """
+
+    def __init__(self, config, index, image=None):
+        self._c, self._index, self._image = config, index, image
+        super().__init__({
+            "column": In(stream.Signature(broadcast_layout(config))),
+            "span": Out(stream.Signature(span_layout(config))),
+            "load": In(stream.Signature(load_layout(config), always_ready=True)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        c = self._c
+        m = Module()
+        nnz = unsigned(address_bits(c.nnz_depth + 1))
+        half = -(-(c.ptr_depth + 1) // 2)
+        banks = {name: loadable_memory(m, name, nnz, half, self.load, self._index, self._image)
+                 for name in ("ptr_even", "ptr_odd")}
+        even, odd = banks["ptr_even"].read_port(), banks["ptr_odd"].read_port()
+
+        q = self.column.payload.ptr
+        pop = self.column.valid & self.column.ready
+        odd_q = Signal()
+        act = Signal(signed(c.act_bits))
+        m.d.comb += [
+            self.column.ready.eq(~self.span.valid | self.span.ready),
+            # p[q] is in the bank of q's parity, p[q + 1] in the other.
+            even.addr.eq((q + 1) >> 1), odd.addr.eq(q >> 1),
+            even.en.eq(pop), odd.en.eq(pop),
+            self.span.payload.start.eq(Mux(odd_q, odd.data, even.data)),
+            self.span.payload.end.eq(Mux(odd_q, even.data, odd.data)),
+            self.span.payload.act.eq(act),
+            self.busy.eq(self.span.valid),
+        ]
+        with m.If(pop):
+            m.d.sync += [self.span.valid.eq(1), odd_q.eq(q[0]), act.eq(self.column.payload.act)]
+        with m.Elif(self.span.ready):
+            m.d.sync += self.span.valid.eq(0)
+        return m

@@ -1,0 +1,91 @@
+"""EIE's activation write: accumulator plus bias, requantized, ReLU."""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import address_bits, layer_config_layout, load_layout, loadable_memory
+
+__all__ = ["WriteBack"]
+
+
+class WriteBack(wiring.Component):
+    """Turns a row's accumulator into the next layer's activation.
+
+    ``acc + bias``, shifted right by the layer's ``shift`` with round half
+    up, saturated to ``act_bits`` and, for ReLU layers, clamped at zero
+    (``docs/numerics.md``). Four register stages (sum, coarse shift, round,
+    saturate) so no path holds more than one long carry chain.
+
+    Parameters
+    ----------
+    config : sw.eie_image.EieConfig
+    index : int
+        The PE's number (its load beats).
+    image : sw.eie_image.EieImage, optional
+
+    Ports
+    -----
+    row, start : In
+        Begin row ``row``: its bias is read now; its accumulator value must be
+        on ``acc`` the next cycle.
+    acc : In(signed(accumulator_bits))
+    layer : In(layer_config_layout)
+    result, done : Out
+        The activation, five cycles after ``start``.
+    load : In(stream) of ``load_layout`` (writes ``bias``)
+
+    Throughput one row a cycle.
+    """
+
+    def __init__(self, config, index, image=None):
+        self._c, self._index, self._image = config, index, image
+        super().__init__({
+            "row": In(address_bits(config.rows_per_pe)),
+            "start": In(1),
+            "acc": In(signed(config.accumulator_bits)),
+            "layer": In(layer_config_layout(config)),
+            "result": Out(signed(config.act_bits)),
+            "done": Out(1),
+            "load": In(stream.Signature(load_layout(config), always_ready=True)),
+        })
+
+    def elaborate(self, platform):
+        c = self._c
+        m = Module()
+        acc_bits = c.accumulator_bits
+        bias = loadable_memory(m, "bias", signed(c.bias_bits), c.bias_depth, self.load,
+                               self._index, self._image)
+        rd_bias = bias.read_port()
+        m.d.comb += rd_bias.addr.eq(self.layer.bias_base + self.row)
+
+        w1_valid = Signal()
+        m.d.sync += w1_valid.eq(self.start)
+        total = Signal(signed(acc_bits + 1))
+        w2_valid = Signal()
+        m.d.sync += [total.eq(self.acc + rd_bias.data), w2_valid.eq(w1_valid)]
+        # Round half up with one barrel shifter: floor((x + 2**(s-1)) / 2**s)
+        # equals ((x >> (s - 1)) + 1) >> 1 for s >= 1 (docs/numerics.md).
+        coarse = Signal(signed(acc_bits + 1))
+        w3_valid = Signal()
+        m.d.sync += [coarse.eq(total >> self.layer.coarse_shift), w3_valid.eq(w2_valid)]
+        rounded = Signal(signed(acc_bits + 2))
+        w4_valid = Signal()
+        m.d.sync += [rounded.eq(Mux(self.layer.round, (coarse + 1) >> 1, coarse)),
+                     w4_valid.eq(w3_valid)]
+        # Saturate by the bits above the result's sign rather than with two
+        # more carry chains: over the top when the value is non-negative and
+        # any of them is set, under the bottom when negative and not all are
+        # (or, with ReLU, when negative at all).
+        top = rounded[c.act_bits - 1:]
+        sign = rounded[-1]
+        hi = (1 << (c.act_bits - 1)) - 1
+        lo = -(1 << (c.act_bits - 1))
+        with m.If(~sign & top.any()):
+            m.d.sync += self.result.eq(hi)
+        with m.Elif(sign & (self.layer.relu | ~top.all())):
+            m.d.sync += self.result.eq(Mux(self.layer.relu, 0, lo))
+        with m.Else():
+            m.d.sync += self.result.eq(rounded)
+        m.d.sync += self.done.eq(w4_valid)
+        return m
