@@ -26,11 +26,15 @@ on any model without a simulator. Per layer and input vector:
 * ``WRITEBACK``: one local row a cycle on every PE at once, results five
   cycles later: ``rows_per_pe + 5`` cycles.
 
-Load-balance efficiency = working PE-cycles / (PEs x compute cycles), where
-a PE works when it issues an entry or spends a cycle on an empty column, and
-compute cycles are START + SCAN + DRAIN. PE utilization = useful MACs (real
-non-zeros x non-zero activations) / (PEs x all the layer's cycles), against
-the ceiling of one MAC per PE per cycle.
+Load-balance efficiency = 1 - starvation bubbles / (PEs x window cycles)
+= working PE-cycles / (PEs x window cycles): a PE works when it issues an
+entry or spends a cycle on an empty column, and the window runs from the
+first cycle any PE works to the last, so a bubble is a PE waiting while
+another still has work. The layer's fixed latencies (its start before the
+first entry issues, the pipeline's drain after the last, write-back) are not
+imbalance; PE utilization counts them: useful MACs (real non-zeros x
+non-zero activations) / (PEs x all the layer's cycles), against the ceiling
+of one MAC per PE per cycle.
 """
 
 from collections import deque
@@ -74,6 +78,7 @@ def layer_cycles(layer, activations, queue_depth):
     left = [0] * n
     last_issue = [-10] * n
     working = 0
+    first_work = last_work = None
     # Cycles 0-2 are START, FIRST, PICK; SCAN begins with nothing fetched.
     t = 3
     mask = deque()
@@ -106,6 +111,8 @@ def layer_cycles(layer, activations, queue_depth):
                 last_issue[k] = t
             if busy[k]:
                 working += 1  # an entry issued, or the cycle of an empty column
+                first_work = t if first_work is None else first_work
+                last_work = t
             if free:
                 busy[k] = take
                 if take:
@@ -129,6 +136,7 @@ def layer_cycles(layer, activations, queue_depth):
             scanning = False
         t += 1
     compute = t + 1  # cycles 0..t: START, FIRST, PICK, SCAN, DRAIN
+    window = 0 if first_work is None else last_work - first_work + 1
     rows_pe = -(-eie.rows // n)
     writeback = rows_pe + WRITEBACK_LATENCY
     real = _real_entries(eie)
@@ -137,9 +145,9 @@ def layer_cycles(layer, activations, queue_depth):
     return {
         "compute_cycles": compute, "writeback_cycles": writeback,
         "cycles": compute + writeback, "broadcasts": len(columns),
-        "working_cycles": working, "starvation_cycles": n * compute - working,
-        "useful_macs": useful,
-        "load_balance_efficiency": working / (n * compute),
+        "working_cycles": working, "window_cycles": window,
+        "starvation_cycles": n * window - working, "useful_macs": useful,
+        "load_balance_efficiency": working / (n * window) if window else 1.0,
         "pe_utilization": useful / (n * (compute + writeback)),
     }
 
@@ -155,9 +163,9 @@ def network_cycles(model, activations_per_layer, queue_depth):
         runs = [layer_cycles(layer, a, queue_depth) for a in acts]
         total = {k: sum(r[k] for r in runs) for k in (
             "compute_cycles", "writeback_cycles", "cycles", "broadcasts", "working_cycles",
-            "starvation_cycles", "useful_macs")}
+            "window_cycles", "starvation_cycles", "useful_macs")}
         total["load_balance_efficiency"] = total["working_cycles"] / (
-            model.pes * max(total["compute_cycles"], 1))
+            model.pes * max(total["window_cycles"], 1))
         total["pe_utilization"] = total["useful_macs"] / (model.pes * max(total["cycles"], 1))
         total["samples"] = len(runs)
         layers.append(total)

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from .lnzd import LeadingNonzero
 from .layouts import address_bits
-from .layouts import broadcast_layout, layer_config_layout, load_layout
+from .layouts import layer_config_layout, load_layout
 from .pe import ProcessingElement
 
 __all__ = ["EieEngine"]
@@ -113,11 +113,14 @@ class EieEngine(wiring.Component):
         for pe in pes:
             m.d.comb += pe.layer.eq(config)
 
-        # ---- activation buffers: bank `src` is read, the other written
-        banks = [Memory(shape=unsigned(word_bits), depth=words, init=[]) for _ in range(2)]
-        m.submodules.bank0, m.submodules.bank1 = banks
-        rd = [b.read_port() for b in banks]
-        wr = [b.write_port() for b in banks]
+        # ---- activation buffers: bank `src` is read, the other written. Both
+        # live in one memory (the bank is the top address bit): a layer reads
+        # only while scanning and writes only while writing back, so one read
+        # and one write port serve both, in half the block RAMs.
+        aw = address_bits(words)
+        acts = Memory(shape=unsigned(word_bits), depth=2 << aw, init=[])
+        m.submodules.acts = acts
+        rd, wr = acts.read_port(), acts.write_port()
         src = Signal()
         rd_addr = Signal(address_bits(words + 1))
         wr_addr = Signal(address_bits(words + 1))
@@ -133,10 +136,9 @@ class EieEngine(wiring.Component):
         wq_bank = Signal()
         m.d.sync += [wq_addr.eq(wr_addr), wq_data.eq(wr_data), wq_en.eq(wr_en),
                      wq_bank.eq(wr_bank)]
-        for k in range(2):
-            m.d.comb += [rd[k].addr.eq(rd_addr), wr[k].addr.eq(wq_addr),
-                         wr[k].data.eq(wq_data), wr[k].en.eq(wq_en & (wq_bank == k))]
-        word = Mux(src, rd[1].data, rd[0].data)
+        m.d.comb += [rd.addr.eq(Cat(rd_addr[:aw], src)), wr.addr.eq(Cat(wq_addr[:aw], wq_bank)),
+                     wr.data.eq(wq_data), wr.en.eq(wq_en)]
+        word = rd.data
         # Which words of each buffer hold a non-zero, noted as they are written
         # (EIE detects non-zeros at write-back): the scan skips the others.
         nonzero_words = [Signal(words, name=f"nonzero_words{k}") for k in range(2)]
@@ -191,21 +193,16 @@ class EieEngine(wiring.Component):
         g_ptr = Signal(ptr_bits)
         m.d.comb += lanes.i.eq(mask)
         lowest = lanes.index
-        # A broadcast goes out when every queue had room for it at the end of
-        # the last cycle (`room`, from the queues' registers); the broadcast
-        # register then pushes it the next cycle.
+        # A broadcast goes out when every PE is ready for it (a register in
+        # each PE: its queue has room, counting the broadcast it holds).
         emit = Signal()
-        m.d.comb += emit.eq((mask != 0) & Cat(pe.room for pe in pes).all())
+        m.d.comb += emit.eq((mask != 0) & Cat(pe.push.ready for pe in pes).all())
         mask_after = Signal(n)
         m.d.comb += mask_after.eq(Mux(emit, mask & (mask - 1), mask))
         load_word = Signal()
-        bc_valid = Signal()
-        bc = Signal(broadcast_layout(c))
-        m.d.sync += bc_valid.eq(emit)
-        with m.If(emit):
-            m.d.sync += [bc.ptr.eq(g_ptr + lowest), bc.act.eq(vals.word_select(lowest, c.act_bits))]
         for pe in pes:
-            m.d.comb += [pe.push.valid.eq(bc_valid), pe.push.payload.eq(bc)]
+            m.d.comb += [pe.push.valid.eq(emit), pe.push.payload.ptr.eq(g_ptr + lowest),
+                         pe.push.payload.act.eq(vals.word_select(lowest, c.act_bits))]
         # Lanes past a layer's last input are zero (write-back and the input
         # port make sure of it), so any non-zero lane is a column to broadcast.
         head_nonzero = Cat(head.vals.word_select(k, c.act_bits) != 0 for k in range(n))
@@ -282,7 +279,7 @@ class EieEngine(wiring.Component):
                 with m.If((mask_after == 0) & ~upcoming_any & ~in_flight & ~fifo.r_rdy):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
-                with m.If(Cat(pe.idle for pe in pes).all() & ~bc_valid):
+                with m.If(Cat(pe.idle for pe in pes).all()):
                     m.d.sync += [wb_row.eq(0), wb_base.eq(0), done_row.eq(0), done_base.eq(0)]
                     m.next = "WRITEBACK"
             with m.State("WRITEBACK"):

@@ -1,6 +1,6 @@
 """One EIE processing element: the activation queue and the four units."""
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -34,13 +34,12 @@ class ProcessingElement(wiring.Component):
     Ports
     -----
     push : In(stream) of ``(ptr, act)``
-        Broadcast non-zero activations into the activation queue; ``ptr`` is
-        the index of the column's first pointer.
-    room : Out(1)
-        The queue still has room after this cycle's push: ``level + valid <
-        depth``, from registers only. A sender that pushes in a cycle only
-        when ``room`` was high the cycle before never meets ``ready`` low, and
-        its decision need not wait for this cycle's pop.
+        Broadcast non-zero activations; ``ptr`` is the index of the column's
+        first pointer. A push is registered (each PE has its own broadcast
+        register, so no one register drives every PE) and enters the queue
+        the next cycle. ``ready`` is a register (the queue has room for one
+        more, counting the registered push and this cycle's pop), so a
+        broadcaster may raise ``valid`` only when every PE is ready.
     layer : In(layer_config_layout)
         The current layer; stable while the layer runs.
     load : In(stream) of ``load_layout`` (always ready; writes this PE's memories)
@@ -52,8 +51,8 @@ class ProcessingElement(wiring.Component):
 
     Timing
     ------
-    A queued column can be popped the cycle after it is pushed (first word
-    falls through). Its pointers are read in one cycle while the previous
+    A broadcast can be popped two cycles after it is pushed (its register,
+    then the queue, whose first word falls through). Its pointers are read in one cycle while the previous
     column's entries issue; entries then issue one a cycle (an empty column
     takes one cycle), and each reaches its accumulator four cycles later
     (sparse-matrix read and its register, codebook read and multiply,
@@ -66,7 +65,6 @@ class ProcessingElement(wiring.Component):
         self._image = image
         super().__init__({
             "push": In(stream.Signature(broadcast_layout(config))),
-            "room": Out(1),
             "layer": In(layer_config_layout(config)),
             "load": In(stream.Signature(load_layout(config), always_ready=True)),
             "wb_addr": In(address_bits(config.rows_per_pe)),
@@ -91,14 +89,27 @@ class ProcessingElement(wiring.Component):
                          unit.load.payload.eq(self.load.payload)]
         pointers, spmat, arithmetic, writeback = units.values()
 
-        # First word falls through, so a broadcast can be popped the next
-        # cycle, and room is exactly `level < depth` at every depth (the
-        # buffered FIFO's inner stage breaks that below depth 3).
+        # First word falls through, so a broadcast can be popped the cycle
+        # after it enters, and room is exactly `level < depth` at every depth
+        # (the buffered FIFO's inner stage breaks that below depth 3).
         m.submodules.queue = queue = SyncFIFO(
             width=len(self.push.payload.as_value()), depth=c.queue_depth)
-        m.d.comb += [queue.w_data.eq(self.push.payload), queue.w_en.eq(self.push.valid),
-                     self.push.ready.eq(queue.w_rdy),
-                     self.room.eq(queue.level + self.push.valid < c.queue_depth),
+        bc_valid = Signal()
+        bc = Signal(broadcast_layout(c))
+        m.d.sync += bc_valid.eq(self.push.valid)
+        with m.If(self.push.valid):
+            m.d.sync += bc.eq(self.push.payload)
+        # Room for a push next cycle: the queue's level then, plus the
+        # registered push, below the depth. Both outcomes of this cycle's push
+        # are ready before it is known, so the broadcaster's decision passes
+        # through one multiplexer here.
+        pop = queue.r_rdy & queue.r_en
+        pending = Signal(range(c.queue_depth + 2))
+        m.d.comb += pending.eq(queue.level + bc_valid - pop)
+        room = Signal(init=1)
+        m.d.sync += room.eq(Mux(self.push.valid, pending + 1 < c.queue_depth,
+                                pending < c.queue_depth))
+        m.d.comb += [queue.w_data.eq(bc), queue.w_en.eq(bc_valid), self.push.ready.eq(room),
                      pointers.column.valid.eq(queue.r_rdy),
                      pointers.column.payload.eq(queue.r_data),
                      queue.r_en.eq(pointers.column.ready)]
@@ -110,6 +121,7 @@ class ProcessingElement(wiring.Component):
             writeback.row.eq(self.wb_addr), writeback.start.eq(self.wb_valid),
             writeback.acc.eq(arithmetic.acc), writeback.layer.eq(self.layer),
             self.wb_result.eq(writeback.result), self.wb_done.eq(writeback.done),
-            self.idle.eq((queue.level == 0) & ~pointers.busy & ~spmat.busy & ~arithmetic.busy),
+            self.idle.eq((queue.level == 0) & ~bc_valid & ~pointers.busy & ~spmat.busy
+                         & ~arithmetic.busy),
         ]
         return m
