@@ -23,8 +23,8 @@ on any model without a simulator. Per layer and input vector:
   four more cycles (sparse-matrix read and its register, codebook read and
   multiply, accumulate).
 * ``DRAIN`` waits until every queue, stage and pipeline is empty.
-* ``WRITEBACK``: one local row a cycle on every PE at once, results five
-  cycles later: ``rows_per_pe + 5`` cycles.
+* ``WRITEBACK``: one local row a cycle on every PE at once, results six
+  cycles later: ``rows_per_pe + 6`` cycles.
 
 Load-balance efficiency = 1 - starvation bubbles / (PEs x window cycles)
 = working PE-cycles / (PEs x window cycles): a PE works when it issues an
@@ -47,7 +47,7 @@ QUEUE_LATENCY = 2  # a broadcast can be popped this many cycles after it is deci
 FETCH_LATENCY = 2  # a fetched word can be taken this many cycles after its read
 FETCH_SLOTS = 3  # words the fetch FIFO holds
 PIPELINE = 4  # cycles an issued entry is in flight after its issue cycle
-WRITEBACK_LATENCY = 5
+WRITEBACK_LATENCY = 6
 
 
 def _real_entries(eie):

@@ -215,6 +215,8 @@ class EieEngine(wiring.Component):
         # ---- write-back
         wb_row = Signal(address_bits(c.rows_per_pe + 1))
         wb_base = Signal(address_bits(c.max_cols + n + 1))  # wb_row * n
+        # Issuing rows is a register, cleared ahead by the row count, so no
+        # comparison sits on the way to the PEs.
         wb_issue = Signal()
         for pe in pes:
             m.d.comb += [pe.wb_addr.eq(wb_row), pe.wb_valid.eq(wb_issue)]
@@ -280,12 +282,14 @@ class EieEngine(wiring.Component):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(Cat(pe.idle for pe in pes).all()):
-                    m.d.sync += [wb_row.eq(0), wb_base.eq(0), done_row.eq(0), done_base.eq(0)]
+                    m.d.sync += [wb_row.eq(0), wb_base.eq(0), done_row.eq(0), done_base.eq(0),
+                                 wb_issue.eq(1)]
                     m.next = "WRITEBACK"
             with m.State("WRITEBACK"):
-                m.d.comb += wb_issue.eq(wb_base < rows)
                 with m.If(wb_issue):
                     m.d.sync += [wb_row.eq(wb_row + 1), wb_base.eq(wb_base + n)]
+                    with m.If(wb_base + n >= rows):
+                        m.d.sync += wb_issue.eq(0)
                 m.d.comb += [wr_addr.eq(done_row), wr_data.eq(results), wr_bank.eq(~src),
                              wr_en.eq(pes[0].wb_done)]
                 with m.If(pes[0].wb_done):

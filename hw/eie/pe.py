@@ -45,7 +45,7 @@ class ProcessingElement(wiring.Component):
     load : In(stream) of ``load_layout`` (always ready; writes this PE's memories)
     wb_addr, wb_valid : In
         Write-back of local row ``wb_addr``: the result is on ``wb_result``
-        five cycles later with ``wb_done``, and the accumulator is cleared.
+        six cycles later with ``wb_done``, and the accumulator is cleared.
     idle : Out(1)
         No queued activation and no entry in flight.
 
@@ -115,10 +115,15 @@ class ProcessingElement(wiring.Component):
                      queue.r_en.eq(pointers.column.ready)]
         wiring.connect(m, pointers.span, spmat.span)
         wiring.connect(m, spmat.entry, arithmetic.entry)
+        # Write-back requests reach every PE at once from one register; each
+        # PE registers its own copy before using it.
+        wb_valid = Signal()
+        wb_addr = Signal.like(self.wb_addr)
+        m.d.sync += [wb_valid.eq(self.wb_valid), wb_addr.eq(self.wb_addr)]
         m.d.comb += [
             arithmetic.page.eq(self.layer.index),
-            arithmetic.drain_row.eq(self.wb_addr), arithmetic.drain.eq(self.wb_valid),
-            writeback.row.eq(self.wb_addr), writeback.start.eq(self.wb_valid),
+            arithmetic.drain_row.eq(wb_addr), arithmetic.drain.eq(wb_valid),
+            writeback.row.eq(wb_addr), writeback.start.eq(wb_valid),
             writeback.acc.eq(arithmetic.acc), writeback.layer.eq(self.layer),
             self.wb_result.eq(writeback.result), self.wb_done.eq(writeback.done),
             self.idle.eq((queue.level == 0) & ~bc_valid & ~pointers.busy & ~spmat.busy
