@@ -162,13 +162,13 @@ class EieEngine(wiring.Component):
         upcoming = Signal(address_bits(words + 1))
         upcoming_any = Signal()
         m.d.comb += find_word.i.eq(todo)
-        found = Signal(words)  # the word the tree picks, one-hot
-        m.d.comb += found.eq(Const(1, words) << find_word.index)
 
         def advance():
-            """Take the tree's pick as the next word to read."""
+            """Take the tree's pick as the next word to read (and clear the
+            lowest set bit of `todo`, which is that word, with one carry chain
+            rather than a decoder behind the tree)."""
             return [upcoming.eq(find_word.index), upcoming_any.eq(find_word.any),
-                    todo.eq(todo & ~found)]
+                    todo.eq(todo & (todo - 1))]
         ptr_bits = address_bits(c.ptr_depth + 2)
         fetched = data.StructLayout({"vals": word_bits, "ptr": ptr_bits})
         m.submodules.fetched = fifo = SyncFIFO(width=fetched.size, depth=3)

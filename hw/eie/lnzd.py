@@ -1,6 +1,6 @@
 """Leading non-zero detection: the lowest set bit of a vector, by a tree."""
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import C, Cat, Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,7 +24,9 @@ class LeadingNonzero(wiring.Component):
         The lowest set bit (0 when none is).
 
     Combinational; ``ceil(log2(width))`` levels of 2:1 multiplexers, so it
-    stays fast where a priority chain over 128 words would not.
+    stays fast where a priority chain over 128 words would not. The tree
+    splits at powers of two, so each level's index is its half's index with
+    one more bit on top: no adders.
     """
 
     def __init__(self, width):
@@ -36,15 +38,16 @@ class LeadingNonzero(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
-        def tree(lo, hi):
-            """(any, index) of bits lo..hi-1."""
-            if hi - lo == 1:
-                return self.i[lo], 0
-            mid = (lo + hi + 1) // 2
-            any_lo, idx_lo = tree(lo, mid)
-            any_hi, idx_hi = tree(mid, hi)
-            return any_lo | any_hi, Mux(any_lo, idx_lo, (mid - lo) + idx_hi)
+        def tree(lo, size):
+            """(any, index) of bits lo..lo+size-1, size a power of two."""
+            if lo >= self._width:
+                return C(0, 1), C(0, size.bit_length() - 1)
+            if size == 1:
+                return self.i[lo], C(0, 0)
+            any_lo, idx_lo = tree(lo, size // 2)
+            any_hi, idx_hi = tree(lo + size // 2, size // 2)
+            return any_lo | any_hi, Mux(any_lo, Cat(idx_lo, C(0, 1)), Cat(idx_hi, C(1, 1)))
 
-        found, index = tree(0, self._width)
+        found, index = tree(0, 1 << max(0, (self._width - 1).bit_length()))
         m.d.comb += [self.any.eq(found), self.index.eq(index)]
         return m
