@@ -1,0 +1,86 @@
+"""What a board runs: the EIE engine behind the host link."""
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from .eie import EieEngine
+from .link import HostLink
+from .uart import UartRx, UartTx
+
+__all__ = ["EieSystem", "SimulatedBoard"]
+
+
+class EieSystem(wiring.Component):
+    """The EIE engine and its host link, on two serial pins.
+
+    Parameters
+    ----------
+    config : sw.eie_image.EieConfig
+    divisor : int
+        Clock cycles per UART bit.
+    image : sw.eie_image.EieImage, optional
+        A model baked into the memories (otherwise loaded through the link).
+
+    Ports
+    -----
+    rx : In(1), tx : Out(1)
+        The serial line to the host (``sw.protocol``).
+    """
+
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+
+    def __init__(self, config, divisor, image=None):
+        self.engine = EieEngine(config, image)
+        self.link = HostLink(self.engine.config, divisor)
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.engine = engine = self.engine
+        m.submodules.link = link = self.link
+        wiring.connect(m, link.load, engine.load)
+        wiring.connect(m, link.input, engine.input)
+        wiring.connect(m, engine.output, link.output)
+        m.d.comb += [link.busy.eq(engine.busy), link.rx.eq(self.rx), self.tx.eq(link.tx)]
+        return m
+
+
+class SimulatedBoard(wiring.Component):
+    """A board in simulation: the system and the far end of its serial cable.
+
+    The host's side of the cable (a USB-serial chip on a real board) is a
+    UART too, so a testbench exchanges bytes, not bit times, while the
+    system's own UART runs bit for bit.
+
+    Ports
+    -----
+    host_tx : In(stream) of bytes
+        Bytes the host sends.
+    host_rx : Out(stream) of bytes
+        Bytes the host receives (buffered, so a slow testbench loses none).
+    """
+
+    host_tx: In(stream.Signature(8))
+    host_rx: Out(stream.Signature(8))
+
+    def __init__(self, config, divisor, image=None):
+        self.system = EieSystem(config, divisor, image)
+        self._divisor = divisor
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.system = system = self.system
+        m.submodules.cable_tx = cable_tx = UartTx(self._divisor)
+        m.submodules.cable_rx = cable_rx = UartRx(self._divisor)
+        m.submodules.buffer = buffer = SyncFIFO(width=8, depth=1024)
+        wiring.connect(m, wiring.flipped(self.host_tx), cable_tx.i)
+        m.d.comb += [system.rx.eq(cable_tx.tx), cable_rx.rx.eq(system.tx),
+                     buffer.w_data.eq(cable_rx.o.payload), buffer.w_en.eq(cable_rx.o.valid),
+                     cable_rx.o.ready.eq(buffer.w_rdy),
+                     self.host_rx.payload.eq(buffer.r_data), self.host_rx.valid.eq(buffer.r_rdy),
+                     buffer.r_en.eq(self.host_rx.ready)]
+        return m

@@ -1,0 +1,73 @@
+"""cocotb bench of a simulated board: its serial cable bridged to a TCP socket.
+
+The job file (``$EIEGEN_JOB``, JSON) names a file to write the listening
+port into. The host driver connects (pyserial's ``socket://`` URL) and talks
+to the simulated board exactly as to a real one; the bench passes bytes
+both ways until the driver hangs up, then ends.
+"""
+
+import json
+import os
+import socket
+import time
+from collections import deque
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, FallingEdge, Timer
+
+#: Give up if no driver connects within this many seconds of wall time.
+CONNECT_TIMEOUT_S = 60
+
+
+@cocotb.test()
+async def board(dut):
+    job = json.loads(open(os.environ["EIEGEN_JOB"]).read())
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(CONNECT_TIMEOUT_S)
+    port_file = job["port_file"]
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(server.getsockname()[1]))
+    os.replace(port_file + ".tmp", port_file)
+
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    dut.host_tx__valid.value = 0
+    dut.host_rx__ready.value = 0
+    await ClockCycles(dut.clk, 4)
+    dut.rst.value = 0
+
+    conn, _ = server.accept()
+    conn.setblocking(False)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    pending = deque()
+    period = job["poll_cycles"]
+    while True:
+        try:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break  # the driver hung up
+            pending.extend(chunk)
+        except BlockingIOError:
+            pass
+        received = bytearray()
+        # Hand the cable one byte when it can take one, and drain what came back.
+        await FallingEdge(dut.clk)
+        if pending and dut.host_tx__ready.value:
+            dut.host_tx__payload.value = pending.popleft()
+            dut.host_tx__valid.value = 1
+            await FallingEdge(dut.clk)
+            dut.host_tx__valid.value = 0
+        while dut.host_rx__valid.value:
+            received.append(int(dut.host_rx__payload.value))
+            dut.host_rx__ready.value = 1
+            await FallingEdge(dut.clk)
+            dut.host_rx__ready.value = 0
+        if received:
+            conn.sendall(bytes(received))
+        # One timer, not a callback every cycle: the simulator runs free.
+        await Timer(10 * period, unit="ns")
+    conn.close()
+    server.close()

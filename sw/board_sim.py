@@ -1,0 +1,63 @@
+"""A simulated board: the system top in Verilator, its serial line on a socket.
+
+``simulated_board(...)`` yields a pyserial URL; the host driver opens it like
+a serial port. Everything behind it is the generated RTL (``hw.system``),
+UART included.
+"""
+
+import contextlib
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .toolchain import EiegenError, ToolchainError, simulate, to_verilog
+
+__all__ = ["simulated_board", "SIM_DIVISOR"]
+
+#: Clock cycles per UART bit in simulation: the real UART, at a rate that
+#: keeps simulated transfers short.
+SIM_DIVISOR = 4
+TOP = "eiegen_board"
+
+
+@contextlib.contextmanager
+def simulated_board(config, image=None, workdir=None, divisor=SIM_DIVISOR):
+    """Run the board until the block exits; yield the URL to open."""
+    from hw.system import SimulatedBoard
+    verilog = to_verilog(SimulatedBoard(config, divisor, image), TOP)
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="eiegen-board-")
+        workdir = tmp.name
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    port_file = workdir / "port"
+    port_file.unlink(missing_ok=True)
+    job = workdir / "job.json"
+    job.write_text(json.dumps({"port_file": str(port_file), "poll_cycles": 5 * divisor}))
+    failure = []
+
+    def run():
+        try:
+            simulate(verilog, TOP, "sw.bench.board", workdir=workdir,
+                     env={"EIEGEN_JOB": str(job)})
+        except ToolchainError as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        while not port_file.exists():
+            if not thread.is_alive():
+                raise failure[0] if failure else EiegenError("the simulated board did not start")
+            time.sleep(0.05)
+        yield f"socket://127.0.0.1:{port_file.read_text()}"
+    finally:
+        # The caller has closed its connection, which ends the bench.
+        thread.join(timeout=120)
+        if tmp is not None:
+            tmp.cleanup()
+    if failure:
+        raise failure[0]

@@ -1,0 +1,121 @@
+"""The host link: UART blocks in Amaranth's simulator, and the whole system
+top (UART included) in Verilator driven by the real host driver."""
+
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
+
+from hw.uart import UartRx, UartTx, divisor_for
+from sw.board_sim import simulated_board
+from sw.eie_golden import infer
+from sw.eie_image import build_image, config_for
+from sw.host import Device, DeviceError
+from sw.protocol import HOST_SYNC, Command, Status, crc16, encode_frame
+
+sys.path.insert(0, str(Path(__file__).parent))
+from eie_models import random_inputs, random_model  # noqa: E402
+
+
+def test_crc_is_ccitt_false():
+    # The catalogued check value of CRC-16/CCITT-FALSE.
+    assert crc16(b"123456789") == 0x29B1
+
+
+@pytest.mark.parametrize("divisor", [4, 7])
+def test_uart_loopback_and_framing_error(divisor):
+    m = Module()
+    m.submodules.tx = tx = UartTx(divisor)
+    m.submodules.rx = rx = UartRx(divisor)
+    break_line = Signal()  # holds the line low, to break a stop bit
+    m.d.comb += [rx.rx.eq(tx.tx & ~break_line), rx.o.ready.eq(1)]
+    sent = [random.Random(divisor).randrange(256) for _ in range(12)]
+    broken = 5
+    got, errors = [], []
+
+    async def bench(ctx):
+        for k, byte in enumerate(sent):
+            ctx.set(tx.i.payload, byte)
+            ctx.set(tx.i.valid, 1)
+            await ctx.tick().until(tx.i.ready)
+            ctx.set(tx.i.valid, 0)
+            for cycle in range(11 * divisor):
+                # The stop bit is the tenth bit time.
+                ctx.set(break_line, k == broken and 9 * divisor < cycle < 10 * divisor + 2)
+                if ctx.get(rx.o.valid):
+                    got.append(ctx.get(rx.o.payload))
+                if ctx.get(rx.framing_error):
+                    errors.append(k)
+                await ctx.tick()
+            ctx.set(break_line, 0)
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == sent[:broken] + sent[broken + 1:]
+    assert errors == [broken]
+
+
+def test_divisor_for_refuses_impossible_rates():
+    assert divisor_for(12e6, 115200) == 104
+    with pytest.raises(ValueError, match="lower --baud"):
+        divisor_for(1e6, 1_000_000)
+    with pytest.raises(ValueError, match="off at"):
+        divisor_for(10e6, 1_000_000 * 10 / 4.5)
+
+
+@pytest.fixture(scope="module")
+def board():
+    """A simulated board with memories loaded at run time, and a model."""
+    model = random_model(3, [20, 30, 9], 4, density=0.3)
+    config = config_for(model)
+    with simulated_board(config) as url:
+        with Device(url, timeout=30) as dev:
+            yield dev, model, build_image(model, config)
+
+
+def test_driver_runs_the_network_bit_exact(board):
+    dev, model, image = board
+    dev.load(image)
+    x = random_inputs(3, 4, 20)
+    y = np.array([dev.infer(xi, 9) for xi in x])
+    assert (y == infer(model, x)).all()
+    assert dev.status()["cycles"] > 0
+
+
+def test_bad_frames_get_errors_and_change_nothing(board):
+    dev, model, image = board
+    dev.load(image)
+    x = random_inputs(5, 2, 20)
+    bad_before = dev.status()["frames_bad"]
+    frame = bytearray(encode_frame(HOST_SYNC, Command.LOAD, bytes(13)))
+    frame[-1] ^= 0x40  # a corrupt CRC on a load that would clear a memory word
+    dev.send_raw(b"\x00\x13garbage" + bytes(frame))
+    assert dev.reply()[0] == Status.BAD_CRC
+    dev.send_raw(encode_frame(HOST_SYNC, 0x7E))
+    assert dev.reply()[0] == Status.UNKNOWN_COMMAND
+    dev.send_raw(bytes([HOST_SYNC, Command.LOAD, 0x01, 0x04]))  # 1025 bytes: too long
+    assert dev.reply()[0] == Status.BAD_LENGTH
+    dev.send_raw(encode_frame(HOST_SYNC, Command.LOAD, bytes(12)))  # not whole beats
+    assert dev.reply()[0] == Status.BAD_LENGTH
+    dev.send_raw(encode_frame(HOST_SYNC, Command.INPUT, bytes(6))[:5])  # truncated
+    assert dev.reply()[0] == Status.TIMEOUT
+    dev.send_raw(encode_frame(HOST_SYNC, Command.OUTPUT, b"\x01\x00"))  # nothing computed
+    assert dev.reply()[0] == Status.NOT_READY
+    # The engine waits with its outputs: loading now is refused.
+    dev.request(Command.INPUT, b"".join(int(v).to_bytes(2, "little", signed=True)
+                                        for v in x[0]))
+    with pytest.raises(DeviceError, match="busy"):
+        dev.request(Command.LOAD, bytes(13))
+    y0 = dev.request(Command.OUTPUT, (3).to_bytes(2, "little"))
+    got = [int.from_bytes(y0[i:i + 2], "little", signed=True) for i in range(0, 18, 2)]
+    # Nothing above reached the engine's memories: the network is unchanged.
+    assert got == list(infer(model, x[:1])[0])
+    assert (dev.infer(x[1], 9) == infer(model, x[1:])[0]).all()
+    # Seven refused frames, each counted once.
+    assert dev.status()["frames_bad"] - bad_before == 7
