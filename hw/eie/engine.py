@@ -1,7 +1,7 @@
 """The EIE engine: PEs, leading-non-zero detection and broadcast, activation
 buffers that swap every layer, and the layer sequencer."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -158,7 +158,7 @@ class EieEngine(wiring.Component):
         # address comes straight from a register.
         m.submodules.words = find_word = LeadingNonzero(words)
         todo = Signal(words)
-        inside = Signal(words)  # the words of this layer's input, set in START
+        layer_words = Signal(range(words + 1))  # words of this layer's input, set in START
         upcoming = Signal(address_bits(words + 1))
         upcoming_any = Signal()
         m.d.comb += find_word.i.eq(todo)
@@ -259,10 +259,13 @@ class EieEngine(wiring.Component):
                     config.coarse_shift.eq(Mux(field(entry, "shift") == 0, 0,
                                                field(entry, "shift") - 1)),
                     mask.eq(0),
-                    inside.eq((Const(1, words + 1) << field(entry, "words")) - 1),
+                    layer_words.eq(field(entry, "words")),
                 ]
                 m.next = "FIRST"
             with m.State("FIRST"):
+                # A comparison per word with a constant, no shifter: the words
+                # inside this layer's input.
+                inside = Cat(layer_words > k for k in range(words))
                 m.d.sync += todo.eq(Mux(src, nonzero_words[1], nonzero_words[0]) & inside)
                 m.next = "PICK"
             with m.State("PICK"):
