@@ -152,9 +152,11 @@ class HostLink(wiring.Component):
             return [status.eq(code), reply_len.eq(0), idx.eq(0)]
 
         receiving = ["CMD", "LEN0", "LEN1", "PAYLOAD", "CRC0", "CRC1"]
+        partial = Signal(range(beat_bits // 8 + 1))
+        per_beat = Mux(cmd == Command.LOAD, sizes["load"], sizes["beat"])
         with m.FSM():
             with m.State("SYNC"):
-                m.d.sync += [crc.eq(0xFFFF), quiet.eq(0)]
+                m.d.sync += [crc.eq(0xFFFF), quiet.eq(0), partial.eq(0)]
                 with m.If(got & (byte == HOST_SYNC)):
                     m.next = "CMD"
             for name in receiving:
@@ -163,6 +165,10 @@ class HostLink(wiring.Component):
                         m.d.sync += quiet.eq(0)
                         if name in ("CMD", "LEN0", "LEN1", "PAYLOAD"):
                             m.d.sync += crc.eq(_crc_byte(crc, byte))
+                        if name == "PAYLOAD":
+                            # Bytes into the current beat, so a payload that
+                            # is not whole beats is known without a divider.
+                            m.d.sync += partial.eq(Mux(partial + 1 == per_beat, 0, partial + 1))
                         self._receive(m, name, byte, cmd, length, crc, idx, f_wr,
                                       refuse)
                     with m.Elif(quiet == self._timeout):
@@ -180,11 +186,10 @@ class HostLink(wiring.Component):
                             m.d.sync += reply_len.eq(len(payload) // 8)
                             m.next = "FIXED"
                     with m.Case(Command.LOAD, Command.INPUT):
-                        per = Mux(cmd == Command.LOAD, sizes["load"], sizes["beat"])
                         with m.If(self.busy):
                             m.d.sync += refuse(Status.BUSY)
                             m.next = "REPLY"
-                        with m.Elif(length % per != 0):
+                        with m.Elif(partial != 0):
                             m.d.sync += refuse(Status.BAD_LENGTH)
                             m.next = "REPLY"
                         with m.Else():
@@ -205,7 +210,7 @@ class HostLink(wiring.Component):
             with m.State("FIXED"):
                 # Copy the fixed payload into the answer buffer.
                 payload = Mux(cmd == Command.INFO, info, state)
-                m.d.comb += [a_wr.addr.eq(idx), a_wr.data.eq(payload.word_select(idx, 8)),
+                m.d.comb += [a_wr.addr.eq(idx), a_wr.data.eq(payload.word_select(idx[:4], 8)),
                              a_wr.en.eq(1)]
                 m.d.sync += idx.eq(idx + 1)
                 with m.If(idx + 1 == reply_len):
@@ -221,23 +226,15 @@ class HostLink(wiring.Component):
                 with m.Else():
                     m.next = "GATHER"
             with m.State("GATHER"):
-                m.d.sync += [beat.eq(Cat(beat[8:], f_rd.data)), beat_fill.eq(beat_fill + 1),
-                             idx.eq(idx + 1)]
+                # Byte k of a beat lands at bits 8k..8k+7 (little-endian).
+                m.d.sync += [beat.word_select(beat_fill, 8).eq(f_rd.data),
+                             beat_fill.eq(beat_fill + 1), idx.eq(idx + 1)]
                 per = Mux(cmd == Command.LOAD, sizes["load"],
                           Mux(cmd == Command.INPUT, sizes["beat"], 2))
                 with m.If(beat_fill + 1 == per):
-                    m.next = "PUSH"
+                    m.next = "OFFER"
                 with m.Else():
                     m.next = "READ"
-            with m.State("PUSH"):
-                # The beat's bytes arrived low first, so they sit at the top.
-                shift = Mux(cmd == Command.LOAD, beat_bits - 8 * sizes["load"],
-                            Mux(cmd == Command.INPUT, beat_bits - 8 * sizes["beat"],
-                                beat_bits - 16))
-                aligned = Signal(beat_bits)
-                m.d.comb += aligned.eq(beat >> shift)
-                m.d.sync += beat.eq(aligned)
-                m.next = "OFFER"
             with m.State("OFFER"):
                 m.d.sync += beat_fill.eq(0)
                 with m.Switch(cmd):

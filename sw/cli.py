@@ -512,6 +512,9 @@ def _parser():
     p.add_argument("--out", default="docs", help="folder of benchmarks.md (default docs)")
     p.set_defaults(func=cmd_bench)
 
+    from .board_cli import add_board_verbs
+    add_board_verbs(verbs)
+
     p = verbs.add_parser("demo", help="the whole path on bundled defaults")
     p.add_argument("--out", default="eiegen-demo", help="output folder (default eiegen-demo)")
     p.add_argument("--digits", type=int, default=100,

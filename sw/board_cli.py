@@ -1,0 +1,140 @@
+"""``eiegen build``, ``eiegen flash`` and ``eiegen infer``: the board verbs."""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .toolchain import EiegenError
+
+__all__ = ["add_board_verbs"]
+
+
+def _progress(message):
+    print(f"eiegen: {message}", flush=True)
+
+
+def _engine(args, model):
+    """``(config, image)``: sized for ``model`` (baked in) or from the options alone."""
+    from .cli import _eie_overrides
+    from .eie_image import EieConfig
+    from .eie_sim import engine_for
+    overrides = _eie_overrides(args)
+    if model is None:
+        return EieConfig(**overrides).validate(), None
+    if overrides.get("pes", model.pes) != model.pes:
+        from .bench_report import _reinterleave
+        model = _reinterleave(model, overrides["pes"])
+    engine, image = engine_for(model, **overrides)
+    return engine.config, image
+
+
+def cmd_build(args):
+    from boards.flow import build
+    from .cli import _load_model, _write_json
+    model = _load_model(args.model)
+    config, image = _engine(args, model)
+    t = time.time()
+    report = build(args.board, config, image, args.out, clock_mhz=args.clock,
+                   progress=_progress)
+    report["wall_s"] = round(time.time() - t, 1)
+    if args.report:
+        _write_json(args.report, {k: v for k, v in report.items() if k != "utilization"})
+    _progress(f"{args.board}: {report['bitstream']}, {report['luts']} LUTs, {report['dsps']} "
+              f"DSPs, {report['brams']} BRAMs, Fmax {report['fmax_mhz']} MHz at a "
+              f"{report['clock_mhz']} MHz clock (timing met), {report['wall_s']} s")
+
+
+def cmd_flash(args):
+    from boards.flow import flash
+    path = flash(args.board, args.dir)
+    _progress(f"programmed {args.board} with {path}")
+
+
+def cmd_infer(args):
+    from .cli import _check_writable, _load_model, _load_model_inputs, _write_json
+    from .eie_golden import infer as golden
+    from .host import Device
+    model = _load_model(args.model)
+    if args.sim and model is None:
+        raise EiegenError("--sim needs --model: the simulated board is built for a model")
+    if not args.sim and args.port is None:
+        raise EiegenError("name the board's serial port with --port (or use --sim)")
+    if model is None:
+        raise EiegenError("--model is needed to know the network's output size")
+    x = _load_model_inputs(args.inputs, model)
+    _check_writable(args.out, args.report)
+    outputs = model.layers[-1].rows
+    t = time.time()
+
+    def run(url, image):
+        with Device(url, baud=args.baud, timeout=args.timeout) as dev:
+            if image is not None:
+                _progress(f"loading the model: {len(image.load_beats())} memory words")
+                dev.load(image, progress=_progress)
+            ys, cycles = [], []
+            for k, xi in enumerate(x):
+                ys.append(dev.infer(xi, outputs))
+                cycles.append(dev.status()["cycles"])
+                if (k + 1) % 10 == 0 or k + 1 == len(x):
+                    _progress(f"{k + 1} of {len(x)} inferences")
+            return np.array(ys), cycles
+
+    if args.sim:
+        from .board_sim import simulated_board
+        from .eie_sim import engine_for
+        _progress("building the simulated board (the system top, UART included, in Verilator)")
+        engine, image = engine_for(model)
+        # Like a bitstream built with --model, unless --load asks for the
+        # memories to go over the link.
+        with simulated_board(engine.config, None if args.load else image) as url:
+            y, cycles = run(url, image if args.load else None)
+    else:
+        from .eie_image import build_image, config_for
+        y, cycles = run(args.port, build_image(model, config_for(model)) if args.load else None)
+    expected = golden(model, x)
+    mismatches = int((y != expected).sum())
+    report = {"samples": len(x), "mismatches": mismatches, "cycles_per_inference": cycles,
+              "wall_s": round(time.time() - t, 1), "port": "sim" if args.sim else args.port}
+    if args.report:
+        _write_json(args.report, report)
+    if mismatches:
+        raise EiegenError(f"{mismatches} outputs differ from the golden model; "
+                          f"nothing written to {args.out}")
+    np.save(args.out, y)
+    _progress(f"{len(x)} inferences, 0 mismatches against the golden model, "
+              f"{np.mean(cycles):.0f} engine cycles each; wrote {args.out}")
+
+
+def add_board_verbs(verbs):
+    from boards.flow import BOARDS
+    from .cli import _eie_options
+    p = verbs.add_parser("build", help="bitstream for a dev board, with a timing report")
+    p.add_argument("--board", required=True, choices=list(BOARDS))
+    _eie_options(p, model_required=False)
+    p.add_argument("--clock", type=float,
+                   help="system clock in MHz (default: the board's; a PLL makes it)")
+    p.add_argument("--out", required=True, help="build folder (bitstream, logs, build.json)")
+    p.add_argument("--report", help="R.json: fmax_mhz, clock_mhz, luts, dsps, brams, timing_met")
+    p.set_defaults(func=cmd_build)
+
+    p = verbs.add_parser("flash", help="program a board with a built bitstream")
+    p.add_argument("--board", required=True, choices=list(BOARDS))
+    p.add_argument("dir", help="the build folder of eiegen build")
+    p.set_defaults(func=cmd_flash)
+
+    p = verbs.add_parser("infer", help="run inference on a board (or a simulated one)")
+    p.add_argument("--port", help="the board's serial port (/dev/ttyUSB1, COM3)")
+    p.add_argument("--sim", action="store_true",
+                   help="a simulated board: the system top in Verilator, UART included")
+    p.add_argument("--model", help="M.npz: the network (loaded into the board with --load)")
+    p.add_argument("--load", action="store_true",
+                   help="write --model into the board's memories first (a bitstream built "
+                        "without --model)")
+    p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
+    p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
+    p.add_argument("--report", help="R.json: mismatches, cycles per inference, wall time")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
+    p.set_defaults(func=cmd_infer)
