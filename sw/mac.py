@@ -11,8 +11,8 @@ import numpy as np
 
 from .dense import dense_layer
 from .numerics import check_fits
-from .stream_flow import (check_shapes, describe_core, layer_report, run_beats, synth_core, tile_rows, untile,
-                          write_design)
+from .stream_flow import (check_shapes, describe_core, layer_report, run_beats, synth_core,
+                          tile_rows, untile, write_design)
 
 __all__ = ["build_core", "describe", "generate", "tile", "untile", "check_layer", "run", "synth"]
 
@@ -68,7 +68,8 @@ def run(params, w, x, b=None, *, seed=0, in_stall=0.0, out_stall=0.0, workdir=No
     b = None if b is None else np.asarray(b)
     check_layer(core, w, x, b)
     p = core.params
-    beats = tile(w, x, b, p["lanes"], p["width"])
+    beats = tile_rows(w, x, p["lanes"], p["width"], {"bias": b},
+                      layout=core.i.payload.shape())
     batch, m = x.shape[0], w.shape[0]
     results, cycles = run_beats(core, TOP, beats, batch * -(-m // p["lanes"]), seed=seed,
                                 in_stall=in_stall, out_stall=out_stall, workdir=workdir)

@@ -18,8 +18,8 @@ from amaranth.hdl import Value
 from .packing import pack, unpack
 from .toolchain import simulate, synth_report, to_verilog
 
-__all__ = ["check_shapes", "describe_core", "write_design", "tile_rows", "untile", "run_beats", "layer_report",
-           "synth_core"]
+__all__ = ["check_shapes", "describe_core", "write_design", "tile_rows", "untile", "run_beats",
+           "layer_report", "synth_core"]
 
 
 def describe_core(core, name, top, **extra):
@@ -84,14 +84,16 @@ def write_design(core, top, out_dir, stem, info):
     return out_dir / f"{stem}.v", out_dir / f"{stem}.json"
 
 
-def tile_rows(w, x, lanes, width, per_row=None, encode=None):
+def tile_rows(w, x, lanes, width, per_row=None, encode=None, layout=None):
     """The beats that compute every sample's dot products with ``W``'s rows, in order.
 
     Sample-major, then groups of ``lanes`` rows, then chunks of ``width``
-    inputs (zero-padded). ``per_row`` maps a payload field to an (M,) or
-    (M, k) array sent with each group (zero rows pad it; ``None`` means
-    zeros). ``encode`` turns a chunk of ``width`` inputs into its payload
-    value (default: a list).
+    inputs (zero-padded). ``per_row`` maps a payload field to an (M,) array
+    sent with each group (zero rows pad it; ``None`` means zeros).
+    ``encode`` turns a chunk of ``width`` inputs into its payload value
+    (default: a list). Beats are payload dicts, or with ``layout`` (the
+    input stream's) packed integers: each group's weights and side fields
+    are then packed once, not once a sample, which is most of the work.
     """
     encode = encode or (lambda chunk: chunk.tolist())
     m, n = w.shape
@@ -103,20 +105,33 @@ def tile_rows(w, x, lanes, width, per_row=None, encode=None):
     sides = {}
     for name, values in (per_row or {}).items():
         values = np.zeros(m, dtype=np.int64) if values is None else np.asarray(values)
-        padded = np.zeros((groups * lanes,) + values.shape[1:], dtype=np.int64)
-        padded[:m] = values
-        sides[name] = padded
-    encoded = [[encode(row) for row in wp[g * lanes:(g + 1) * lanes, c * width:(c + 1) * width]]
+        sides[name] = np.zeros(groups * lanes, dtype=np.int64)
+        sides[name][:m] = values
+    fields = dict(layout) if layout is not None else None
+
+    def field(name, value):
+        if fields is None:
+            return {name: value}
+        return pack(fields[name].shape, value) << fields[name].offset
+
+    def join(parts):
+        if fields is None:
+            return {k: v for part in parts for k, v in part.items()}
+        return sum(parts)
+
+    weights = [field("weight", [encode(row) for row in
+                                wp[g * lanes:(g + 1) * lanes, c * width:(c + 1) * width]])
                for g in range(groups) for c in range(chunks)]
+    side = [join([field(name, values[g * lanes:(g + 1) * lanes].tolist())
+                  for name, values in sides.items()]) for g in range(groups)]
+    flags = [join([field("first", int(c == 0)), field("last", int(c == chunks - 1))])
+             for c in range(chunks)]
     beats = []
     for sample in xp:
+        acts = [field("act", encode(sample[c * width:(c + 1) * width])) for c in range(chunks)]
         for g in range(groups):
-            rows = slice(g * lanes, (g + 1) * lanes)
-            side = {name: values[rows].tolist() for name, values in sides.items()}
-            for c in range(chunks):
-                beats.append({"act": encode(sample[c * width:(c + 1) * width]),
-                              "weight": encoded[g * chunks + c], **side,
-                              "first": int(c == 0), "last": int(c == chunks - 1)})
+            beats += [join([acts[c], weights[g * chunks + c], side[g], flags[c]])
+                      for c in range(chunks)]
     return beats
 
 
@@ -129,7 +144,8 @@ def untile(results, batch, m, lanes):
 
 def run_beats(core, top, beats, outputs, *, seed=0, in_stall=0.0, out_stall=0.0,
               workdir=None):
-    """Push ``beats`` through ``core``'s Verilog in Verilator with random stalls.
+    """Push ``beats`` (payload dicts or packed integers) through ``core``'s Verilog
+    in Verilator with random stalls.
 
     Returns ``(results, cycles)``: the ``outputs`` output beats unpacked with
     the core's own layout, and the cycles from reset to the last one.
@@ -139,7 +155,8 @@ def run_beats(core, top, beats, outputs, *, seed=0, in_stall=0.0, out_stall=0.0,
     workdir.mkdir(parents=True, exist_ok=True)
     shape_in = core.i.payload.shape()
     job = {
-        "inputs": [format(pack(shape_in, beat), "x") for beat in beats],
+        "inputs": [format(beat if isinstance(beat, int) else pack(shape_in, beat), "x")
+                   for beat in beats],
         "outputs": outputs, "seed": seed, "in_stall": in_stall, "out_stall": out_stall,
         "result": str(workdir / "result.json"),
         "max_cycles": int(20 * (len(beats) + core.latency)

@@ -87,7 +87,7 @@ def run(params, w, x, b=None, scales=None, *, seed=0, in_stall=0.0, out_stall=0.
     if scales is not None:
         scales = row_scales(scales, m)
         side.update(wp=scales[:, 0], wn=scales[:, 1])
-    beats = tile_rows(w, x, p["lanes"], p["width"], side)
+    beats = tile_rows(w, x, p["lanes"], p["width"], side, layout=core.i.payload.shape())
     results, cycles = run_beats(core, TOP, beats, batch * -(-m // p["lanes"]), seed=seed,
                                 in_stall=in_stall, out_stall=out_stall, workdir=workdir)
     y = untile(results, batch, m, p["lanes"])

@@ -95,7 +95,8 @@ def run(params, w, x, bias=None, thresholds=None, *, seed=0, in_stall=0.0, out_s
     if p["sign"] and thresholds is None:
         thresholds = np.zeros(m, dtype=np.int64)
     start = offsets(core, n, np.zeros(m, dtype=np.int64) if bias is None else bias, thresholds)
-    beats = tile_rows(w, x, p["lanes"], p["width"], {"offset": start}, encode=_bits_to_int)
+    beats = tile_rows(w, x, p["lanes"], p["width"], {"offset": start}, encode=_bits_to_int,
+                      layout=core.i.payload.shape())
     results, cycles = run_beats(core, TOP, beats, batch * -(-m // p["lanes"]), seed=seed,
                                 in_stall=in_stall, out_stall=out_stall, workdir=workdir)
     y = untile(results, batch, m, p["lanes"])

@@ -50,7 +50,8 @@ def test_xnor_random_layers_with_stalls(config, seed):
     thresholds = None
     if params.get("sign"):
         # Thresholds inside, at and beyond the reachable range [-N, N].
-        thresholds = rng.choice([-n - 3, -n, 0, 1, n, n + 1, n + 5, int(rng.integers(-n, n + 1))], m)
+        reachable = int(rng.integers(-n, n + 1))
+        thresholds = rng.choice([-n - 3, -n, 0, 1, n, n + 1, n + 5, reachable], m)
     y, report = xnor.run(params, w, x, thresholds=thresholds, seed=seed, in_stall=0.3,
                          out_stall=0.4)
     assert report["mismatches"] == 0
