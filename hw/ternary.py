@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from sw.lowbit import ternary_acc_bits, ternary_sum_bits
 
 from .adder_tree import AdderTree, tree_stages
-from .mac import MAX_ACC_BITS, _check_int
+from .mac import MAX_ACC_BITS, _check_acc_bits, _check_int
 from .multiply import multiply
 from .pipeline import accumulate_stage, register_stage
 from .requantize import Requantize
@@ -85,19 +85,9 @@ class TernaryArray(wiring.Component):
         _check_int("bias width", bias_bits, 1, MAX_ACC_BITS, "--bias-bits")
         _check_int("maximum input count", max_inputs, 1, 1 << 24, "--max-inputs")
         _check_int("adder-tree register spacing", tree_regs_every, 0, 16, "--tree-regs-every")
-        needed = ternary_acc_bits(act_bits, max_inputs, bias_bits,
-                                  scale_bits if scaled else None)
-        if acc_bits is None:
-            acc_bits = needed
-        else:
-            _check_int("accumulator width", acc_bits, 2, MAX_ACC_BITS, "--acc-bits")
-            if acc_bits < needed:
-                raise ValueError(f"accumulator width {acc_bits} can overflow with --max-inputs "
-                                 f"{max_inputs}: it needs at least {needed} bits "
-                                 f"(raise --acc-bits or lower --max-inputs)")
-        if acc_bits > MAX_ACC_BITS:
-            raise ValueError(f"accumulator would need {acc_bits} bits, over the limit of "
-                             f"{MAX_ACC_BITS}: lower --max-inputs or the widths")
+        acc_bits = _check_acc_bits(acc_bits, ternary_acc_bits(act_bits, max_inputs, bias_bits,
+                                                              scale_bits if scaled else None),
+                                   max_inputs)
         dsp_multipliers = 2 * lanes if dsp_multipliers is None else dsp_multipliers
         _check_int("DSP multiplier count", dsp_multipliers, 0, 1 << 16, "--dsp-multipliers")
         shift = scale_bits - 1 if shift is None else shift

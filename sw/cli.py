@@ -25,24 +25,31 @@ def _progress(message):
 
 def _mac_options(parser):
     g = parser.add_argument_group("MAC array options")
+    _fixed_point_options(g, 4, "weight", "multipliers synthesis may put in DSP blocks, the "
+                                         "rest in LUTs (default all; 8 suits an iCE40 UP5K)")
+    g.add_argument("--raw", action="store_true",
+                   help="no requantize, no ReLU: outputs are the exact accumulator")
+
+
+def _fixed_point_options(g, width, weight, dsp):
+    """The options the MAC and ternary arrays share; ``weight``: "weight" or "scale"."""
     g.add_argument("--lanes", type=int, default=4, help="output neurons in parallel (default 4)")
-    g.add_argument("--width", type=int, default=4, help="inputs per cycle per lane (default 4)")
+    g.add_argument("--width", type=int, default=width,
+                   help=f"inputs per cycle per lane (default {width})")
     g.add_argument("--act-bits", type=int, default=8, help="signed activation width (default 8)")
-    g.add_argument("--weight-bits", type=int, default=8, help="signed weight width (default 8)")
-    g.add_argument("--bias-bits", type=int, help="signed bias width (default act+weight bits)")
+    g.add_argument(f"--{weight}-bits", type=int, default=8,
+                   help=f"signed {weight} width (default 8)")
+    g.add_argument("--bias-bits", type=int, help=f"signed bias width (default act+{weight} bits)")
     g.add_argument("--max-inputs", type=int, default=1024,
                    help="longest dot product; sizes the accumulator (default 1024)")
     g.add_argument("--acc-bits", type=int, help="accumulator width (default: cannot overflow)")
     g.add_argument("--tree-regs-every", type=int, default=1,
                    help="adder-tree levels per pipeline register, 0 = none (default 1)")
-    g.add_argument("--shift", type=int, help="requantize right shift (default weight bits - 1)")
+    g.add_argument("--shift", type=int,
+                   help=f"requantize right shift (default {weight} bits - 1)")
     g.add_argument("--out-bits", type=int, help="requantized output width (default act bits)")
     g.add_argument("--relu", action="store_true", help="clamp negative outputs to zero")
-    g.add_argument("--dsp-multipliers", type=int,
-                   help="multipliers synthesis may put in DSP blocks, the rest in LUTs "
-                        "(default all; 8 suits an iCE40 UP5K)")
-    g.add_argument("--raw", action="store_true",
-                   help="no requantize, no ReLU: outputs are the exact accumulator")
+    g.add_argument("--dsp-multipliers", type=int, help=dsp)
 
 
 def _mac_params(args):
@@ -367,22 +374,8 @@ def _xnor_params(args):
 
 def _ternary_options(parser):
     g = parser.add_argument_group("ternary array options")
-    g.add_argument("--lanes", type=int, default=4, help="output neurons in parallel (default 4)")
-    g.add_argument("--width", type=int, default=8, help="inputs per cycle per lane (default 8)")
-    g.add_argument("--act-bits", type=int, default=8, help="signed activation width (default 8)")
-    g.add_argument("--scale-bits", type=int, default=8,
-                   help="signed width of the scales Wp, Wn (default 8)")
-    g.add_argument("--bias-bits", type=int, help="signed bias width (default act+scale bits)")
-    g.add_argument("--max-inputs", type=int, default=1024,
-                   help="longest dot product; sizes the sums (default 1024)")
-    g.add_argument("--acc-bits", type=int, help="accumulator width (default: cannot overflow)")
-    g.add_argument("--tree-regs-every", type=int, default=1,
-                   help="adder-tree levels per pipeline register, 0 = none (default 1)")
-    g.add_argument("--shift", type=int, help="requantize right shift (default scale bits - 1)")
-    g.add_argument("--out-bits", type=int, help="requantized output width (default act bits)")
-    g.add_argument("--relu", action="store_true", help="clamp negative outputs to zero")
-    g.add_argument("--dsp-multipliers", type=int,
-                   help="scale multipliers (2 a lane) synthesis may put in DSP blocks")
+    _fixed_point_options(g, 8, "scale", "scale multipliers (Wp, Wn: 2 a lane) synthesis may put "
+                                        "in DSP blocks, the rest in LUTs (default all)")
     g.add_argument("--raw", action="store_true",
                    help="no scales, no requantize: outputs are Y = X @ W.T (+ b) exactly")
 
@@ -485,6 +478,9 @@ def _lowbit_parsers(cores, verb):
 
 def cmd_bench(args):
     from . import bench_report
+    if args.core == "lowbit":
+        from .bench_lowbit import bench_lowbit
+        return bench_lowbit(Path(args.out), progress=_progress)
     {"mac": bench_report.bench_mac, "compress": bench_report.bench_compress,
      "eie": bench_report.bench_eie}[args.core](Path(args.out), progress=_progress)
 
@@ -647,7 +643,7 @@ def _parser():
     p.set_defaults(func=cmd_golden)
 
     p = verbs.add_parser("bench", help="measure cores and write docs/benchmarks.md")
-    p.add_argument("core", choices=["mac", "compress", "eie"])
+    p.add_argument("core", choices=["mac", "compress", "eie", "lowbit"])
     p.add_argument("--out", default="docs", help="folder of benchmarks.md (default docs)")
     p.set_defaults(func=cmd_bench)
 
