@@ -212,12 +212,17 @@ def cmd_sim(args):
     x = _load_array(args.inputs, "inputs")
     b = None if args.bias is None else _load_array(args.bias, "bias")
     mac.check_layer(core, w, x, b)
+    _simulate_layer(args, mac, params, "", w, x, b)
+
+
+def _simulate_layer(args, flow, params, what, w, x, *extra):
+    """Run a checked layer on an array; write the outputs only if all agree."""
     _check_writable(args.out, args.report)
     _check_stalls(args)
     _progress(f"simulating {x.shape[0]} x {w.shape} on a {params['lanes']}x{params['width']} "
-              f"array in Verilator")
-    y, report = mac.run(params, w, x, b, seed=args.seed, in_stall=args.in_stall,
-                        out_stall=args.out_stall)
+              f"{what}array in Verilator")
+    y, report = flow.run(params, w, x, *extra, seed=args.seed, in_stall=args.in_stall,
+                         out_stall=args.out_stall)
     _save_checked(args, y, report)
     _progress(f"{report['outputs']} outputs, 0 mismatches against the golden model, "
               f"{report['cycles']} cycles ({report['macs_per_cycle']} of "
@@ -228,9 +233,13 @@ def cmd_synth(args):
     from . import mac
     params = _mac_params(args)
     mac.build_core(params)
+    _synthesize_array(args, mac, params, "")
+
+
+def _synthesize_array(args, flow, params, what):
     _check_writable(args.report)
-    _progress(f"synthesizing for {args.target} (Yosys, nextpnr)")
-    report = mac.synth(params, args.target)
+    _progress(f"synthesizing {what}for {args.target} (Yosys, nextpnr)")
+    report = flow.synth(params, args.target)
     if args.report:
         _write_json(args.report, report)
     _progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} DSPs, "
@@ -414,27 +423,12 @@ def cmd_sim_lowbit(args):
                                                       "thresholds" if args.core == "xnor"
                                                       else "scales"))]
     flow.check_layer(core, w, x, *extra)
-    _check_writable(args.out, args.report)
-    _check_stalls(args)
-    _progress(f"simulating {x.shape[0]} x {w.shape} on a {params['lanes']}x{params['width']} "
-              f"{args.core} array in Verilator")
-    y, report = flow.run(params, w, x, *extra, seed=args.seed, in_stall=args.in_stall,
-                         out_stall=args.out_stall)
-    _save_checked(args, y, report)
-    _progress(f"{report['outputs']} outputs, 0 mismatches against the golden model, "
-              f"{report['cycles']} cycles ({report['macs_per_cycle']} of "
-              f"{report['peak_macs_per_cycle']} MACs/cycle), wrote {args.out}")
+    _simulate_layer(args, flow, params, f"{args.core} ", w, x, *extra)
 
 
 def cmd_synth_lowbit(args):
     flow, params, _ = _lowbit(args)
-    _check_writable(args.report)
-    _progress(f"synthesizing the {args.core} array for {args.target} (Yosys, nextpnr)")
-    report = flow.synth(params, args.target)
-    if args.report:
-        _write_json(args.report, report)
-    _progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} DSPs, "
-              f"Fmax {report['fmax_mhz']} MHz")
+    _synthesize_array(args, flow, params, f"the {args.core} array ")
 
 
 def _lowbit_parsers(cores, verb):
