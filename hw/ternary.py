@@ -68,8 +68,9 @@ class TernaryArray(wiring.Component):
         ``first`` beats.
     o : Out(stream) of ``lanes x signed(out_width)``, one beat per ``last``.
 
-    Latency: 1 (select) + adder-tree stages + 1 (accumulate) cycles from a
-    ``last`` beat to its results, + 2 in scaled mode (scale, requantize).
+    Latency: adder-tree stages + 1 (accumulate) cycles from a ``last`` beat
+    to its results, + 2 in scaled mode (scale, requantize); the selection
+    shares the tree's first level.
     Throughput: one beat, ``lanes * width`` MACs, per cycle; back-pressure
     on ``o`` stalls the pipeline without loss.
     """
@@ -135,7 +136,7 @@ class TernaryArray(wiring.Component):
     def latency(self):
         """Cycles from a ``last`` beat accepted on ``i`` to its results valid on ``o``."""
         tree = tree_stages(self._params["width"], self._params["tree_regs_every"])
-        return 1 + tree + 1 + 2 * self._params["scaled"]
+        return tree + 1 + 2 * self._params["scaled"]
 
     @property
     def macs(self):
@@ -158,6 +159,9 @@ class TernaryArray(wiring.Component):
                                              regs_every=p["tree_regs_every"], tag_shape=side)
 
         # Select: bit 0 of a weight says "use it", bit 1 "negative" (-1 = 0b11).
+        # It feeds the tree's first adder level without a register of its own:
+        # a register here doubled the flip-flops and kept a 4x16 array off
+        # the UP5K, for 5% of Fmax on the ECP5.
         beat = self.i.payload
         moves = []
         for l in range(lanes):
@@ -169,8 +173,8 @@ class TernaryArray(wiring.Component):
                 else:
                     moves.append((tree.i.payload.terms[l][k], Mux(w[0], Mux(w[1], -a, a), 0)))
         moves += [(tree.i.payload.tag[name], beat[name]) for name, _ in side]
-        valid, ready = register_stage(m, self.i.valid, self.i.ready, moves, name="select")
-        m.d.comb += [tree.i.valid.eq(valid), ready.eq(tree.i.ready)]
+        m.d.comb += [target.eq(value) for target, value in moves]
+        m.d.comb += [tree.i.valid.eq(self.i.valid), self.i.ready.eq(tree.i.ready)]
 
         # Accumulate; on a first beat the lane's bias and scales are latched
         # too, and stay with the finished sums until the next stage takes them.

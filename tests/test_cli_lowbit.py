@@ -28,7 +28,7 @@ def tern(tmp_path):
             save(tmp_path, "tx.npy", rng.integers(-128, 128, (3, 20))))
 
 
-@pytest.mark.parametrize("core,latency", [("xnor", 3 + 1), ("ternary", 1 + 3 + 1 + 2)])
+@pytest.mark.parametrize("core,latency", [("xnor", 3 + 1), ("ternary", 3 + 1 + 2)])
 def test_generate(capsys, tmp_path, core, latency):
     status, out, err = run_cli(capsys, "generate", core, "--lanes", "3", "--width", "8",
                                "--out", str(tmp_path / "gen"))
