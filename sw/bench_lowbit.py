@@ -7,6 +7,7 @@ the 8- and 16-bit MAC arrays on both targets, and writes its section of
 docs/benchmarks.md with one plot.
 """
 
+import json
 import time
 from pathlib import Path
 
@@ -88,6 +89,8 @@ def bench_lowbit(out_dir, progress=print, digits=100):
             except ToolchainError as error:
                 row["synth"][target] = {"error": _why_not(error)}
         arrays.append(row)
+    (out_dir / "lowbit.json").write_text(json.dumps(
+        {"table": table, "runs": runs, "arrays": arrays}, indent=1, default=str) + "\n")
     _plot(table, arrays, out_dir / "lowbit_cost.png")
     write_section(out_dir / "benchmarks.md", "lowbit",
                   _markdown(table, runs, arrays, train_s, digits))
@@ -204,21 +207,19 @@ def _plot(table, arrays, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
     for target, marker in (("ecp5-85f", "o"), ("ice40-up5k", "s")):
-        xs, ys, names = [], [], []
-        for r, row, _ in _cost_rows(table, arrays):
-            v = _per_mac(row, target, "luts")
-            if v is None:
-                continue
-            # A DSP block is no number of LUTs: DSPs per MAC go in the label.
-            xs.append(v)
-            ys.append(100 * r["accuracy"])
-            dsps = _per_mac(row, target, "dsps")
-            names.append(f"{r['name'].split(',')[0]} ({dsps:.2f} DSP/MAC)")
-        ax.scatter(xs, ys, marker=marker, label=target)
-        for x, y, name in zip(xs, ys, names):
-            ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        points = [(_per_mac(row, target, "luts"), 100 * r["accuracy"], r["name"].split(",")[0],
+                   _per_mac(row, target, "dsps"))
+                  for r, row, _ in _cost_rows(table, arrays)
+                  if _per_mac(row, target, "luts") is not None]
+        ax.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, label=target)
+        if target != "ecp5-85f":
+            continue
+        # A DSP block is no number of LUTs: DSPs per MAC go in the label.
+        for x, y, name, dsps in points:
+            ax.annotate(f"{name}, {dsps:.2f} DSP/MAC", (x, y), fontsize=7, xytext=(-4, 4),
+                        textcoords="offset points", ha="right")
     ax.set_xscale("log")
     ax.set_xlabel("LUTs per MAC (log)")
     ax.set_ylabel("MNIST test accuracy (%)")
