@@ -42,7 +42,8 @@ def test_generate(capsys, tmp_path, core, latency):
 def test_sim_xnor_raw_and_sign(capsys, tmp_path, binary):
     w, x = binary
     report = tmp_path / "r.json"
-    status, _, err = run_cli(capsys, "sim", "xnor", "--raw", "--width", "16", "--weights", w,
+    # Configurations as in test_lowbit_verilator.py, so the Verilator builds are shared.
+    status, _, err = run_cli(capsys, "sim", "xnor", "--raw", "--width", "32", "--weights", w,
                              "--inputs", x, "--out", str(tmp_path / "y.npy"), "--report",
                              str(report), "--in-stall", "0.3", "--seed", "7")
     assert status == 0, err
@@ -52,7 +53,8 @@ def test_sim_xnor_raw_and_sign(capsys, tmp_path, binary):
     r = json.loads(report.read_text())
     assert r["mismatches"] == 0 and r["cycles"] > 0
     t = save(tmp_path, "t.npy", np.array([-70, -3, 0, 2, 70, 71]))
-    status, _, err = run_cli(capsys, "sim", "xnor", "--weights", w, "--inputs", x,
+    status, _, err = run_cli(capsys, "sim", "xnor", "--lanes", "3", "--width", "7",
+                             "--tree-regs-every", "0", "--weights", w, "--inputs", x,
                              "--thresholds", t, "--out", str(tmp_path / "s.npy"),
                              "--out-stall", "0.4")
     assert status == 0, err
@@ -61,14 +63,15 @@ def test_sim_xnor_raw_and_sign(capsys, tmp_path, binary):
 
 def test_sim_ternary_raw_and_scaled(capsys, tmp_path, tern):
     w, x = tern
-    status, _, err = run_cli(capsys, "sim", "ternary", "--raw", "--weights", w, "--inputs", x,
+    status, _, err = run_cli(capsys, "sim", "ternary", "--raw", "--width", "4", "--weights", w,
+                             "--inputs", x,
                              "--out", str(tmp_path / "y.npy"), "--in-stall", "0.2")
     assert status == 0, err
     assert np.array_equal(np.load(tmp_path / "y.npy"), np.load(x) @ np.load(w).T)
     s = save(tmp_path, "s.npy", np.array([100, 80]))
     b = save(tmp_path, "b.npy", np.arange(-3000, 3000, 1000))
-    status, _, err = run_cli(capsys, "sim", "ternary", "--relu", "--weights", w, "--inputs", x,
-                             "--scales", s, "--bias", b, "--out", str(tmp_path / "z.npy"))
+    status, _, err = run_cli(capsys, "sim", "ternary", "--relu", "--lanes", "3", "--width", "5",
+                             "--weights", w, "--inputs", x, "--scales", s, "--bias", b, "--out", str(tmp_path / "z.npy"))
     assert status == 0, err
     expect = ternary_layer(np.load(x), np.load(w), np.load(b), np.tile([100, 80], (6, 1)),
                            shift=7, out_bits=8, relu=True)
