@@ -1,12 +1,14 @@
 """Pipelined adder trees, several in lock-step, with a side-band tag."""
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pipeline import register_stage
 
 __all__ = ["AdderTree"]
+
+_signed = signed  # the constructor's ``signed`` flag shadows the shape
 
 
 def tree_levels(terms):
@@ -30,7 +32,10 @@ class AdderTree(wiring.Component):
     terms : int
         Numbers summed per tree (1 or more).
     width : int
-        Width of each signed term.
+        Width of each term.
+    signed : bool
+        Terms and sums are two's complement (default) or unsigned; unsigned
+        one-bit terms make the tree a popcount.
     regs_every : int
         A register after every ``regs_every`` adder levels (and after the last
         level); 0 makes the tree combinational.
@@ -42,13 +47,14 @@ class AdderTree(wiring.Component):
     -----
     i : In(stream) of ``{"terms": lanes x terms x signed(width), "tag": tag_shape}``
     o : Out(stream) of ``{"sums": lanes x signed(sum_width), "tag": tag_shape}``
+        (``unsigned`` in place of ``signed`` when ``signed=False``)
 
     The sums are exact: ``sum_width = width + ceil(log2(terms))``.
     Latency ``stages`` cycles (``ceil(levels / regs_every)``, 0 when
     combinational); throughput one beat per cycle.
     """
 
-    def __init__(self, lanes, terms, width, *, regs_every=1, tag_shape=0):
+    def __init__(self, lanes, terms, width, *, regs_every=1, tag_shape=0, signed=True):
         for name, value, low in (("lane count", lanes, 1), ("term count", terms, 1),
                                  ("term width", width, 1), ("register spacing", regs_every, 0)):
             if not isinstance(value, int) or value < low:
@@ -57,12 +63,13 @@ class AdderTree(wiring.Component):
         self._regs_every = regs_every
         self._levels = tree_levels(terms)
         self._tag_shape = tag_shape
+        self._shape = _signed if signed else unsigned
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
-                "terms": data.ArrayLayout(data.ArrayLayout(signed(width), terms), lanes),
+                "terms": data.ArrayLayout(data.ArrayLayout(self._shape(width), terms), lanes),
                 "tag": tag_shape}))),
             "o": Out(stream.Signature(data.StructLayout({
-                "sums": data.ArrayLayout(signed(self.sum_width), lanes),
+                "sums": data.ArrayLayout(self._shape(self.sum_width), lanes),
                 "tag": tag_shape}))),
         })
 
@@ -87,7 +94,7 @@ class AdderTree(wiring.Component):
                       for k in range(0, len(row), 2)] for row in lanes]
             last = level == self._levels
             if self._regs_every and (level % self._regs_every == 0 or last):
-                regs = [[Signal(signed(width), name=f"l{level}_lane{l}_{k}")
+                regs = [[Signal(self._shape(width), name=f"l{level}_lane{l}_{k}")
                          for k in range(len(row))] for l, row in enumerate(lanes)]
                 tag_reg = Signal(self._tag_shape, name=f"l{level}_tag")
                 moves = [(r, v) for reg_row, row in zip(regs, lanes) for r, v in zip(reg_row, row)]

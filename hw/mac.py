@@ -23,6 +23,22 @@ def _check_int(name, value, low, high, option):
                          f"(option {option})")
 
 
+def _check_acc_bits(acc_bits, needed, max_inputs):
+    """The accumulator width: ``needed`` by default, a wider one if asked, never narrower."""
+    if acc_bits is None:
+        acc_bits = needed
+    else:
+        _check_int("accumulator width", acc_bits, 2, MAX_ACC_BITS, "--acc-bits")
+        if acc_bits < needed:
+            raise ValueError(f"accumulator width {acc_bits} can overflow with --max-inputs "
+                             f"{max_inputs}: it needs at least {needed} bits "
+                             f"(raise --acc-bits or lower --max-inputs)")
+    if acc_bits > MAX_ACC_BITS:
+        raise ValueError(f"accumulator would need {acc_bits} bits, over the limit of "
+                         f"{MAX_ACC_BITS}: lower --max-inputs or the widths")
+    return acc_bits
+
+
 class MacArray(wiring.Component):
     """``lanes`` output neurons in parallel, ``width`` inputs per cycle each.
 
@@ -93,18 +109,8 @@ class MacArray(wiring.Component):
         _check_int("bias width", bias_bits, 1, MAX_ACC_BITS, "--bias-bits")
         _check_int("maximum input count", max_inputs, 1, 1 << 24, "--max-inputs")
         _check_int("adder-tree register spacing", tree_regs_every, 0, 16, "--tree-regs-every")
-        needed = accumulator_bits(act_bits, weight_bits, max_inputs, bias_bits)
-        if acc_bits is None:
-            acc_bits = needed
-        else:
-            _check_int("accumulator width", acc_bits, 2, MAX_ACC_BITS, "--acc-bits")
-            if acc_bits < needed:
-                raise ValueError(f"accumulator width {acc_bits} can overflow with --max-inputs "
-                                 f"{max_inputs}: it needs at least {needed} bits "
-                                 f"(raise --acc-bits or lower --max-inputs)")
-        if acc_bits > MAX_ACC_BITS:
-            raise ValueError(f"accumulator would need {acc_bits} bits, over the limit of "
-                             f"{MAX_ACC_BITS}: lower --max-inputs or the widths")
+        acc_bits = _check_acc_bits(acc_bits, accumulator_bits(act_bits, weight_bits, max_inputs,
+                                                              bias_bits), max_inputs)
         dsp_multipliers = lanes * width if dsp_multipliers is None else dsp_multipliers
         _check_int("DSP multiplier count", dsp_multipliers, 0, 1 << 16, "--dsp-multipliers")
         shift = weight_bits - 1 if shift is None else shift

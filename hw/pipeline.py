@@ -9,7 +9,7 @@ stages of one gate each).
 
 from amaranth.hdl import Signal
 
-__all__ = ["register_stage"]
+__all__ = ["register_stage", "accumulate_stage"]
 
 
 def register_stage(m, valid, ready, values, *, name):
@@ -41,3 +41,39 @@ def register_stage(m, valid, ready, values, *, name):
         m.d.sync += stage_valid.eq(valid)
         m.d.sync += [reg.eq(value) for reg, value in values]
     return stage_valid, stage_ready
+
+
+def accumulate_stage(m, valid, ready, last, updates, *, name):
+    """A register stage that accumulates over beats and then holds the result.
+
+    Unlike ``register_stage`` it loads only on valid beats (a bubble must not
+    be added in), and its valid rises only after a ``last`` beat: until then
+    its registers hold a running value, afterwards the finished one, until
+    the next stage takes it.
+
+    Parameters
+    ----------
+    m : Module
+    valid, ready : Value, Signal
+        The source's valid, and its ready (driven here).
+    last : Value
+        The source's flag that ends a dot product.
+    updates : list of (Signal, Value)
+        Each register and what it loads on an accepted beat (the value
+        typically depends on the register itself and on a ``first`` flag).
+    name : str
+
+    Returns
+    -------
+    (done, done_ready) : (Signal, Signal)
+        Valid of the finished result, and the ready for the caller to drive.
+    """
+    done = Signal(name=f"{name}_done")
+    done_ready = Signal(name=f"{name}_ready")
+    take = ~done | done_ready
+    m.d.comb += ready.eq(take)
+    with m.If(take):
+        m.d.sync += done.eq(valid & last)
+        with m.If(valid):
+            m.d.sync += [reg.eq(value) for reg, value in updates]
+    return done, done_ready

@@ -25,24 +25,31 @@ def _progress(message):
 
 def _mac_options(parser):
     g = parser.add_argument_group("MAC array options")
+    _fixed_point_options(g, 4, "weight", "multipliers synthesis may put in DSP blocks, the "
+                                         "rest in LUTs (default all; 8 suits an iCE40 UP5K)")
+    g.add_argument("--raw", action="store_true",
+                   help="no requantize, no ReLU: outputs are the exact accumulator")
+
+
+def _fixed_point_options(g, width, weight, dsp):
+    """The options the MAC and ternary arrays share; ``weight``: "weight" or "scale"."""
     g.add_argument("--lanes", type=int, default=4, help="output neurons in parallel (default 4)")
-    g.add_argument("--width", type=int, default=4, help="inputs per cycle per lane (default 4)")
+    g.add_argument("--width", type=int, default=width,
+                   help=f"inputs per cycle per lane (default {width})")
     g.add_argument("--act-bits", type=int, default=8, help="signed activation width (default 8)")
-    g.add_argument("--weight-bits", type=int, default=8, help="signed weight width (default 8)")
-    g.add_argument("--bias-bits", type=int, help="signed bias width (default act+weight bits)")
+    g.add_argument(f"--{weight}-bits", type=int, default=8,
+                   help=f"signed {weight} width (default 8)")
+    g.add_argument("--bias-bits", type=int, help=f"signed bias width (default act+{weight} bits)")
     g.add_argument("--max-inputs", type=int, default=1024,
                    help="longest dot product; sizes the accumulator (default 1024)")
     g.add_argument("--acc-bits", type=int, help="accumulator width (default: cannot overflow)")
     g.add_argument("--tree-regs-every", type=int, default=1,
                    help="adder-tree levels per pipeline register, 0 = none (default 1)")
-    g.add_argument("--shift", type=int, help="requantize right shift (default weight bits - 1)")
+    g.add_argument("--shift", type=int,
+                   help=f"requantize right shift (default {weight} bits - 1)")
     g.add_argument("--out-bits", type=int, help="requantized output width (default act bits)")
     g.add_argument("--relu", action="store_true", help="clamp negative outputs to zero")
-    g.add_argument("--dsp-multipliers", type=int,
-                   help="multipliers synthesis may put in DSP blocks, the rest in LUTs "
-                        "(default all; 8 suits an iCE40 UP5K)")
-    g.add_argument("--raw", action="store_true",
-                   help="no requantize, no ReLU: outputs are the exact accumulator")
+    g.add_argument("--dsp-multipliers", type=int, help=dsp)
 
 
 def _mac_params(args):
@@ -205,12 +212,17 @@ def cmd_sim(args):
     x = _load_array(args.inputs, "inputs")
     b = None if args.bias is None else _load_array(args.bias, "bias")
     mac.check_layer(core, w, x, b)
+    _simulate_layer(args, mac, params, "", w, x, b)
+
+
+def _simulate_layer(args, flow, params, what, w, x, *extra):
+    """Run a checked layer on an array; write the outputs only if all agree."""
     _check_writable(args.out, args.report)
     _check_stalls(args)
     _progress(f"simulating {x.shape[0]} x {w.shape} on a {params['lanes']}x{params['width']} "
-              f"array in Verilator")
-    y, report = mac.run(params, w, x, b, seed=args.seed, in_stall=args.in_stall,
-                        out_stall=args.out_stall)
+              f"{what}array in Verilator")
+    y, report = flow.run(params, w, x, *extra, seed=args.seed, in_stall=args.in_stall,
+                         out_stall=args.out_stall)
     _save_checked(args, y, report)
     _progress(f"{report['outputs']} outputs, 0 mismatches against the golden model, "
               f"{report['cycles']} cycles ({report['macs_per_cycle']} of "
@@ -221,9 +233,13 @@ def cmd_synth(args):
     from . import mac
     params = _mac_params(args)
     mac.build_core(params)
+    _synthesize_array(args, mac, params, "")
+
+
+def _synthesize_array(args, flow, params, what):
     _check_writable(args.report)
-    _progress(f"synthesizing for {args.target} (Yosys, nextpnr)")
-    report = mac.synth(params, args.target)
+    _progress(f"synthesizing {what}for {args.target} (Yosys, nextpnr)")
+    report = flow.synth(params, args.target)
     if args.report:
         _write_json(args.report, report)
     _progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} DSPs, "
@@ -345,8 +361,120 @@ def cmd_golden(args):
                   f"{100 * l['pe_utilization']:.1f}%")
 
 
+# ---------------------------------------------------------------- XNOR and ternary arrays
+
+def _xnor_options(parser):
+    g = parser.add_argument_group("XNOR array options")
+    g.add_argument("--lanes", type=int, default=4, help="dot products in parallel (default 4)")
+    g.add_argument("--width", type=int, default=32, help="bits per cycle per lane (default 32)")
+    g.add_argument("--max-inputs", type=int, default=1024,
+                   help="longest dot product in bits; sizes the accumulator (default 1024)")
+    g.add_argument("--acc-bits", type=int, help="accumulator width (default: cannot overflow)")
+    g.add_argument("--tree-regs-every", type=int, default=1,
+                   help="popcount-tree levels per pipeline register, 0 = none (default 1)")
+    g.add_argument("--raw", action="store_true",
+                   help="output Y = N - 2 popcount(x xor w) exactly, not the sign bit Y >= T")
+
+
+def _xnor_params(args):
+    return dict(lanes=args.lanes, width=args.width, max_inputs=args.max_inputs,
+                acc_bits=args.acc_bits, tree_regs_every=args.tree_regs_every, sign=not args.raw)
+
+
+def _ternary_options(parser):
+    g = parser.add_argument_group("ternary array options")
+    _fixed_point_options(g, 8, "scale", "scale multipliers (Wp, Wn: 2 a lane) synthesis may put "
+                                        "in DSP blocks, the rest in LUTs (default all)")
+    g.add_argument("--raw", action="store_true",
+                   help="no scales, no requantize: outputs are Y = X @ W.T (+ b) exactly")
+
+
+def _ternary_params(args):
+    if args.raw and args.relu:
+        raise EiegenError("--raw and --relu contradict each other: --raw means no ReLU")
+    return dict(lanes=args.lanes, width=args.width, act_bits=args.act_bits,
+                scale_bits=args.scale_bits, bias_bits=args.bias_bits,
+                max_inputs=args.max_inputs, acc_bits=args.acc_bits,
+                tree_regs_every=args.tree_regs_every, scaled=not args.raw, shift=args.shift,
+                out_bits=args.out_bits, relu=args.relu, dsp_multipliers=args.dsp_multipliers)
+
+
+def _lowbit(args):
+    """The flow module and validated parameters of ``args.core`` (xnor or ternary)."""
+    from . import ternary, xnor
+    flow, params = {"xnor": (xnor, _xnor_params), "ternary": (ternary, _ternary_params)}[args.core]
+    params = params(args)
+    return flow, params, flow.build_core(params)
+
+
+def cmd_generate_lowbit(args):
+    flow, params, core = _lowbit(args)
+    verilog, meta = flow.generate(params, args.out)
+    _progress(f"wrote {verilog} and {meta}: {core.macs} {args.core} MACs a cycle, "
+              f"latency {core.latency} cycles")
+
+
+def cmd_sim_lowbit(args):
+    flow, params, core = _lowbit(args)
+    w = _load_array(args.weights, "weights")
+    x = _load_array(args.inputs, "inputs")
+    extra = [None if path is None else _load_array(path, what)
+             for path, what in ((args.bias, "bias"), (args.thresholds or args.scales,
+                                                      "thresholds" if args.core == "xnor"
+                                                      else "scales"))]
+    flow.check_layer(core, w, x, *extra)
+    _simulate_layer(args, flow, params, f"{args.core} ", w, x, *extra)
+
+
+def cmd_synth_lowbit(args):
+    flow, params, _ = _lowbit(args)
+    _synthesize_array(args, flow, params, f"the {args.core} array ")
+
+
+def _lowbit_parsers(cores, verb):
+    """The ``xnor`` and ``ternary`` cores of one verb, with that verb's own arguments."""
+    for name, options, help in (("xnor", _xnor_options, "XNOR-popcount binary dot-product array"),
+                                ("ternary", _ternary_options, "ternary (add/subtract/skip) MAC "
+                                                              "array")):
+        p = cores.add_parser(name, help=help)
+        options(p)
+        if verb == "generate":
+            p.add_argument("--out", required=True, help=f"output folder (DIR/{name}.v, "
+                                                        f"DIR/{name}.json)")
+            p.set_defaults(func=cmd_generate_lowbit)
+        elif verb == "sim":
+            kind = "bits 0/1 (1 means +1)" if name == "xnor" else "-1, 0, +1"
+            p.add_argument("--weights", required=True, help=f"W.npy, {kind}, shape (M, N)")
+            p.add_argument("--inputs", required=True,
+                           help="X.npy, " + ("bits" if name == "xnor" else "integers")
+                                + ", shape (B, N)")
+            p.add_argument("--bias", help="b.npy, integers, shape (M,)")
+            if name == "xnor":
+                p.add_argument("--thresholds", help="T.npy, integers (M,): outputs Y >= T "
+                                                    "(default 0: the sign)")
+                p.set_defaults(scales=None)
+            else:
+                p.add_argument("--scales", help="S.npy, integers (Wp, Wn): shape (2,) or (M, 2)")
+                p.set_defaults(thresholds=None)
+            p.add_argument("--out", required=True, help="Y.npy, shape (B, M)")
+            p.add_argument("--report", help="R.json: cycles, mismatches, throughput")
+            p.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
+            p.add_argument("--in-stall", type=float, default=0.0,
+                           help="probability the input stream withholds a beat each cycle")
+            p.add_argument("--out-stall", type=float, default=0.0,
+                           help="probability the output stream is not ready each cycle")
+            p.set_defaults(func=cmd_sim_lowbit)
+        else:
+            p.add_argument("--target", required=True, choices=list(TARGETS))
+            p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+            p.set_defaults(func=cmd_synth_lowbit)
+
+
 def cmd_bench(args):
     from . import bench_report
+    if args.core == "lowbit":
+        from .bench_lowbit import bench_lowbit
+        return bench_lowbit(Path(args.out), progress=_progress)
     {"mac": bench_report.bench_mac, "compress": bench_report.bench_compress,
      "eie": bench_report.bench_eie}[args.core](Path(args.out), progress=_progress)
 
@@ -437,6 +565,7 @@ def _parser():
         mac = cores.add_parser("mac", help="dense fixed-point MAC array")
         _mac_options(mac)
         eie = cores.add_parser("eie", help="EIE sparse matrix-vector engine")
+        _lowbit_parsers(cores, verb)
         return mac, eie
 
     mac, eie = core_parsers("generate", "write a core's Verilog and description")
@@ -508,7 +637,7 @@ def _parser():
     p.set_defaults(func=cmd_golden)
 
     p = verbs.add_parser("bench", help="measure cores and write docs/benchmarks.md")
-    p.add_argument("core", choices=["mac", "compress", "eie"])
+    p.add_argument("core", choices=["mac", "compress", "eie", "lowbit"])
     p.add_argument("--out", default="docs", help="folder of benchmarks.md (default docs)")
     p.set_defaults(func=cmd_bench)
 

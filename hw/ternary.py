@@ -1,0 +1,215 @@
+"""Ternary MAC array: 2-bit weights add, subtract or skip; no multipliers per input."""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sw.lowbit import ternary_acc_bits, ternary_sum_bits
+
+from .adder_tree import AdderTree, tree_stages
+from .mac import MAX_ACC_BITS, _check_acc_bits, _check_int
+from .multiply import multiply
+from .pipeline import accumulate_stage, register_stage
+from .requantize import Requantize
+
+__all__ = ["TernaryArray"]
+
+
+class TernaryArray(wiring.Component):
+    """``lanes`` ternary dot products in parallel, ``width`` inputs per cycle each.
+
+    Weights are -1, 0 or +1 (two-bit two's complement), so each input is
+    added, subtracted or skipped: no multiplier per input. Raw mode sums
+    ``+-a`` in one adder tree per lane, ``Y = X @ W.T + b`` exactly. Scaled
+    mode (TTQ, TWN, BWN) keeps two sums per lane, ``P`` over the inputs whose
+    weight is +1 and ``Q`` over those whose weight is -1, and after the last
+    beat applies the lane's scales once, ``Wp * P - Wn * Q + b``, then
+    requantizes (round half up, saturate) and optionally applies ReLU
+    (``docs/numerics.md``).
+
+    Parameters
+    ----------
+    lanes : int
+        Output neurons in parallel (1 to 256).
+    width : int
+        Inputs consumed per cycle per lane (1 to 256).
+    act_bits : int
+        Width of the signed activations (2 to 32).
+    scale_bits : int
+        Width of the signed scales ``Wp`` and ``Wn`` (2 to 32); scaled mode.
+    bias_bits : int, optional
+        Width of the signed bias (default ``act_bits + scale_bits``).
+    max_inputs : int
+        Longest dot product accepted; sizes the sums and the accumulator.
+    acc_bits : int, optional
+        Width of the result before requantization (raw: the accumulator);
+        by default the smallest that cannot overflow
+        (``sw.lowbit.ternary_acc_bits``). A smaller one is refused.
+    tree_regs_every : int
+        A register after every this many adder-tree levels; 0 for none.
+    scaled : bool
+        Apply ``Wp``/``Wn`` and requantize; otherwise output the raw sum.
+    shift : int, optional
+        Requantize right shift (default ``scale_bits - 1``: scales in
+        [-1, 1) leave the activation format unchanged).
+    out_bits : int, optional
+        Width of the requantized output (default ``act_bits``).
+    relu : bool
+        Clamp negative results to zero (scaled mode).
+    dsp_multipliers : int, optional
+        Of the ``2 * lanes`` scale multipliers, how many synthesis may put in
+        DSP blocks (default all); the rest are built from LUTs.
+
+    Ports
+    -----
+    i : In(stream) of ``{act: width x signed(act_bits), weight: lanes x width x
+        signed(2), bias: lanes x signed(bias_bits), [wp, wn: lanes x
+        signed(scale_bits),] first, last}``; bias and scales are read only on
+        ``first`` beats.
+    o : Out(stream) of ``lanes x signed(out_width)``, one beat per ``last``.
+
+    Latency: adder-tree stages + 1 (accumulate) cycles from a ``last`` beat
+    to its results, + 2 in scaled mode (scale, requantize); the selection
+    shares the tree's first level.
+    Throughput: one beat, ``lanes * width`` MACs, per cycle; back-pressure
+    on ``o`` stalls the pipeline without loss.
+    """
+
+    def __init__(self, *, lanes=4, width=8, act_bits=8, scale_bits=8, bias_bits=None,
+                 max_inputs=1024, acc_bits=None, tree_regs_every=1, scaled=True, shift=None,
+                 out_bits=None, relu=False, dsp_multipliers=None):
+        _check_int("lane count", lanes, 1, 256, "--lanes")
+        _check_int("width", width, 1, 256, "--width")
+        _check_int("activation width", act_bits, 2, 32, "--act-bits")
+        _check_int("scale width", scale_bits, 2, 32, "--scale-bits")
+        bias_bits = act_bits + scale_bits if bias_bits is None else bias_bits
+        _check_int("bias width", bias_bits, 1, MAX_ACC_BITS, "--bias-bits")
+        _check_int("maximum input count", max_inputs, 1, 1 << 24, "--max-inputs")
+        _check_int("adder-tree register spacing", tree_regs_every, 0, 16, "--tree-regs-every")
+        acc_bits = _check_acc_bits(acc_bits, ternary_acc_bits(act_bits, max_inputs, bias_bits,
+                                                              scale_bits if scaled else None),
+                                   max_inputs)
+        dsp_multipliers = 2 * lanes if dsp_multipliers is None else dsp_multipliers
+        _check_int("DSP multiplier count", dsp_multipliers, 0, 1 << 16, "--dsp-multipliers")
+        shift = scale_bits - 1 if shift is None else shift
+        out_bits = act_bits if out_bits is None else out_bits
+        if scaled:
+            _check_int("requantize shift", shift, 0, acc_bits, "--shift")
+            _check_int("output width", out_bits, 2, acc_bits, "--out-bits")
+        elif relu:
+            raise ValueError("ReLU needs the scaled mode: raw outputs are the exact sums")
+        self._params = dict(lanes=lanes, width=width, act_bits=act_bits, scale_bits=scale_bits,
+                            bias_bits=bias_bits, max_inputs=max_inputs, acc_bits=acc_bits,
+                            tree_regs_every=tree_regs_every, scaled=bool(scaled),
+                            shift=shift if scaled else 0,
+                            out_bits=out_bits if scaled else acc_bits, relu=bool(relu),
+                            dsp_multipliers=min(dsp_multipliers, 2 * lanes) if scaled else 0)
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({
+                "act": data.ArrayLayout(signed(act_bits), width),
+                "weight": data.ArrayLayout(data.ArrayLayout(signed(2), width), lanes),
+                **self._side_fields(),
+                "first": 1,
+                "last": 1,
+            }))),
+            "o": Out(stream.Signature(data.ArrayLayout(signed(self.out_width), lanes))),
+        })
+
+    def _side_fields(self):
+        """Per-lane values read on ``first`` beats: bias, and the scales."""
+        p = self._params
+        fields = {"bias": data.ArrayLayout(signed(p["bias_bits"]), p["lanes"])}
+        if p["scaled"]:
+            fields["wp"] = fields["wn"] = data.ArrayLayout(signed(p["scale_bits"]), p["lanes"])
+        return fields
+
+    @property
+    def params(self):
+        """The validated parameters, defaults filled in (a new dict)."""
+        return dict(self._params)
+
+    @property
+    def out_width(self):
+        return self._params["out_bits"]
+
+    @property
+    def latency(self):
+        """Cycles from a ``last`` beat accepted on ``i`` to its results valid on ``o``."""
+        tree = tree_stages(self._params["width"], self._params["tree_regs_every"])
+        return tree + 1 + 2 * self._params["scaled"]
+
+    @property
+    def macs(self):
+        """Ternary multiply-accumulates per cycle at full throughput."""
+        return self._params["lanes"] * self._params["width"]
+
+    @property
+    def multipliers(self):
+        """Scale multipliers (two a lane in scaled mode, used once a dot product)."""
+        return 2 * self._params["lanes"] if self._params["scaled"] else 0
+
+    def elaborate(self, platform):
+        p = self._params
+        lanes, width, scaled = p["lanes"], p["width"], p["scaled"]
+        m = Module()
+        side = data.StructLayout({**self._side_fields(), "first": 1, "last": 1})
+        # Raw: one tree of +-a a lane. Scaled: two trees a lane, P (even) and Q (odd).
+        term_bits = p["act_bits"] if scaled else p["act_bits"] + 1
+        m.submodules.tree = tree = AdderTree(lanes * (1 + scaled), width, term_bits,
+                                             regs_every=p["tree_regs_every"], tag_shape=side)
+
+        # Select: bit 0 of a weight says "use it", bit 1 "negative" (-1 = 0b11).
+        # It feeds the tree's first adder level without a register of its own:
+        # a register here doubled the flip-flops and kept a 4x16 array off
+        # the UP5K, for 5% of Fmax on the ECP5.
+        beat = self.i.payload
+        moves = []
+        for l in range(lanes):
+            for k in range(width):
+                a, w = beat.act[k], beat.weight[l][k]
+                if scaled:
+                    moves += [(tree.i.payload.terms[2 * l][k], Mux(w[0] & ~w[1], a, 0)),
+                              (tree.i.payload.terms[2 * l + 1][k], Mux(w[0] & w[1], a, 0))]
+                else:
+                    moves.append((tree.i.payload.terms[l][k], Mux(w[0], Mux(w[1], -a, a), 0)))
+        moves += [(tree.i.payload.tag[name], beat[name]) for name, _ in side]
+        m.d.comb += [target.eq(value) for target, value in moves]
+        m.d.comb += [tree.i.valid.eq(self.i.valid), self.i.ready.eq(tree.i.ready)]
+
+        # Accumulate; on a first beat the lane's bias and scales are latched
+        # too, and stay with the finished sums until the next stage takes them.
+        summed = tree.o.payload
+        first = summed.tag.first
+        if scaled:
+            sum_bits = ternary_sum_bits(p["act_bits"], p["max_inputs"])
+            sums = Signal(data.ArrayLayout(signed(sum_bits), 2 * lanes))
+            held = Signal(data.StructLayout(self._side_fields()))
+            updates = [(sums[j], Mux(first, 0, sums[j]) + summed.sums[j])
+                       for j in range(2 * lanes)]
+            updates += [(held[name], Mux(first, summed.tag[name], held[name]))
+                        for name, _ in self._side_fields().items()]
+        else:
+            sums = Signal(data.ArrayLayout(signed(p["acc_bits"]), lanes))
+            updates = [(sums[l], Mux(first, summed.tag.bias[l], sums[l]) + summed.sums[l])
+                       for l in range(lanes)]
+        done, done_ready = accumulate_stage(m, tree.o.valid, tree.o.ready, summed.tag.last,
+                                            updates, name="acc")
+        if not scaled:
+            m.d.comb += [self.o.valid.eq(done), self.o.payload.eq(sums),
+                         done_ready.eq(self.o.ready)]
+            return m
+
+        # Scale once a dot product: Wp * P - Wn * Q + b, exact.
+        scaled_sum = Signal(data.ArrayLayout(signed(p["acc_bits"]), lanes))
+        products = []
+        for l in range(lanes):
+            wp = multiply(sums[2 * l], held.wp[l], in_luts=2 * l >= p["dsp_multipliers"])
+            wn = multiply(sums[2 * l + 1], held.wn[l], in_luts=2 * l + 1 >= p["dsp_multipliers"])
+            products.append((scaled_sum[l], wp - wn + held.bias[l]))
+        valid, ready = register_stage(m, done, done_ready, products, name="scale")
+        m.submodules.requantize = post = Requantize(
+            lanes, p["acc_bits"], shift=p["shift"], out_bits=p["out_bits"], relu=p["relu"])
+        m.d.comb += [post.i.valid.eq(valid), post.i.payload.eq(scaled_sum),
+                     ready.eq(post.i.ready)]
+        wiring.connect(m, wiring.flipped(self.o), post.o)
+        return m

@@ -1,0 +1,138 @@
+"""XNOR-popcount dot-product array: binary weights and binary activations."""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sw.lowbit import xnor_acc_bits
+
+from .adder_tree import AdderTree, tree_stages
+from .mac import MAX_ACC_BITS, _check_int
+from .pipeline import accumulate_stage
+
+__all__ = ["XnorArray"]
+
+
+class XnorArray(wiring.Component):
+    """``lanes`` binary dot products in parallel, ``width`` bits per cycle each.
+
+    Bits stand for +1 (1) and -1 (0), so a dot product of N bits is
+    ``N - 2 * popcount(x xor w)`` (XNOR-Net; ``docs/numerics.md``). Each lane
+    XORs the beat's ``width`` input bits with its ``width`` weight bits and
+    counts the ones in a pipelined popcount tree (an adder tree of one-bit
+    terms); the accumulator loads the lane's ``offset`` on a ``first`` beat
+    and subtracts twice each beat's count. The flow passes
+    ``offset = N + b`` (raw) or ``N + b - T`` (sign mode) and pads both
+    vectors with zero bits, which count nothing.
+
+    Parameters
+    ----------
+    lanes : int
+        Dot products (output neurons) in parallel (1 to 256).
+    width : int
+        Bits consumed per cycle per lane (1 to 1024).
+    max_inputs : int
+        Longest dot product accepted; sizes the accumulator.
+    acc_bits : int, optional
+        Accumulator width; by default the smallest that cannot overflow
+        (``sw.lowbit.xnor_acc_bits``). A smaller one is refused.
+    tree_regs_every : int
+        A register after every this many popcount-tree levels; 0 for a
+        combinational tree.
+    sign : bool
+        Output one bit per lane, ``acc >= 0`` (1 means +1): a binary layer's
+        activation, ready for the next XNOR layer. Otherwise output the
+        accumulator, ``Y`` (raw).
+
+    Ports
+    -----
+    i : In(stream) of ``{act: unsigned(width), weight: lanes x unsigned(width),
+        offset: lanes x signed(acc_bits), first, last}``; ``offset`` is read
+        only on ``first`` beats.
+    o : Out(stream) of ``lanes x signed(acc_bits)``, or ``lanes x unsigned(1)``
+        in sign mode; one beat per ``last``.
+
+    Latency: popcount-tree stages + 1 (accumulate) cycles from a ``last`` beat
+    to its results; the XOR shares the tree's first level (one LUT each).
+    Throughput: one beat, ``lanes * width`` binary MACs, per cycle;
+    back-pressure on ``o`` stalls the pipeline without loss.
+    """
+
+    def __init__(self, *, lanes=4, width=32, max_inputs=1024, acc_bits=None,
+                 tree_regs_every=1, sign=False):
+        _check_int("lane count", lanes, 1, 256, "--lanes")
+        _check_int("width", width, 1, 1024, "--width")
+        _check_int("maximum input count", max_inputs, 1, 1 << 24, "--max-inputs")
+        _check_int("popcount-tree register spacing", tree_regs_every, 0, 16,
+                   "--tree-regs-every")
+        needed = xnor_acc_bits(max_inputs, sign)
+        if acc_bits is None:
+            acc_bits = needed
+        else:
+            _check_int("accumulator width", acc_bits, 2, MAX_ACC_BITS, "--acc-bits")
+            if acc_bits < needed:
+                raise ValueError(
+                    f"accumulator width {acc_bits} cannot hold an XNOR dot product of "
+                    f"--max-inputs {max_inputs} bits{' against a threshold' if sign else ''}: "
+                    f"it needs at least {needed} bits (raise --acc-bits or lower --max-inputs)")
+        self._params = dict(lanes=lanes, width=width, max_inputs=max_inputs, acc_bits=acc_bits,
+                            tree_regs_every=tree_regs_every, sign=bool(sign))
+        out = unsigned(1) if sign else signed(acc_bits)
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({
+                "act": unsigned(width),
+                "weight": data.ArrayLayout(unsigned(width), lanes),
+                "offset": data.ArrayLayout(signed(acc_bits), lanes),
+                "first": 1,
+                "last": 1,
+            }))),
+            "o": Out(stream.Signature(data.ArrayLayout(out, lanes))),
+        })
+
+    @property
+    def params(self):
+        """The validated parameters, defaults filled in (a new dict)."""
+        return dict(self._params)
+
+    @property
+    def out_width(self):
+        return 1 if self._params["sign"] else self._params["acc_bits"]
+
+    @property
+    def latency(self):
+        """Cycles from a ``last`` beat accepted on ``i`` to its results valid on ``o``."""
+        return tree_stages(self._params["width"], self._params["tree_regs_every"]) + 1
+
+    @property
+    def macs(self):
+        """Binary multiply-accumulates per cycle at full throughput."""
+        return self._params["lanes"] * self._params["width"]
+
+    def elaborate(self, platform):
+        p = self._params
+        m = Module()
+        tag = data.StructLayout({"offset": data.ArrayLayout(signed(p["acc_bits"]), p["lanes"]),
+                                 "first": 1, "last": 1})
+        m.submodules.popcount = tree = AdderTree(p["lanes"], p["width"], 1, signed=False,
+                                                 regs_every=p["tree_regs_every"], tag_shape=tag)
+        beat = self.i.payload
+        m.d.comb += [tree.i.payload.terms[l][k].eq(beat.act[k] ^ beat.weight[l][k])
+                     for l in range(p["lanes"]) for k in range(p["width"])]
+        m.d.comb += [tree.i.payload.tag.offset.eq(beat.offset),
+                     tree.i.payload.tag.first.eq(beat.first),
+                     tree.i.payload.tag.last.eq(beat.last),
+                     tree.i.valid.eq(self.i.valid), self.i.ready.eq(tree.i.ready)]
+
+        acc = Signal(data.ArrayLayout(signed(p["acc_bits"]), p["lanes"]))
+        counted = tree.o.payload
+        done, done_ready = accumulate_stage(
+            m, tree.o.valid, tree.o.ready, counted.tag.last,
+            [(acc[l], Mux(counted.tag.first, counted.tag.offset[l], acc[l])
+              - (counted.sums[l] << 1)) for l in range(p["lanes"])], name="acc")
+        if p["sign"]:
+            # acc >= 0 is the inverted sign bit: no comparator, no register.
+            m.d.comb += [self.o.payload[l].eq(~acc[l][-1]) for l in range(p["lanes"])]
+        else:
+            m.d.comb += self.o.payload.eq(acc)
+        m.d.comb += [self.o.valid.eq(done), done_ready.eq(self.o.ready)]
+        return m
