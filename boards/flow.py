@@ -15,7 +15,7 @@ __all__ = ["BOARDS", "build", "flash"]
 #: clock eiegen runs it at, the bitstream file and openFPGALoader's name for it.
 BOARDS = {
     "icebreaker": dict(platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
-                       family="ice40", osc_mhz=12.0, clock_mhz=12.0, bitstream="bin",
+                       family="ice40", osc_mhz=12.0, clock_mhz=24.0, bitstream="bin",
                        loader="icebreaker", synth_opts="-dsp", nextpnr_opts=[]),
     "ulx3s-85f": dict(platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
                       family="ecp5", osc_mhz=25.0, clock_mhz=50.0, bitstream="bit",

@@ -119,3 +119,41 @@ def test_bad_frames_get_errors_and_change_nothing(board):
     assert (dev.infer(x[1], 9) == infer(model, x[1:])[0]).all()
     # Seven refused frames, each counted once.
     assert dev.status()["frames_bad"] - bad_before == 7
+
+
+def test_plls_reach_the_clock_within_their_limits():
+    from boards.top import ecp5_pll, ice40_pll
+    divr, divf, divq, _, f = ice40_pll(12.0, 24.0)
+    assert f == 12.0 / (divr + 1) * (divf + 1) / (1 << divq) and abs(f - 24.0) < 0.1
+    clki, fb, op, f = ecp5_pll(25.0, 75.0)
+    assert f == 25.0 / clki * fb and 400 <= f * op <= 800 and abs(f - 75.0) < 0.5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["flash", "--board", "icebreaker", "NOWHERE"], "no bitstream NOWHERE/eiegen.bin: run eiegen build"),
+    (["infer", "--inputs", "x.npy", "--out", "y.npy"], "name the board's serial port with --port"),
+    (["infer", "--sim", "--inputs", "x.npy", "--out", "y.npy"], "--sim needs --model"),
+    (["infer", "--port", "/dev/eiegen-no-such-port", "--model", "MODEL", "--inputs", "X",
+      "--out", "y.npy"], "cannot open /dev/eiegen-no-such-port"),
+])
+def test_board_verbs_fail_in_one_line(capsys, tmp_path, argv, message):
+    from sw.cli import main
+    model = tmp_path / "m.npz"
+    from sw.model import save
+    save(random_model(1, [20, 30, 9], 4), model)
+    np.save(tmp_path / "x.npy", random_inputs(1, 2, 20))
+    argv = [str(model) if a == "MODEL" else str(tmp_path / "x.npy") if a == "X" else a
+            for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("eiegen: error: ") and message in err and err.count("\n") == 1
+
+
+def test_flash_without_a_board_says_so(capsys, tmp_path):
+    from sw.cli import main
+    (tmp_path / "eiegen.bin").write_bytes(b"\0" * 16)
+    assert main(["flash", "--board", "icebreaker", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    # No board is plugged into this machine: whatever stops the programmer
+    # (no USB library, no device), the reason is one line.
+    assert err.startswith("eiegen: error: flashing icebreaker failed: ") and err.count("\n") == 1
