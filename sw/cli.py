@@ -470,34 +470,44 @@ def _lowbit_parsers(cores, verb):
             p.set_defaults(func=cmd_synth_lowbit)
 
 
+#: ``eiegen bench NAME``: the module and function that measure it.
+BENCHES = {"mac": "bench_report:bench_mac", "compress": "bench_report:bench_compress",
+           "eie": "bench_report:bench_eie", "lowbit": "bench_lowbit:bench_lowbit",
+           "board": "bench_board:bench_board"}
+
+
 def cmd_bench(args):
-    from . import bench_report
-    if args.core == "lowbit":
-        from .bench_lowbit import bench_lowbit
-        return bench_lowbit(Path(args.out), progress=_progress)
-    {"mac": bench_report.bench_mac, "compress": bench_report.bench_compress,
-     "eie": bench_report.bench_eie}[args.core](Path(args.out), progress=_progress)
+    import importlib
+    module, function = BENCHES[args.core].split(":")
+    bench = getattr(importlib.import_module(f"sw.{module}"), function)
+    bench(Path(args.out), progress=_progress)
 
 
 def cmd_demo(args):
-    """Trained network -> Deep Compression -> EIE engine in Verilator -> MAC array
-    simulated and synthesized, on bundled defaults."""
+    """Trained network -> Deep Compression -> EIE engine in Verilator -> a board's
+    bitstream, and the host driver on the simulated board, on bundled defaults."""
+    from boards.flow import build
     from . import eie_sim, mac, model as model_file
+    from .bench_board import BOARD_CONFIGS
+    from .bench_report import _reinterleave
+    from .board_sim import simulated_board
     from .compress import compress_preset
     from .datasets import load
+    from .eie_golden import infer
+    from .host import Device
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
-    _progress("1/5 compress: LeNet-300-100 on the bundled MNIST digits (Deep Compression)")
+    _progress("1/6 compress: LeNet-300-100 on the bundled MNIST digits (Deep Compression)")
     model, comp, _ = compress_preset("lenet-300-100", progress=_progress)
     model_file.save(model, out / "lenet-300-100.npz")
 
-    _progress(f"2/5 generate: the EIE engine for it ({model.pes} PEs) -> {out}/eie/eie.v")
+    _progress(f"2/6 generate: the EIE engine for it ({model.pes} PEs) -> {out}/eie/eie.v")
     eie_sim.generate(model, out / "eie")
     data = load("mnist")
     x, labels = data.x_test[:args.digits], data.y_test[:args.digits]
-    _progress(f"3/5 simulate: {len(x)} test digits on the engine in Verilator, "
+    _progress(f"3/6 simulate: {len(x)} test digits on the engine in Verilator, "
               f"against the golden model")
     y, eie = eie_sim.run(model, x, progress=_progress)
     if eie["mismatches"]:
@@ -513,18 +523,36 @@ def cmd_demo(args):
     w = rng.integers(-128, 128, (32, 100))
     xm = rng.integers(-128, 128, (16, 100))
     b = rng.integers(-4096, 4096, 32)
-    _progress(f"4/5 MAC array: {params['lanes']}x{params['width']} -> {out}/mac.v, a 100 -> 32 "
+    _progress(f"4/6 MAC array: {params['lanes']}x{params['width']} -> {out}/mac.v, a 100 -> 32 "
               f"layer with random stalls in Verilator")
     mac.generate(params, out)
     _, sim = mac.run(params, w, xm, b, seed=1, in_stall=0.2, out_stall=0.2)
     if sim["mismatches"]:
         raise EiegenError(f"{sim['mismatches']} MAC outputs differ from the golden model")
-    synths = {}
-    for target in TARGETS:
-        _progress(f"5/5 synthesize the MAC array for {target} (Yosys + nextpnr)")
-        synths[target] = mac.synth(dict(params, dsp_multipliers=TARGETS[target]["multipliers"]),
-                                   target)
-    summary = {"compression": comp, "eie": eie, "mac_simulation": sim, "mac_synthesis": synths,
+
+    # LeNet-300-100 needs more block RAM than the UP5K has: the iCEBreaker
+    # gets the small bundled network, at the PE count that fits.
+    board, name, pes = BOARD_CONFIGS[0]
+    small = _reinterleave(compress_preset(name, progress=lambda _: None)[0], pes)
+    engine, image = eie_sim.engine_for(small)
+    model_file.save(small, out / f"{name}.npz")
+    _progress(f"5/6 build: the {board} bitstream with {name} baked in ({pes} PE)")
+    built = build(board, engine.config, image, out / board, progress=_progress)
+    built.pop("utilization")
+    xs = load("digits").x_test[:5]
+    _progress(f"6/6 the host driver on the simulated {board} (system top, UART included, in "
+              f"Verilator): {len(xs)} digits")
+    with simulated_board(engine.config, image) as url:
+        with Device(url, timeout=60) as dev:
+            ys = np.array([dev.infer(xi, small.layers[-1].rows) for xi in xs])
+            board_cycles = dev.status()["cycles"]
+    board_mismatches = int((ys != infer(small, xs)).sum())
+    if board_mismatches:
+        raise EiegenError(f"{board_mismatches} outputs of the simulated board differ from "
+                          "the golden model")
+    summary = {"compression": comp, "eie": eie, "mac_simulation": sim, "board": built,
+               "board_simulation": {"samples": len(xs), "mismatches": board_mismatches,
+                                    "cycles": board_cycles},
                "wall_s": round(time.monotonic() - started, 1)}
     _write_json(out / "demo.json", summary)
     acc = comp["accuracy"]
@@ -539,9 +567,10 @@ def cmd_demo(args):
     print(f"MAC array {params['lanes']}x{params['width']}, 8-bit: {sim['outputs']} outputs, "
           f"{sim['mismatches']} mismatches, {sim['macs_per_cycle']} of "
           f"{sim['peak_macs_per_cycle']} MACs/cycle under random stalls")
-    for target, r in synths.items():
-        print(f"  {target}: {r['luts']} LUTs, {r['ffs']} FFs, {r['dsps']} DSPs, "
-              f"Fmax {r['fmax_mhz']} MHz")
+    print(f"{board} ({name}, {pes} PE): {built['bitstream']}, {built['luts']} LUTs, "
+          f"{built['dsps']} DSPs, {built['brams']} BRAMs, Fmax {built['fmax_mhz']} MHz at a "
+          f"{built['clock_mhz']} MHz clock; simulated board through the host driver: "
+          f"{len(xs)} digits, 0 mismatches, {board_cycles} engine cycles for the last")
     print(f"report: {out / 'demo.json'}; took {summary['wall_s']} s")
 
 
@@ -637,7 +666,7 @@ def _parser():
     p.set_defaults(func=cmd_golden)
 
     p = verbs.add_parser("bench", help="measure cores and write docs/benchmarks.md")
-    p.add_argument("core", choices=["mac", "compress", "eie", "lowbit"])
+    p.add_argument("core", choices=list(BENCHES))
     p.add_argument("--out", default="docs", help="folder of benchmarks.md (default docs)")
     p.set_defaults(func=cmd_bench)
 

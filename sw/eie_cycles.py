@@ -16,15 +16,16 @@ on any model without a simulator. Per layer and input vector:
   one in the broadcast register; words of zeros cost nothing. A broadcast
   decided in cycle ``e`` is written into the queues in ``e + 1`` and can be
   popped from ``e + 2``.
-* A PE pops its next activation while its pointer stage is empty or being
-  emptied; the next cycle it has the column's pointers. The entry stage takes
+* A PE pops its next activation while its pointer read stage is empty or
+  being emptied; the column's pointers are read in that stage and
+  registered in the next, two cycles in all. The entry stage takes
   a column when it is idle or on its last entry, then issues one entry a
   cycle (an empty column still takes one cycle); each entry is in flight for
   four more cycles (sparse-matrix read and its register, codebook read and
   multiply, accumulate).
 * ``DRAIN`` waits until every queue, stage and pipeline is empty.
-* ``WRITEBACK``: one local row a cycle on every PE at once, results six
-  cycles later: ``rows_per_pe + 6`` cycles.
+* ``WRITEBACK``: one local row a cycle on every PE at once, results seven
+  cycles later: ``rows_per_pe + 7`` cycles.
 
 Load-balance efficiency = 1 - starvation bubbles / (PEs x window cycles)
 = working PE-cycles / (PEs x window cycles): a PE works when it issues an
@@ -47,7 +48,7 @@ QUEUE_LATENCY = 2  # a broadcast can be popped this many cycles after it is deci
 FETCH_LATENCY = 2  # a fetched word can be taken this many cycles after its read
 FETCH_SLOTS = 3  # words the fetch FIFO holds
 PIPELINE = 4  # cycles an issued entry is in flight after its issue cycle
-WRITEBACK_LATENCY = 6
+WRITEBACK_LATENCY = 7
 
 
 def _real_entries(eie):
@@ -72,7 +73,9 @@ def layer_cycles(layer, activations, queue_depth):
     words = [w for w in words if w]  # the engine skips words of zeros
 
     queues = [deque() for _ in range(n)]  # (col, cycle it can be popped)
-    p_valid = [False] * n
+    p1_valid = [False] * n  # pointer read stage
+    p1_entries = [0] * n
+    p_valid = [False] * n  # pointer register stage
     p_entries = [0] * n
     busy = [False] * n
     left = [0] * n
@@ -96,8 +99,8 @@ def layer_cycles(layer, activations, queue_depth):
             done_scanning = after == 0 and taken == len(words)
         else:
             fetch = emit = load = False
-            idle = all(not q and not p_valid[k] and not busy[k] and t - last_issue[k] > PIPELINE
-                       for k, q in enumerate(queues))
+            idle = all(not q and not p1_valid[k] and not p_valid[k] and not busy[k]
+                       and t - last_issue[k] > PIPELINE for k, q in enumerate(queues))
             if idle:
                 break  # DRAIN saw every PE idle at cycle t
         # -- every PE
@@ -105,7 +108,8 @@ def layer_cycles(layer, activations, queue_depth):
             free = not busy[k] or left[k] <= 1
             issue = busy[k] and left[k] > 0
             take = p_valid[k] and free
-            pop = bool(queues[k]) and queues[k][0][1] <= t and (not p_valid[k] or take)
+            to_p2 = p1_valid[k] and (not p_valid[k] or take)
+            pop = bool(queues[k]) and queues[k][0][1] <= t and (not p1_valid[k] or to_p2)
             if issue:
                 left[k] -= 1
                 last_issue[k] = t
@@ -117,11 +121,15 @@ def layer_cycles(layer, activations, queue_depth):
                 busy[k] = take
                 if take:
                     left[k] = p_entries[k]
-            if pop:
-                col = queues[k].popleft()[0]
-                p_valid[k], p_entries[k] = True, int(entries[k, col])
+            if to_p2:
+                p_valid[k], p_entries[k] = True, p1_entries[k]
             elif take:
                 p_valid[k] = False
+            if pop:
+                col = queues[k].popleft()[0]
+                p1_valid[k], p1_entries[k] = True, int(entries[k, col])
+            elif to_p2:
+                p1_valid[k] = False
         # -- register updates of the central unit
         if emit:
             col = mask.popleft()

@@ -40,6 +40,7 @@ class Device:
             raise DeviceError(f"cannot open {port}: {error}; is the board plugged in "
                               "(--port names its serial port)?") from None
         self._name = port
+        self.bytes_sent = self.bytes_received = 0  # line traffic, for transfer times
         self.info = self._info()
 
     def __enter__(self):
@@ -56,9 +57,11 @@ class Device:
         """Bytes straight onto the line (tests send garbage with this)."""
         self._port.write(data)
         self._port.flush()
+        self.bytes_sent += len(data)
 
     def _read(self, n):
         data = self._port.read(n)
+        self.bytes_received += len(data)
         if len(data) != n:
             raise DeviceError(f"no answer from {self._name} (timed out); is the eiegen "
                               "bitstream loaded (eiegen flash)?")

@@ -45,16 +45,17 @@ class ProcessingElement(wiring.Component):
     load : In(stream) of ``load_layout`` (always ready; writes this PE's memories)
     wb_addr, wb_valid : In
         Write-back of local row ``wb_addr``: the result is on ``wb_result``
-        six cycles later with ``wb_done``, and the accumulator is cleared.
+        seven cycles later with ``wb_done``, and the accumulator is cleared.
     idle : Out(1)
         No queued activation and no entry in flight.
 
     Timing
     ------
     A broadcast can be popped two cycles after it is pushed (its register,
-    then the queue, whose first word falls through). Its pointers are read in one cycle while the previous
-    column's entries issue; entries then issue one a cycle (an empty column
-    takes one cycle), and each reaches its accumulator four cycles later
+    then the queue, whose first word falls through). Its pointers are read
+    and registered in two cycles while the previous column's entries issue;
+    entries then issue one a cycle (an empty column takes one cycle), and
+    each reaches its accumulator four cycles later
     (sparse-matrix read and its register, codebook read and multiply,
     accumulate). Throughput: one multiply-accumulate per cycle.
     """

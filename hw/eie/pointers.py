@@ -36,12 +36,12 @@ class PointerRead(wiring.Component):
         The activation queue's head; taken when the stage is empty or being
         emptied (``ready`` does not depend on ``valid``).
     span : Out(stream) of ``span_layout``
-        The column's pointers, the cycle after it was taken.
+        The column's pointers, two cycles after it was taken.
     load : In(stream) of ``load_layout`` (writes ``ptr_even`` and ``ptr_odd``)
     busy : Out(1)
         A column is held in the stage.
 
-    Latency one cycle; throughput one column a cycle.
+    Latency two cycles (read, register); throughput one column a cycle.
     """
 
     def __init__(self, config, index, image=None):
@@ -62,22 +62,31 @@ class PointerRead(wiring.Component):
                  for name in ("ptr_even", "ptr_odd")}
         even, odd = banks["ptr_even"].read_port(), banks["ptr_odd"].read_port()
 
+        # P1: the banks are read (their outputs hold while the stage waits);
+        # P2: the pointers are registered, since a block RAM's output is too
+        # slow to feed anything but a register.
         q = self.column.payload.ptr
+        p1_valid = Signal()
+        p1_odd = Signal()
+        p1_act = Signal(signed(c.act_bits))
+        to_p2 = p1_valid & (~self.span.valid | self.span.ready)
         pop = self.column.valid & self.column.ready
-        odd_q = Signal()
-        act = Signal(signed(c.act_bits))
         m.d.comb += [
-            self.column.ready.eq(~self.span.valid | self.span.ready),
+            self.column.ready.eq(~p1_valid | to_p2),
             # p[q] is in the bank of q's parity, p[q + 1] in the other.
             even.addr.eq((q + 1) >> 1), odd.addr.eq(q >> 1),
             even.en.eq(pop), odd.en.eq(pop),
-            self.span.payload.start.eq(Mux(odd_q, odd.data, even.data)),
-            self.span.payload.end.eq(Mux(odd_q, even.data, odd.data)),
-            self.span.payload.act.eq(act),
-            self.busy.eq(self.span.valid),
+            self.busy.eq(p1_valid | self.span.valid),
         ]
         with m.If(pop):
-            m.d.sync += [self.span.valid.eq(1), odd_q.eq(q[0]), act.eq(self.column.payload.act)]
+            m.d.sync += [p1_valid.eq(1), p1_odd.eq(q[0]), p1_act.eq(self.column.payload.act)]
+        with m.Elif(to_p2):
+            m.d.sync += p1_valid.eq(0)
+        span = self.span.payload
+        with m.If(to_p2):
+            m.d.sync += [self.span.valid.eq(1),
+                         span.start.eq(Mux(p1_odd, odd.data, even.data)),
+                         span.end.eq(Mux(p1_odd, even.data, odd.data)), span.act.eq(p1_act)]
         with m.Elif(self.span.ready):
             m.d.sync += self.span.valid.eq(0)
         return m

@@ -14,8 +14,8 @@ class WriteBack(wiring.Component):
 
     ``acc + bias``, shifted right by the layer's ``shift`` with round half
     up, saturated to ``act_bits`` and, for ReLU layers, clamped at zero
-    (``docs/numerics.md``). Four register stages (sum, coarse shift, round,
-    saturate) so no path holds more than one long carry chain.
+    (``docs/numerics.md``). Five register stages (the operands, sum, coarse
+    shift, round, saturate) so no path holds more than one long carry chain.
 
     Parameters
     ----------
@@ -32,7 +32,7 @@ class WriteBack(wiring.Component):
     acc : In(signed(accumulator_bits))
     layer : In(layer_config_layout)
     result, done : Out
-        The activation, five cycles after ``start``.
+        The activation, six cycles after ``start``.
     load : In(stream) of ``load_layout`` (writes ``bias``)
 
     Throughput one row a cycle.
@@ -59,11 +59,17 @@ class WriteBack(wiring.Component):
         rd_bias = bias.read_port()
         m.d.comb += rd_bias.addr.eq(self.layer.bias_base + self.row)
 
+        # The accumulator and the bias are registered as they arrive (the
+        # bias memory's output is slow), then summed.
         w1_valid = Signal()
         m.d.sync += w1_valid.eq(self.start)
+        acc = Signal.like(self.acc)
+        bias_value = Signal.like(rd_bias.data)
+        w0_valid = Signal()
+        m.d.sync += [acc.eq(self.acc), bias_value.eq(rd_bias.data), w0_valid.eq(w1_valid)]
         total = Signal(signed(acc_bits + 1))
         w2_valid = Signal()
-        m.d.sync += [total.eq(self.acc + rd_bias.data), w2_valid.eq(w1_valid)]
+        m.d.sync += [total.eq(acc + bias_value), w2_valid.eq(w0_valid)]
         # Round half up with one barrel shifter: floor((x + 2**(s-1)) / 2**s)
         # equals ((x >> (s - 1)) + 1) >> 1 for s >= 1 (docs/numerics.md).
         coarse = Signal(signed(acc_bits + 1))
