@@ -686,8 +686,12 @@ def main(argv=None):
     # throw-away instances are not meant to be elaborated.
     warnings.filterwarnings("ignore", category=UnusedElaboratable)
     args = _parser().parse_args(argv)
+    # One BLAS thread: the matrices here are small, and threaded OpenBLAS ran
+    # training many times slower on machines whose cores are shared.
+    from threadpoolctl import threadpool_limits
     try:
-        args.func(args)
+        with threadpool_limits(1, user_api="blas"):
+            args.func(args)
     except (EiegenError, ValueError) as error:
         print(f"eiegen: error: {error}", file=sys.stderr)
         return 1
