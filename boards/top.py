@@ -82,15 +82,18 @@ class BoardTop(Elaboratable):
             return m  # the platform's own clock domain, from the oscillator
         m.domains.sync = cd_sync = ClockDomain("sync")
         m.domains.por = cd_por = ClockDomain("por", reset_less=True)
-        clk_in = platform.request(platform.default_clk).i
         locked = Signal()
         if self.family == "ice40":
+            # The iCEBreaker's clock pin is the PLL's own pad: the PLL must
+            # take the raw pin (SB_PLL40_PAD), or it disables that input.
             divr, divf, divq, filt, _ = self.pll
             m.submodules.pll = Instance(
-                "SB_PLL40_CORE", p_FEEDBACK_PATH="SIMPLE", p_DIVR=divr, p_DIVF=divf,
-                p_DIVQ=divq, p_FILTER_RANGE=filt, i_REFERENCECLK=clk_in, i_RESETB=1,
+                "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=divr, p_DIVF=divf,
+                p_DIVQ=divq, p_FILTER_RANGE=filt,
+                i_PACKAGEPIN=platform.request(platform.default_clk, dir="-").io, i_RESETB=1,
                 i_BYPASS=0, o_PLLOUTGLOBAL=cd_sync.clk, o_LOCK=locked)
         else:
+            clk_in = platform.request(platform.default_clk).i
             clki, fb, op, _ = self.pll
             m.submodules.pll = Instance(
                 "EHXPLLL", p_CLKI_DIV=clki, p_CLKFB_DIV=fb, p_CLKOP_DIV=op,
@@ -101,12 +104,14 @@ class BoardTop(Elaboratable):
                 i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0,
                 o_CLKOP=cd_sync.clk, o_LOCK=locked)
         platform.add_clock_constraint(cd_sync.clk, self.clock_mhz * 1e6)
-        # The system is held in reset until the PLL locks, and a few cycles
-        # more; the counter itself has no reset, or it would hold itself.
+        # The system is held in reset until the PLL locks, and 15 us more:
+        # iCE40 block RAMs read as zero for about 3 us after configuration.
+        # The counter itself has no reset, or it would hold itself.
         m.d.comb += cd_por.clk.eq(cd_sync.clk)
-        hold = Signal(4, init=15)
+        delay = max(15, int(15e-6 * self.clock_mhz * 1e6))
+        hold = Signal(range(delay + 1), init=delay)
         with m.If(~locked):
-            m.d.por += hold.eq(15)
+            m.d.por += hold.eq(delay)
         with m.Elif(hold != 0):
             m.d.por += hold.eq(hold - 1)
         m.d.comb += cd_sync.rst.eq(hold != 0)

@@ -385,10 +385,12 @@ def _eie_markdown(rtl, sweep, synth, samples):
                          f"{r['ffs']} | {r['dsps']} | {r['brams']} | {r['fmax_mhz']} |")
     lines += [
         "",
-        "Targets: Fmax >= 100 MHz on the ECP5-85F and >= 30 MHz on the UP5K with 8 PEs. Each "
-        "PE keeps six memories (two pointer banks, sparse matrix, biases, codebooks, "
-        "accumulators) and the two activation buffers are `pes` lanes wide; on the UP5K "
-        "every one of them takes at least one of its 30 block RAMs.",
+        "Targets: Fmax >= 100 MHz on the ECP5-85F and >= 30 MHz on the UP5K with 8 PEs. On the "
+        "UP5K each PE reads five memories in the same cycle (two pointer banks, sparse matrix, "
+        "codebook, accumulators) and keeps its biases in a sixth; the iCE40 has no LUT RAM, so "
+        "each takes at least one of the 30 block RAMs, and 8 PEs cannot fit whatever the "
+        "model (48 block RAMs at least). It would take memories shared between PEs (the four "
+        "SPRAMs, time-multiplexed), a different PE organization.",
     ]
     return "\n".join(lines)
 

@@ -106,6 +106,13 @@ class EieEngine(wiring.Component):
 
         layer = Signal(address_bits(c.max_layers + 1))
         m.d.comb += [table_rd.addr.eq(layer), self.layer.eq(layer)]
+        # The first layer's input count, kept in a register as entry 0 is
+        # written, so the input path reads no memory.
+        offset, width = fields["cols"]
+        baked = self._image.layers[0] if self._image and len(self._image.layers) else 0
+        in_cols = Signal(width, init=(int(baked) >> offset) & ((1 << width) - 1))
+        with m.If(table_wr.en & (table_wr.addr == 0)):
+            m.d.sync += in_cols.eq(field(table_wr.data, "cols"))
         cols = Signal(fields["cols"][1])
         rows = Signal(fields["rows"][1])
         last = Signal()
@@ -231,7 +238,7 @@ class EieEngine(wiring.Component):
         m.d.comb += self.busy.eq(1)
         with m.FSM():
             with m.State("IDLE"):
-                first_cols = field(table_rd.data, "cols")  # layer is 0 while idle
+                first_cols = in_cols
                 # Lanes past the last input are forced to zero: the scan takes
                 # every non-zero lane for a column.
                 in_base = Signal(address_bits(c.max_cols + n + 1))
