@@ -348,7 +348,8 @@ def cmd_golden(args):
 def cmd_bench(args):
     from . import bench_report
     {"mac": bench_report.bench_mac, "compress": bench_report.bench_compress,
-     "eie": bench_report.bench_eie}[args.core](Path(args.out), progress=_progress)
+     "eie": bench_report.bench_eie,
+     "winograd": bench_report.bench_winograd}[args.core](Path(args.out), progress=_progress)
 
 
 def cmd_demo(args):
@@ -622,7 +623,7 @@ def _parser():
     p.set_defaults(func=cmd_golden)
 
     p = verbs.add_parser("bench", help="measure cores and write docs/benchmarks.md")
-    p.add_argument("core", choices=["mac", "compress", "eie"])
+    p.add_argument("core", choices=["mac", "compress", "eie", "winograd"])
     p.add_argument("--out", default="docs", help="folder of benchmarks.md (default docs)")
     p.set_defaults(func=cmd_bench)
 
