@@ -473,7 +473,7 @@ def _lowbit_parsers(cores, verb):
 #: ``eiegen bench NAME``: the module and function that measure it.
 BENCHES = {"mac": "bench_report:bench_mac", "compress": "bench_report:bench_compress",
            "eie": "bench_report:bench_eie", "lowbit": "bench_lowbit:bench_lowbit",
-           "board": "bench_board:bench_board"}
+           "board": "bench_board:bench_board", "winograd": "bench_report:bench_winograd"}
 
 
 def cmd_bench(args):
@@ -574,6 +574,119 @@ def cmd_demo(args):
     print(f"report: {out / 'demo.json'}; took {summary['wall_s']} s")
 
 
+def _winograd_parser(cores, verb):
+    """``eiegen generate|sim|synth winograd``: its options, files and handler."""
+    p = cores.add_parser("winograd", help="Winograd convolution tile F(m x m, r x r)")
+    g = p.add_argument_group("Winograd tile options")
+    g.add_argument("--m", type=int, default=2, help="output tile size (default 2)")
+    g.add_argument("--r", type=int, default=3, help="filter size (default 3)")
+    g.add_argument("--act-bits", type=int, default=8, help="signed activation width (default 8)")
+    g.add_argument("--weight-bits", type=int, default=8,
+                   help="signed weight width: spatial taps, or U in the Winograd domain "
+                        "(default 8)")
+    g.add_argument("--max-channels", type=int, default=64,
+                   help="most input channels; sizes the accumulator (default 64)")
+    g.add_argument("--domain", choices=["spatial", "winograd"], default="spatial",
+                   help="spatial: weights (K, C, r, r), output = the correlation exactly; "
+                        "winograd: weights U (K, C, n, n), output undivided (default spatial)")
+    g.add_argument("--winograd-relu", action="store_true",
+                   help="ReLU on the transformed inputs (Liu et al.; --domain winograd)")
+    g.add_argument("--keep", help="MASK.npy, n x n of 0/1: Winograd positions with a "
+                                  "multiplier (--domain winograd; default all)")
+    g.add_argument("--points", help="the n-1 finite interpolation points, e.g. 0,1,-1,1/2 "
+                                    "(default 0,1,-1,2,-2,1/2,-1/2 as needed)")
+    g.add_argument("--dsp-multipliers", type=int,
+                   help="multipliers synthesis may put in DSP blocks, the rest in LUTs "
+                        "(default all; 8 suits an iCE40 UP5K)")
+    if verb == "generate":
+        p.add_argument("--out", required=True,
+                       help="output folder (DIR/winograd.v, DIR/winograd.json)")
+        p.set_defaults(func=cmd_generate_winograd)
+    elif verb == "sim":
+        p.add_argument("--inputs", required=True, help="X.npy, integers, shape (C, H, W)")
+        p.add_argument("--weights", required=True,
+                       help="W.npy, integers, shape (K, C, r, r) (spatial) or (K, C, n, n)")
+        p.add_argument("--out", required=True, help="Y.npy, shape (K, H-r+1, W-r+1)")
+        p.add_argument("--report", help="R.json: cycles, mismatches, multiplies")
+        p.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
+        p.add_argument("--in-stall", type=float, default=0.0,
+                       help="probability the input stream withholds a beat each cycle")
+        p.add_argument("--out-stall", type=float, default=0.0,
+                       help="probability the output stream is not ready each cycle")
+        p.set_defaults(func=cmd_sim_winograd)
+    else:
+        p.add_argument("--target", required=True, choices=list(TARGETS))
+        p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+        p.set_defaults(func=cmd_synth_winograd)
+
+
+def _winograd_params(args):
+    from fractions import Fraction
+    points = None
+    if args.points:
+        try:
+            points = [Fraction(p.strip()) for p in args.points.split(",")]
+        except (ValueError, ZeroDivisionError):
+            raise EiegenError(f"--points takes comma-separated numbers such as 0,1,-1,1/2, "
+                              f"not {args.points!r}") from None
+    keep = None
+    if args.keep:
+        keep = _load_array(args.keep, "mask")
+        numeric = keep.dtype == bool or np.issubdtype(keep.dtype, np.integer)
+        if not numeric or not np.isin(keep, (0, 1)).all():
+            raise EiegenError(f"mask {args.keep} must hold only 0 and 1")
+        keep = keep.tolist()
+    return dict(m=args.m, r=args.r, act_bits=args.act_bits, weight_bits=args.weight_bits,
+                max_channels=args.max_channels, domain=args.domain, relu=args.winograd_relu,
+                keep=keep, points=points, dsp_multipliers=args.dsp_multipliers)
+
+
+def cmd_generate_winograd(args):
+    from . import winograd_sim
+    params = _winograd_params(args)
+    winograd_sim.build_core(params)  # validate before creating anything
+    verilog, meta = winograd_sim.generate(params, args.out)
+    info = json.loads(meta.read_text())
+    p = info["params"]
+    _progress(f"wrote {verilog} and {meta}: F({p['m']}x{p['m']}, {p['r']}x{p['r']}), "
+              f"{info['multipliers']} multipliers ({info['multiplies_per_output']:g} per output, "
+              f"direct {info['direct_multiplies_per_output']}), "
+              f"latency {info['latency_cycles']} cycles")
+
+
+def cmd_sim_winograd(args):
+    from . import winograd_sim
+    params = _winograd_params(args)
+    core = winograd_sim.build_core(params)
+    x = _load_array(args.inputs, "inputs")
+    w = _load_array(args.weights, "weights")
+    winograd_sim.check_layer(core, x, w)
+    _check_writable(args.out, args.report)
+    _check_stalls(args)
+    _progress(f"simulating X {x.shape} * W {w.shape} on the F({args.m}x{args.m}, "
+              f"{args.r}x{args.r}) tile in Verilator")
+    y, report = winograd_sim.run(params, x, w, seed=args.seed, in_stall=args.in_stall,
+                                 out_stall=args.out_stall)
+    _save_checked(args, y, report)
+    _progress(f"{report['outputs']} outputs, 0 mismatches against the golden model, "
+              f"{report['cycles']} cycles, {report['multiplies']} multiplies "
+              f"(direct: {report['direct_multiplies']}), wrote {args.out}")
+
+
+def cmd_synth_winograd(args):
+    from . import winograd_sim
+    params = _winograd_params(args)
+    winograd_sim.build_core(params)
+    _check_writable(args.report)
+    _progress(f"synthesizing the F({args.m}x{args.m}, {args.r}x{args.r}) tile for "
+              f"{args.target} (Yosys, nextpnr)")
+    report = winograd_sim.synth(params, args.target)
+    if args.report:
+        _write_json(args.report, report)
+    _progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} "
+              f"DSPs, Fmax {report['fmax_mhz']} MHz, {report['multipliers']} multipliers")
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes are one line too, with where to look for help."""
 
@@ -595,6 +708,7 @@ def _parser():
         _mac_options(mac)
         eie = cores.add_parser("eie", help="EIE sparse matrix-vector engine")
         _lowbit_parsers(cores, verb)
+        _winograd_parser(cores, verb)
         return mac, eie
 
     mac, eie = core_parsers("generate", "write a core's Verilog and description")

@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = [
     "signed_range", "unsigned_range", "signed_bits_for", "accumulator_bits",
-    "requantize", "relu", "check_fits",
+    "requantize", "relu", "check_fits", "naf",
 ]
 
 
@@ -84,3 +84,22 @@ def check_fits(name, values, bits, signed=True):
         bad = vmin if vmin < lo else vmax
         raise ValueError(f"{name} holds {bad}, outside the {bits}-bit {kind} range "
                          f"[{lo}, {hi}]: widen the format or rescale the data")
+
+
+def naf(c):
+    """Non-adjacent form of the integer ``c``: ``[(shift, +1 or -1), ...]``.
+
+    ``c == sum(d << s for s, d in naf(c))`` with no two adjacent non-zero
+    digits: the fewest additions that multiply by a constant with shifts
+    (``hw.multiply.times_constant``).
+    """
+    digits, s = [], 0
+    c = int(c)
+    while c:
+        if c & 1:
+            d = 2 - (c & 3)          # +1 if c = 1 mod 4, -1 if c = 3 mod 4
+            digits.append((s, d))
+            c -= d
+        c >>= 1
+        s += 1
+    return digits

