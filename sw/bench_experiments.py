@@ -187,6 +187,13 @@ def _markdown(reports, total):
     return "\n".join(lines)
 
 
+def _label(ax, xlabel, title):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+
+
 def _plot(reports, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -199,19 +206,13 @@ def _plot(reports, path):
                 label=f"{r['model']}: low rank")
         ax.plot(ratio, [100 * row["pruned_retrained"] for row in r["rows"]], "s--",
                 label=f"{r['model']}: pruned, equal size")
-    ax.set_xlabel("weights: dense / compressed")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Low rank against pruning (after fine-tuning)")
-    ax.legend(fontsize=7)
+    _label(ax, "weights: dense / compressed", "Low rank against pruning (after fine-tuning)")
     ax = axes[0][1]
     for r in _find(reports, "bnfold"):
         epochs = range(1, len(r["plain_history"]) + 1)
         ax.plot(epochs, [100 * a for a in r["plain_history"]], "o-", label=f"{r['model']}")
         ax.plot(epochs, [100 * a for a in r["bn_history"]], "s-", label=f"{r['model']} with BN")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Training with and without batch normalization")
-    ax.legend(fontsize=7)
+    _label(ax, "epoch", "Training with and without batch normalization")
     ax = axes[1][0]
     for r in _find(reports, "distill"):
         ts = [d["temperature"] for d in r["distilled"]]
@@ -220,10 +221,7 @@ def _plot(reports, path):
                     label=f"student with teacher ({r['model']})")
         ax.axhline(100 * r["alone"]["mean"], color="gray", ls="--", label="student alone")
         ax.set_xscale("log", base=2)
-    ax.set_xlabel("temperature T")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Distillation")
-    ax.legend(fontsize=7)
+    _label(ax, "temperature T", "Distillation")
     ax = axes[1][1]
     for r in _find(reports, "dsd"):
         h = r["history"]
@@ -233,10 +231,7 @@ def _plot(reports, path):
                 [100 * a for a in r["control_history"]], "s--", label="control (dense)")
         for edge in (len(h["dense"]), len(h["dense"]) + len(h["sparse"])):
             ax.axvline(edge + 0.5, color="gray", lw=0.8)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Dense, sparse, dense again")
-    ax.legend(fontsize=7)
+    _label(ax, "epoch", "Dense, sparse, dense again")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
