@@ -108,7 +108,8 @@ def _markdown(reports, total):
         "The bundled MNIST digits (4,000 training digits plus one-pixel shifted copies, 1,000 "
         "test; one test digit is 0.1 point). numpy training on one BLAS thread, mini-batch SGD "
         f"with momentum; all runs took {total / 60:.1f} minutes on this machine (dense networks "
-        "trained once and shared between runs). Each `eiegen experiment NAME --report R.json` "
+        "trained once and shared between runs; the cores are shared with other jobs, so wall "
+        "times vary with their load, by 2x and more). Each `eiegen experiment NAME --report R.json` "
         "reproduces one table; docs/experiments.json holds every report.", "",
     ]
     for r in _find(reports, "lenet5"):
