@@ -786,6 +786,8 @@ def _parser():
 
     from .board_cli import add_board_verbs
     add_board_verbs(verbs)
+    from .experiment_cli import add_experiment_verb
+    add_experiment_verb(verbs)
 
     p = verbs.add_parser("demo", help="the whole path on bundled defaults")
     p.add_argument("--out", default="eiegen-demo", help="output folder (default eiegen-demo)")

@@ -82,9 +82,14 @@ def size_table(float_layers, indices, index_bits, z_bits, eie_layers, pes):
     ``z_bits`` can count; biases stay 32-bit floats at every stage.
     ``eie_bytes`` is what the engine's memories hold instead: the per-PE
     entries plus 16-bit column pointers, the codebook and the biases.
+    ``index_bits`` and ``z_bits`` may be one width for all layers or a list
+    (Deep Compression's LeNet-5: 8 bits for conv layers, 5 for dense ones).
     """
     rows = []
-    for i, (layer, idx, eie) in enumerate(zip(float_layers, indices, eie_layers)):
+    widths = [(index_bits, z_bits)] * len(indices) if isinstance(index_bits, int) else \
+        list(zip(index_bits, z_bits))
+    for i, (layer, idx, eie, (index_bits, z_bits)) in enumerate(
+            zip(float_layers, indices, eie_layers, widths)):
         v, z = encode_column(idx.T.ravel(), z_bits)
         n, m = idx.size, idx.shape[0]
         bias = 4 * m
@@ -138,11 +143,13 @@ def size_rows(layers, total):
 
 
 def finish(name, float_layers, indices, codebooks, act_max, *, input_frac, raw_max, pes,
-           index_bits, z_bits, act_bits, codebook_bits, bias_bits):
+           index_bits, z_bits, act_bits, codebook_bits, bias_bits, relu=None):
     """Fixed-point formats, EIE encoding and sizes: the ``CompressedModel``.
 
     ``act_max[l]`` is the largest activation magnitude expected at the output
-    of layer ``l`` (float); ``raw_max`` the largest raw input.
+    of layer ``l`` (float); ``raw_max`` the largest raw input. ``relu``: per
+    layer, whether ReLU follows (default: every layer but the last; the
+    first factor of a low-rank layer has none).
     """
     # Raw inputs enter unchanged if they fit, else shifted right to fit.
     input_shift = max(0, int(raw_max).bit_length() + 1 - act_bits)
@@ -161,7 +168,7 @@ def finish(name, float_layers, indices, codebooks, act_max, *, input_frac, raw_m
             codebook=to_mantissas(cb, weight_frac, codebook_bits, f"layer {i} codebook"),
             bias=to_mantissas(layer["b"], frac + weight_frac, bias_bits, f"layer {i} bias"),
             weight_frac=weight_frac, in_frac=frac, out_frac=out_frac,
-            relu=i < len(float_layers) - 1))
+            relu=i < len(float_layers) - 1 if relu is None else bool(relu[i])))
         frac = out_frac
     model = CompressedModel(name=name, pes=pes, index_bits=index_bits, z_bits=z_bits,
                             act_bits=act_bits, codebook_bits=codebook_bits, bias_bits=bias_bits,

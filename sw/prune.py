@@ -46,13 +46,15 @@ def _balanced(magnitudes, count, pes):
 
 
 def iterative_prune(layers, x, y, qualities, *, rounds=3, epochs=8, lr=0.01, seed=0,
-                    progress=None, balance_pes=None):
+                    progress=None, balance_pes=None, retrain=None):
     """Prune to ``quality x std`` of each dense layer in ``rounds`` steps.
 
     Each round raises the thresholds by an equal step, prunes, and retrains
     the survivors with the masks. The standard deviations are the dense
     layer's, so the final threshold is exactly ``quality x std``.
     Returns the masks; ``layers`` are pruned and retrained in place.
+    ``retrain(masks, round)`` replaces the MLP retraining (``sw.mlp.train``)
+    for networks of other kinds, whose weighted layers ``layers`` are.
     """
     stds = [float(layer["W"].std()) for layer in layers]
     masks = None
@@ -63,6 +65,9 @@ def iterative_prune(layers, x, y, qualities, *, rounds=3, epochs=8, lr=0.01, see
             layer["W"] = layer["W"] * mask
         if progress:
             progress(f"prune round {r}/{rounds}: density {100 * density(masks):.1f}%")
+        if retrain is not None:
+            retrain(masks, r)
+            continue
         mlp.train(layers, x, y, epochs=epochs, lr=lr, seed=seed + r, masks=masks,
                   progress=progress, label=f"retrain round {r}/{rounds}")
     return masks
