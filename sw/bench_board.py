@@ -32,7 +32,10 @@ def bench_board(out_dir, progress=print, samples=10):
     from .eie_sim import engine_for
     from .energy import inference_energy
     from .host import Device
+    import shutil
+    import tempfile
     out_dir = Path(out_dir)
+    builds = Path(tempfile.mkdtemp(prefix="eiegen-boards-"))  # bitstreams are not docs
     rows = []
     for board, name, pes in BOARD_CONFIGS:
         model = compress_preset(name, progress=progress)[0]
@@ -43,8 +46,7 @@ def bench_board(out_dir, progress=print, samples=10):
         row = {"board": board, "model": name, "pes": pes}
         try:
             t = time.time()
-            row.update(build(board, engine.config, image, out_dir / "build" / board,
-                             progress=progress))
+            row.update(build(board, engine.config, image, builds / board, progress=progress))
             row["build_s"] = round(time.time() - t)
         except ToolchainError as error:
             row["error"] = _why_not(error)
@@ -67,6 +69,7 @@ def bench_board(out_dir, progress=print, samples=10):
         energy = [inference_energy(model, [a[k] for a in acts]) for k in range(samples)]
         row["energy_nj"] = float(np.mean([e["nanojoules"] for e in energy]))
         rows.append(row)
+    shutil.rmtree(builds, ignore_errors=True)
     body = _markdown(rows, samples)
     write_section(out_dir / "benchmarks.md", "boards", body)
     progress(f"wrote {out_dir / 'benchmarks.md'}")
