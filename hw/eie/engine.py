@@ -141,6 +141,10 @@ class EieEngine(wiring.Component):
         wq_data = Signal.like(wr_data)
         wq_en = Signal()
         wq_bank = Signal()
+        # Which lanes are non-zero is registered with the word, so the word's
+        # flag below is a short OR, not one over all its bits.
+        wq_lanes = Signal(n)
+        m.d.sync += wq_lanes.eq(Cat(wr_data.word_select(k, c.act_bits) != 0 for k in range(n)))
         m.d.sync += [wq_addr.eq(wr_addr), wq_data.eq(wr_data), wq_en.eq(wr_en),
                      wq_bank.eq(wr_bank)]
         m.d.comb += [rd.addr.eq(Cat(rd_addr[:aw], src)), wr.addr.eq(Cat(wq_addr[:aw], wq_bank)),
@@ -151,7 +155,7 @@ class EieEngine(wiring.Component):
         nonzero_words = [Signal(words, name=f"nonzero_words{k}") for k in range(2)]
         for k in range(2):
             with m.If(wq_en & (wq_bank == k)):
-                m.d.sync += nonzero_words[k].bit_select(wq_addr, 1).eq(wq_data != 0)
+                m.d.sync += nonzero_words[k].bit_select(wq_addr, 1).eq(wq_lanes.any())
 
         # ---- leading non-zero detection and broadcast, in two decoupled parts
         # so that no decision fans out to both the block RAMs and the queues:
