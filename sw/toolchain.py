@@ -110,10 +110,17 @@ VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O2"]
 
 def _build(verilog_text, top):
     """Build (or reuse) the Verilator model of ``verilog_text``; return its directory."""
+    import cocotb
     from cocotb_tools.runner import get_runner
-    key = hashlib.sha256("\n".join([verilog_text, top, *VERILATOR_ARGS]).encode()).hexdigest()
-    build_dir = cache_dir() / "verilator" / f"{top}-{key[:16]}"
     env = verilator_env()
+    # The model links against this installation's cocotb libraries: a build
+    # made by another environment (another venv, since removed) must not be
+    # reused, so the installation is part of the key.
+    installation = [str(Path(cocotb.__file__).resolve().parent), cocotb.__version__,
+                    env["VERILATOR_ROOT"]]
+    key = hashlib.sha256("\n".join([verilog_text, top, *VERILATOR_ARGS, *installation])
+                         .encode()).hexdigest()
+    build_dir = cache_dir() / "verilator" / f"{top}-{key[:16]}"
     with _locked(build_dir.with_suffix(".lock")):
         stamp = build_dir / "eiegen-built"
         if stamp.exists():
