@@ -457,16 +457,10 @@ def _lowbit_parsers(cores, verb):
                 p.add_argument("--scales", help="S.npy, integers (Wp, Wn): shape (2,) or (M, 2)")
                 p.set_defaults(thresholds=None)
             p.add_argument("--out", required=True, help="Y.npy, shape (B, M)")
-            p.add_argument("--report", help="R.json: cycles, mismatches, throughput")
-            p.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
-            p.add_argument("--in-stall", type=float, default=0.0,
-                           help="probability the input stream withholds a beat each cycle")
-            p.add_argument("--out-stall", type=float, default=0.0,
-                           help="probability the output stream is not ready each cycle")
+            _run_options(p, "R.json: cycles, mismatches, throughput")
             p.set_defaults(func=cmd_sim_lowbit)
         else:
-            p.add_argument("--target", required=True, choices=list(TARGETS))
-            p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+            _synth_options(p)
             p.set_defaults(func=cmd_synth_lowbit)
 
 
@@ -607,16 +601,10 @@ def _winograd_parser(cores, verb):
         p.add_argument("--weights", required=True,
                        help="W.npy, integers, shape (K, C, r, r) (spatial) or (K, C, n, n)")
         p.add_argument("--out", required=True, help="Y.npy, shape (K, H-r+1, W-r+1)")
-        p.add_argument("--report", help="R.json: cycles, mismatches, multiplies")
-        p.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
-        p.add_argument("--in-stall", type=float, default=0.0,
-                       help="probability the input stream withholds a beat each cycle")
-        p.add_argument("--out-stall", type=float, default=0.0,
-                       help="probability the output stream is not ready each cycle")
+        _run_options(p, "R.json: cycles, mismatches, multiplies")
         p.set_defaults(func=cmd_sim_winograd)
     else:
-        p.add_argument("--target", required=True, choices=list(TARGETS))
-        p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+        _synth_options(p)
         p.set_defaults(func=cmd_synth_winograd)
 
 
@@ -687,6 +675,22 @@ def cmd_synth_winograd(args):
               f"DSPs, Fmax {report['fmax_mhz']} MHz, {report['multipliers']} multipliers")
 
 
+def _run_options(p, report_help):
+    """What every ``sim`` verb takes besides its data: report, stall seed and rates."""
+    p.add_argument("--report", help=report_help)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
+    p.add_argument("--in-stall", type=float, default=0.0,
+                   help="probability the input stream withholds a beat each cycle")
+    p.add_argument("--out-stall", type=float, default=0.0,
+                   help="probability the output stream is not ready each cycle")
+
+
+def _synth_options(p):
+    """What every ``synth`` verb takes."""
+    p.add_argument("--target", required=True, choices=list(TARGETS))
+    p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes are one line too, with where to look for help."""
 
@@ -731,20 +735,14 @@ def _parser():
                      help="load the memories through the load port instead of baking them in")
     eie.set_defaults(func=cmd_sim_eie)
     for p in (mac, eie):
-        p.add_argument("--report", help="R.json: cycles, mismatches, throughput")
-        p.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
-        p.add_argument("--in-stall", type=float, default=0.0,
-                       help="probability the input stream withholds a beat each cycle")
-        p.add_argument("--out-stall", type=float, default=0.0,
-                       help="probability the output stream is not ready each cycle")
+        _run_options(p, "R.json: cycles, mismatches, throughput")
 
     mac, eie = core_parsers("synth", "out-of-context synthesis and place-and-route")
     mac.set_defaults(func=cmd_synth)
     _eie_options(eie, model_required=False)
     eie.set_defaults(func=cmd_synth_eie)
     for p in (mac, eie):
-        p.add_argument("--target", required=True, choices=list(TARGETS))
-        p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+        _synth_options(p)
 
     p = verbs.add_parser("compress", help="Deep Compression into an EIE model file")
     source = p.add_mutually_exclusive_group(required=True)
