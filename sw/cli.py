@@ -80,19 +80,28 @@ EIE_OPTIONS = [
     ("--bias-depth", "bias_depth", "biases per PE, all layers"),
     ("--max-layers", "max_layers", "layers the engine holds"),
 ]
+EIE_FLAGS = [
+    ("--spram", "spram", "sparse matrix and activations in iCE40 SPRAM (single-ported, "
+                         "starts empty: the model is loaded at run time)"),
+    ("--sequential-scan", "sequential_scan", "read every activation word in turn instead of "
+                                             "a tree skipping zero words: smaller for long "
+                                             "vectors on few PEs"),
+]
 
 
 def _eie_options(parser, model_required):
     g = parser.add_argument_group("EIE engine options (default: sized to fit --model)")
     for flag, _, help in EIE_OPTIONS:
         g.add_argument(flag, type=int, help=help)
+    for flag, _, help in EIE_FLAGS:
+        g.add_argument(flag, action="store_true", default=None, help=help)
     parser.add_argument("--model", required=model_required,
                         help="M.npz from eiegen compress" + (
                             "" if model_required else ": baked in, memories sized for it"))
 
 
 def _eie_overrides(args):
-    return {key: getattr(args, key) for _, key, _ in EIE_OPTIONS
+    return {key: getattr(args, key) for _, key, _ in EIE_OPTIONS + EIE_FLAGS
             if getattr(args, key) is not None}
 
 

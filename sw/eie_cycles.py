@@ -13,7 +13,10 @@ on any model without a simulator. Per layer and input vector:
   takes a word when it has none or in the cycle of its word's last
   broadcast, and sends one non-zero ``(j, a_j)`` a cycle, in a cycle where
   every PE's queue holds fewer than ``queue_depth`` entries, counting the
-  one in the broadcast register; words of zeros cost nothing. A broadcast
+  one in the broadcast register; words of zeros cost nothing (with
+  ``sequential_scan`` the fetcher reads every word in turn, and a word of
+  zeros costs it the cycle of its read, and its FIFO slot in the next,
+  but never reaches the broadcaster). A broadcast
   decided in cycle ``e`` is written into the queues in ``e + 1`` and can be
   popped from ``e + 2``.
 * A PE pops its next activation while its pointer read stage is empty or
@@ -60,8 +63,9 @@ def _real_entries(eie):
     return real
 
 
-def layer_cycles(layer, activations, queue_depth):
-    """Cycle figures of one ``Layer`` (or ``EieLayer``) for one activation vector."""
+def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
+    """Cycle figures of one ``Layer`` (or ``EieLayer``) for one activation vector
+    (``sequential_scan`` as the engine's ``EieConfig``)."""
     eie = getattr(layer, "eie", layer)
     if queue_depth < 1:
         raise ValueError(f"queue depth must be >= 1, not {queue_depth}")
@@ -70,7 +74,9 @@ def layer_cycles(layer, activations, queue_depth):
     activations = np.asarray(activations)
     words = [[j for j in range(w, min(w + n, eie.cols)) if activations[j] != 0]
              for w in range(0, eie.cols, n)]
-    words = [w for w in words if w]  # the engine skips words of zeros
+    if not sequential_scan:
+        words = [w for w in words if w]  # the tree skips words of zeros
+    kept = [w for w in words if w]  # words that enter the FIFO
 
     queues = [deque() for _ in range(n)]  # (col, cycle it can be popped)
     p1_valid = [False] * n  # pointer read stage
@@ -85,18 +91,25 @@ def layer_cycles(layer, activations, queue_depth):
     # Cycles 0-2 are START, FIRST, PICK; SCAN begins with nothing fetched.
     t = 3
     mask = deque()
-    fetched = []  # cycle each word was read
+    fetched = 0  # words read
+    last_fetch = -10  # the cycle of the last read
+    arrivals = []  # the cycle each word entering the FIFO was read
     taken = 0  # words the broadcaster has taken
     scanning = True
     while True:
         # -- the central unit, from this cycle's registers
         if scanning:
-            fetch = len(fetched) < len(words) and len(fetched) - taken < FETCH_SLOTS
+            # FIFO room counts the word in flight (read last cycle), kept or
+            # not, and the kept words in the FIFO, taken ones a cycle late.
+            in_flight = last_fetch == t - 1
+            held = sum(1 for f in arrivals[taken:] if f <= t - 2)
+            fetch = fetched < len(words) and held + in_flight < FETCH_SLOTS
             emit = bool(mask) and all(len(q) < queue_depth for q in queues)
             after = len(mask) - emit
-            ready = taken < len(fetched) and fetched[taken] + FETCH_LATENCY <= t
+            ready = taken < len(arrivals) and arrivals[taken] + FETCH_LATENCY <= t
             load = after == 0 and ready
-            done_scanning = after == 0 and taken == len(words)
+            done_scanning = (after == 0 and taken == len(kept) and fetched == len(words)
+                             and not in_flight)
         else:
             fetch = emit = load = False
             idle = all(not q and not p1_valid[k] and not p_valid[k] and not busy[k]
@@ -136,10 +149,13 @@ def layer_cycles(layer, activations, queue_depth):
             for q in queues:
                 q.append((col, t + QUEUE_LATENCY))
         if load:
-            mask = deque(words[taken])
+            mask = deque(kept[taken])
             taken += 1
         if fetch:
-            fetched.append(t)
+            if words[fetched]:
+                arrivals.append(t)
+            fetched += 1
+            last_fetch = t
         if scanning and done_scanning:
             scanning = False
         t += 1
@@ -160,7 +176,7 @@ def layer_cycles(layer, activations, queue_depth):
     }
 
 
-def network_cycles(model, activations_per_layer, queue_depth):
+def network_cycles(model, activations_per_layer, queue_depth, sequential_scan=False):
     """Per-layer figures summed over a batch: ``[{...}, ...]`` and totals.
 
     ``activations_per_layer[l]`` holds layer ``l``'s input vectors (B, cols),
@@ -168,7 +184,7 @@ def network_cycles(model, activations_per_layer, queue_depth):
     """
     layers = []
     for layer, acts in zip(model.layers, activations_per_layer):
-        runs = [layer_cycles(layer, a, queue_depth) for a in acts]
+        runs = [layer_cycles(layer, a, queue_depth, sequential_scan) for a in acts]
         total = {k: sum(r[k] for r in runs) for k in (
             "compute_cycles", "writeback_cycles", "cycles", "broadcasts", "working_cycles",
             "window_cycles", "starvation_cycles", "useful_macs")}

@@ -20,6 +20,9 @@ from .numerics import accumulator_bits
 
 __all__ = ["EieConfig", "config_for", "EieImage", "build_image", "MEMORIES"]
 
+#: Single-port RAMs of an iCE40 UP5K (16384 x 16 bits each).
+UP5K_SPRAMS = 4
+
 #: Memory ids of the load port.
 MEMORIES = {"ptr_even": 0, "ptr_odd": 1, "spmat": 2, "bias": 3, "codebook": 4, "layers": 5}
 
@@ -42,6 +45,8 @@ class EieConfig:
     rows_per_pe: int = 128  # accumulators per PE
     bias_depth: int = 256  # biases per PE, all layers
     max_layers: int = 4
+    spram: bool = False  # sparse matrix and activations single-ported, in iCE40 SPRAM
+    sequential_scan: bool = False  # read every activation word, not only non-zero ones
 
     def derived_acc_bits(self):
         return accumulator_bits(self.act_bits, self.codebook_bits, self.max_cols, self.bias_bits)
@@ -69,6 +74,14 @@ class EieConfig:
         check("rows per PE", self.rows_per_pe, 1, 1 << 16, "--rows-per-pe")
         check("biases per PE", self.bias_depth, 1, 1 << 20, "--bias-depth")
         check("layer count", self.max_layers, 1, 64, "--max-layers")
+        for name, option in [("spram", "--spram"), ("sequential_scan", "--sequential-scan")]:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r} "
+                                 f"(option {option})")
+        if self.spram and self.sprams_needed() > UP5K_SPRAMS:
+            raise ValueError(f"the sparse matrix and activations need {self.sprams_needed()} "
+                             f"SPRAMs, over the UP5K's {UP5K_SPRAMS}: lower --pes, "
+                             f"--entries-per-word or --nnz-depth (option --spram)")
         need = self.derived_acc_bits()
         if self.acc_bits and not need <= self.acc_bits <= 62:
             raise ValueError(f"accumulator width must be from {need} (cannot overflow) to 62, "
@@ -81,6 +94,23 @@ class EieConfig:
     @property
     def accumulator_bits(self):
         return self.acc_bits or self.derived_acc_bits()
+
+    @property
+    def act_words(self):
+        """Words of ``pes`` activations in each of the two activation buffers."""
+        return -(-self.max_cols // self.pes)
+
+    def sprams_needed(self):
+        """iCE40 SPRAMs (16384 x 16 bits) that ``spram`` placement takes: each PE's
+        sparse matrix, and the activation buffers (both in one memory of
+        ``2 << address_bits(act_words)`` words)."""
+        def blocks(width, depth):
+            return -(-width // 16) * -(-depth // 16384)
+        words = -(-self.nnz_depth // self.entries_per_word)
+        entry_bits = self.index_bits + self.z_bits
+        act_depth = 2 << max(1, (self.act_words - 1).bit_length())
+        return (self.pes * blocks(self.entries_per_word * entry_bits, words)
+                + blocks(self.pes * self.act_bits, act_depth))
 
 
 def _rows_of(rows, pes, pe):

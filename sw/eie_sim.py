@@ -20,11 +20,12 @@ TOP = "eiegen_eie"
 
 
 def engine_for(model, *, runtime_load=False, **overrides):
-    """``(engine, image)`` sized for ``model``; baked in unless ``runtime_load``."""
+    """``(engine, image)`` sized for ``model``; baked in unless ``runtime_load``
+    or the engine keeps memories in SPRAM (which starts empty)."""
     from hw.eie import EieEngine
     config = config_for(model, **overrides)
     image = build_image(model, config)
-    return EieEngine(config, None if runtime_load else image), image
+    return EieEngine(config, None if runtime_load or config.spram else image), image
 
 
 def layer_cycles_from_events(events, starts, n_layers):
@@ -53,6 +54,7 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     started = time.monotonic()
     engine, image = engine_for(model, runtime_load=runtime_load, **overrides)
     c = engine.config
+    runtime_load = runtime_load or c.spram
     golden, acts = infer(model, raw, trace=True)
     a0 = input_activations(model, raw)
     n = c.pes
@@ -71,7 +73,7 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     keep = workdir is not None
     workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-eie-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    model_layers, _ = network_cycles(model, acts[:-1], c.queue_depth)
+    model_layers, _ = network_cycles(model, acts[:-1], c.queue_depth, c.sequential_scan)
     budget = 20 * sum(l["cycles"] for l in model_layers) + 200 * len(raw) + 10 * len(load)
     job = {"load": load, "samples": samples, "out_words": out_words, "seed": seed,
            "in_stall": in_stall, "out_stall": out_stall, "max_cycles": budget + 10_000,
@@ -115,7 +117,7 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     return y, report
 
 
-def describe(engine, image=None):
+def describe(engine):
     """JSON-ready description: configuration, ports, memories, layer-table fields."""
     from .eie_image import MEMORIES, layer_fields
     from amaranth.hdl import Value
@@ -132,7 +134,7 @@ def describe(engine, image=None):
         "load_fields": {name: {"offset": f.offset, "width": f.width}
                         for name, f in engine.load.payload.shape()},
         "layer_fields": {k: {"offset": o, "width": w} for k, (o, w) in layer_fields(c).items()},
-        "baked_model": image is not None,
+        "baked_model": engine.baked_image is not None,
         "macs_per_cycle_ceiling": c.pes,
     }
 
@@ -142,13 +144,13 @@ def generate(model, out_dir, **overrides):
     from hw.eie import EieEngine
     from .eie_image import EieConfig
     if model is None:
-        engine, image = EieEngine(EieConfig(**overrides)), None
+        engine = EieEngine(EieConfig(**overrides))
     else:
-        engine, image = engine_for(model, **overrides)
+        engine, _ = engine_for(model, **overrides)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eie.v").write_text(to_verilog(engine, TOP))
-    (out_dir / "eie.json").write_text(json.dumps(describe(engine, image), indent=2) + "\n")
+    (out_dir / "eie.json").write_text(json.dumps(describe(engine), indent=2) + "\n")
     return out_dir / "eie.v", out_dir / "eie.json"
 
 

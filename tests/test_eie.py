@@ -21,6 +21,11 @@ ENGINES = {
                 rows_per_pe=64, bias_depth=128, max_layers=3),
     "8pe": dict(pes=8, queue_depth=8, nnz_depth=1024, ptr_depth=256, max_cols=96,
                 rows_per_pe=12, bias_depth=32, max_layers=3),
+    # The iCE40 organization: sparse matrix and activations single-ported
+    # (SPRAM), every activation word read in turn.
+    "2pe-spram": dict(pes=2, queue_depth=4, entries_per_word=2, nnz_depth=4096,
+                      ptr_depth=256, max_cols=96, rows_per_pe=48, bias_depth=128,
+                      max_layers=3, spram=True, sequential_scan=True),
 }
 
 CASES = {
@@ -31,6 +36,8 @@ CASES = {
     "1pe": ("1pe", [25, 40, 7], 0.3, {}),
     "8pe-fewer-rows-than-pes": ("8pe", [33, 21, 3], 0.4, {}),
     "8pe-odd-columns": ("8pe", [91, 13, 5], 0.2, {}),
+    "2pe-spram": ("2pe-spram", [37, 50, 23, 9], 0.3, {}),
+    "2pe-spram-long-zero-runs": ("2pe-spram", [90, 60, 11], 0.05, {}),
 }
 
 

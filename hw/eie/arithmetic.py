@@ -62,12 +62,10 @@ class ArithmeticUnit(wiring.Component):
         c = self._c
         m = Module()
         acc_bits = c.accumulator_bits
-        codebook = loadable_memory(m, "codebook", signed(c.codebook_bits),
-                                   c.max_layers << c.index_bits, self.load, self._index,
-                                   self._image)
+        rd_cb = loadable_memory(m, "codebook", signed(c.codebook_bits),
+                                c.max_layers << c.index_bits, self.load, self._index, self._image)
         acc_mem = Memory(shape=signed(acc_bits), depth=c.rows_per_pe, init=[])
         m.submodules.acc = acc_mem
-        rd_cb = codebook.read_port()
         rd_acc = acc_mem.read_port()
         wr_acc = acc_mem.write_port()
         e = self.entry.payload

@@ -8,8 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .lnzd import LeadingNonzero
-from .layouts import address_bits
-from .layouts import layer_config_layout, load_layout
+from .layouts import address_bits, layer_config_layout, load_layout, placed_memory, single_port
 from .pe import ProcessingElement
 
 __all__ = ["EieEngine"]
@@ -24,7 +23,9 @@ class EieEngine(wiring.Component):
         Sizes and widths (validated here).
     image : sw.eie_image.EieImage, optional
         A model's memory images to bake in; without one the memories start
-        empty and are filled through ``load``.
+        empty and are filled through ``load``. Not with ``config.spram``,
+        which puts the sparse matrix and the activations in iCE40 SPRAM
+        (single-ported, uninitialized; same cycles).
 
     Ports
     -----
@@ -57,6 +58,9 @@ class EieEngine(wiring.Component):
 
     def __init__(self, config, image=None):
         self._c = config.validate()
+        if config.spram and image is not None:
+            raise ValueError("an SPRAM engine starts empty (SPRAM has no initial contents): "
+                             "load the model at run time instead of baking it in")
         self._image = image
         c = self._c
         lanes = data.ArrayLayout(signed(c.act_bits), c.pes)
@@ -72,12 +76,17 @@ class EieEngine(wiring.Component):
     def config(self):
         return self._c
 
+    @property
+    def baked_image(self):
+        """The memory images baked in, or None (loaded at run time)."""
+        return self._image
+
     def elaborate(self, platform):
         from sw.eie_image import MEMORIES, layer_fields
         c = self._c
         n = c.pes
         m = Module()
-        words = -(-c.max_cols // n)
+        words = c.act_words
         word_bits = n * c.act_bits
 
         pes = [ProcessingElement(c, k, self._image) for k in range(n)]
@@ -123,11 +132,10 @@ class EieEngine(wiring.Component):
         # ---- activation buffers: bank `src` is read, the other written. Both
         # live in one memory (the bank is the top address bit): a layer reads
         # only while scanning and writes only while writing back, so one read
-        # and one write port serve both, in half the block RAMs.
+        # and one write port serve both, in half the block RAMs. (They never
+        # coincide, so in SPRAM one shared port serves both.)
         aw = address_bits(words)
-        acts = Memory(shape=unsigned(word_bits), depth=2 << aw, init=[])
-        m.submodules.acts = acts
-        rd, wr = acts.read_port(), acts.write_port()
+        acts = placed_memory(m, "acts", unsigned(word_bits), 2 << aw, spram=c.spram)
         src = Signal()
         rd_addr = Signal(address_bits(words + 1))
         wr_addr = Signal(address_bits(words + 1))
@@ -141,21 +149,16 @@ class EieEngine(wiring.Component):
         wq_data = Signal.like(wr_data)
         wq_en = Signal()
         wq_bank = Signal()
-        # Which lanes are non-zero is registered with the word, so the word's
-        # flag below is a short OR, not one over all its bits.
-        wq_lanes = Signal(n)
-        m.d.sync += wq_lanes.eq(Cat(wr_data.word_select(k, c.act_bits) != 0 for k in range(n)))
         m.d.sync += [wq_addr.eq(wr_addr), wq_data.eq(wr_data), wq_en.eq(wr_en),
                      wq_bank.eq(wr_bank)]
-        m.d.comb += [rd.addr.eq(Cat(rd_addr[:aw], src)), wr.addr.eq(Cat(wq_addr[:aw], wq_bank)),
-                     wr.data.eq(wq_data), wr.en.eq(wq_en)]
+        if c.spram:
+            rd = single_port(m, acts, Cat(wq_addr[:aw], wq_bank), wq_data, wq_en)
+        else:
+            rd, wr = acts.read_port(), acts.write_port()
+            m.d.comb += [wr.addr.eq(Cat(wq_addr[:aw], wq_bank)), wr.data.eq(wq_data),
+                         wr.en.eq(wq_en)]
+        m.d.comb += rd.addr.eq(Cat(rd_addr[:aw], src))
         word = rd.data
-        # Which words of each buffer hold a non-zero, noted as they are written
-        # (EIE detects non-zeros at write-back): the scan skips the others.
-        nonzero_words = [Signal(words, name=f"nonzero_words{k}") for k in range(2)]
-        for k in range(2):
-            with m.If(wq_en & (wq_bank == k)):
-                m.d.sync += nonzero_words[k].bit_select(wq_addr, 1).eq(wq_lanes.any())
 
         # ---- leading non-zero detection and broadcast, in two decoupled parts
         # so that no decision fans out to both the block RAMs and the queues:
@@ -163,23 +166,55 @@ class EieEngine(wiring.Component):
         # the broadcaster takes one word at a time from it and sends its
         # non-zeros, one a cycle, through a register to every PE's queue.
         #
-        # Fetcher. The word tree works one word ahead: `upcoming` is the next
-        # word to read, found a cycle earlier from `todo` (the words after it
-        # still to read: non-zero and inside this layer's input), so the read
-        # address comes straight from a register.
-        m.submodules.words = find_word = LeadingNonzero(words)
-        todo = Signal(words)
+        # Fetcher. It works one word ahead: `upcoming` is the next word to
+        # read, chosen a cycle earlier, so the read address comes straight
+        # from a register; `more` says there is one. `begin` (in PICK) and
+        # `advance` (at each read) choose it.
         layer_words = Signal(range(words + 1))  # words of this layer's input, set in START
         upcoming = Signal(address_bits(words + 1))
-        upcoming_any = Signal()
-        m.d.comb += find_word.i.eq(todo)
+        more = Signal()
+        if c.sequential_scan:
+            # Every word of the layer's input in turn. Words of zeros are
+            # dropped on their way into the FIFO, so they cost the scan a
+            # cycle each and the broadcaster nothing; no per-word state.
+            gather = []
+            begin = [upcoming.eq(0), more.eq(1)]
 
-        def advance():
-            """Take the tree's pick as the next word to read (and clear the
-            lowest set bit of `todo`, which is that word, with one carry chain
-            rather than a decoder behind the tree)."""
-            return [upcoming.eq(find_word.index), upcoming_any.eq(find_word.any),
-                    todo.eq(todo & (todo - 1))]
+            def advance():
+                return [upcoming.eq(upcoming + 1), more.eq(upcoming + 1 < layer_words)]
+            keep = word.any()
+        else:
+            # Which words of each buffer hold a non-zero, noted as they are
+            # written (EIE detects non-zeros at write-back): the scan skips the
+            # others. Which lanes are non-zero is registered with the word, so
+            # a word's flag is a short OR, not one over all its bits.
+            wq_lanes = Signal(n)
+            m.d.sync += wq_lanes.eq(Cat(wr_data.word_select(k, c.act_bits) != 0
+                                        for k in range(n)))
+            nonzero_words = [Signal(words, name=f"nonzero_words{k}") for k in range(2)]
+            for k in range(2):
+                with m.If(wq_en & (wq_bank == k)):
+                    m.d.sync += nonzero_words[k].bit_select(wq_addr, 1).eq(wq_lanes.any())
+            # A tree over `todo` (the words after `upcoming` still to read:
+            # non-zero and inside this layer's input, gathered in FIRST) picks
+            # the next.
+            m.submodules.words = find_word = LeadingNonzero(words)
+            todo = Signal(words)
+            m.d.comb += find_word.i.eq(todo)
+            # A comparison per word with a constant, no shifter: the words
+            # inside this layer's input.
+            inside = Cat(layer_words > k for k in range(words))
+            gather = [todo.eq(Mux(src, nonzero_words[1], nonzero_words[0]) & inside)]
+
+            def advance():
+                """Take the tree's pick as the next word to read (and clear
+                the lowest set bit of `todo`, which is that word, with one
+                carry chain rather than a decoder behind the tree)."""
+                return [upcoming.eq(find_word.index), more.eq(find_word.any),
+                        todo.eq(todo & (todo - 1))]
+            begin = advance()
+            keep = 1
+
         ptr_bits = address_bits(c.ptr_depth + 2)
         fetched = data.StructLayout({"vals": word_bits, "ptr": ptr_bits})
         m.submodules.fetched = fifo = SyncFIFO(width=fetched.size, depth=3)
@@ -193,7 +228,7 @@ class EieEngine(wiring.Component):
         with m.If(fetch):
             # The first pointer of the word's first column: layer base + element.
             m.d.sync += [flight_ptr.eq(config.ptr_base + upcoming * n), *advance()]
-        m.d.comb += [fifo.w_en.eq(in_flight), fifo.w_data.eq(Cat(word, flight_ptr))]
+        m.d.comb += [fifo.w_en.eq(in_flight & keep), fifo.w_data.eq(Cat(word, flight_ptr))]
         head = data.View(fetched, fifo.r_data)
 
         # Broadcaster: `vals` is the word being sent, `mask` its non-zero
@@ -274,13 +309,10 @@ class EieEngine(wiring.Component):
                 ]
                 m.next = "FIRST"
             with m.State("FIRST"):
-                # A comparison per word with a constant, no shifter: the words
-                # inside this layer's input.
-                inside = Cat(layer_words > k for k in range(words))
-                m.d.sync += todo.eq(Mux(src, nonzero_words[1], nonzero_words[0]) & inside)
+                m.d.sync += gather
                 m.next = "PICK"
             with m.State("PICK"):
-                m.d.sync += advance()
+                m.d.sync += begin
                 m.next = "SCAN"
             with m.State("SCAN"):
                 # The word is done after this cycle if it holds nothing more, or
@@ -289,10 +321,10 @@ class EieEngine(wiring.Component):
                 single = (mask & (mask - 1)) == 0
                 m.d.comb += [
                     rd_addr.eq(upcoming),
-                    fetch.eq(upcoming_any & fetch_room),
+                    fetch.eq(more & fetch_room),
                     load_word.eq(((mask == 0) | (emit & single)) & fifo.r_rdy),
                 ]
-                with m.If((mask_after == 0) & ~upcoming_any & ~in_flight & ~fifo.r_rdy):
+                with m.If((mask_after == 0) & ~more & ~in_flight & ~fifo.r_rdy):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(Cat(pe.idle for pe in pes).all()):

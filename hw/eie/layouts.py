@@ -1,12 +1,15 @@
 """What the EIE engine's units exchange: payload layouts, and the one way a
 unit's memory is built so the load port can write it."""
 
-from amaranth.hdl import signed
+from types import SimpleNamespace
+
+from amaranth.hdl import Mux, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 __all__ = ["address_bits", "broadcast_layout", "load_layout", "layer_config_layout",
-           "loadable_memory"]
+           "loadable_memory", "placed_memory", "single_port",
+           "SPRAM_SUFFIX"]
 
 
 def address_bits(n):
@@ -43,20 +46,54 @@ def layer_config_layout(config):
                               "coarse_shift": 7, "round": 1, "relu": 1})
 
 
-def loadable_memory(m, name, shape, depth, load, pe, image=None):
-    """A memory of PE ``pe`` that load beats for (``name``, ``pe``) write.
+def loadable_memory(m, name, shape, depth, load, pe, image=None, spram=False):
+    """A memory of PE ``pe`` that load beats for (``name``, ``pe``) write; returns
+    the datapath's synchronous read port (``addr``, ``en``, ``data``).
 
     Its contents start as ``image``'s (``sw.eie_image.EieImage``) when one is
-    given; the datapath reads it through ports of its own.
+    given. With ``spram`` it is one shared port (``single_port``) that Yosys
+    maps to iCE40 SPRAM: loads take the port, which they may since the engine
+    loads only while idle, and it starts empty (SPRAM has no initial
+    contents, so an image cannot be baked into it).
     """
     from sw.eie_image import MEMORIES
     init = [] if image is None else [int(x) for x in getattr(image, name)[pe]]
-    mem = Memory(shape=shape, depth=depth, init=init)
-    m.submodules[name] = mem
+    mem = placed_memory(m, name, shape, depth, init, spram)
+    en = load.valid & (load.payload.mem == MEMORIES[name]) & (load.payload.pe == pe)
+    if spram:
+        return single_port(m, mem, load.payload.addr, load.payload.data, en)
     wr = mem.write_port()
-    m.d.comb += [
-        wr.addr.eq(load.payload.addr),
-        wr.data.eq(load.payload.data),
-        wr.en.eq(load.valid & (load.payload.mem == MEMORIES[name]) & (load.payload.pe == pe)),
-    ]
+    m.d.comb += [wr.addr.eq(load.payload.addr), wr.data.eq(load.payload.data), wr.en.eq(en)]
+    return mem.read_port()
+
+
+#: Names of memories placed in iCE40 SPRAM end with this; the synthesis
+#: scripts drop their (all-zero) initial contents, which SPRAM cannot hold
+#: (``sw.toolchain.UNINIT_SPRAM``).
+SPRAM_SUFFIX = "_spram"
+
+
+def placed_memory(m, name, shape, depth, init=(), spram=False):
+    """A memory added as submodule ``name``; with ``spram`` named and marked so
+    that Yosys places it in iCE40 SPRAM (its ports must then be ``single_port``)."""
+    mem = Memory(shape=shape, depth=depth, init=init,
+                 attrs={"ram_style": "huge"} if spram else None)
+    m.submodules[name + SPRAM_SUFFIX if spram else name] = mem
     return mem
+
+
+def single_port(m, mem, write_addr, write_data, write_en):
+    """Reads and writes of ``mem`` through one address, as an iCE40 SPRAM has.
+
+    A write takes the address in its cycle and the read output holds its
+    previous word meanwhile (SPRAM's no-change mode), so the user must not
+    need a read in a cycle that writes. Returns the read side: ``addr``,
+    ``en`` (default 1) and ``data``, like a read port's.
+    """
+    rd, wr = mem.read_port(), mem.write_port()
+    read = SimpleNamespace(addr=Signal.like(rd.addr), en=Signal(init=1), data=rd.data)
+    shared = Signal.like(rd.addr)
+    m.d.comb += [shared.eq(Mux(write_en, write_addr, read.addr)),
+                 rd.addr.eq(shared), wr.addr.eq(shared), wr.data.eq(write_data),
+                 wr.en.eq(write_en), rd.en.eq(read.en & ~write_en)]
+    return read

@@ -58,9 +58,8 @@ class PointerRead(wiring.Component):
         m = Module()
         nnz = unsigned(address_bits(c.nnz_depth + 1))
         half = -(-(c.ptr_depth + 1) // 2)
-        banks = {name: loadable_memory(m, name, nnz, half, self.load, self._index, self._image)
-                 for name in ("ptr_even", "ptr_odd")}
-        even, odd = banks["ptr_even"].read_port(), banks["ptr_odd"].read_port()
+        even, odd = (loadable_memory(m, name, nnz, half, self.load, self._index, self._image)
+                     for name in ("ptr_even", "ptr_odd"))
 
         # P1: the banks are read (their outputs hold while the stage waits);
         # P2: the pointers are registered, since a block RAM's output is too

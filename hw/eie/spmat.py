@@ -61,8 +61,8 @@ class SparseMatrixRead(wiring.Component):
         m = Module()
         epw = c.entries_per_word
         entry_bits = c.index_bits + c.z_bits
-        spmat = loadable_memory(m, "spmat", unsigned(epw * entry_bits), -(-c.nnz_depth // epw),
-                                self.load, self._index, self._image)
+        rd = loadable_memory(m, "spmat", unsigned(epw * entry_bits), -(-c.nnz_depth // epw),
+                             self.load, self._index, self._image, spram=c.spram)
 
         # ---- entry issue (E). What the next cycle may do is kept in flags
         # updated a cycle ahead (entries left, whether at most one is), so
@@ -92,7 +92,6 @@ class SparseMatrixRead(wiring.Component):
                              ending.eq(length <= 1), e_act.eq(s.act), e_first.eq(1)]
 
         # ---- R1: the word is read
-        rd = spmat.read_port()
         m.d.comb += rd.addr.eq(e_cur >> (epw.bit_length() - 1))
         r1_valid = Signal()
         r1_slot = Signal(range(max(epw, 2)))

@@ -54,9 +54,8 @@ class WriteBack(wiring.Component):
         c = self._c
         m = Module()
         acc_bits = c.accumulator_bits
-        bias = loadable_memory(m, "bias", signed(c.bias_bits), c.bias_depth, self.load,
-                               self._index, self._image)
-        rd_bias = bias.read_port()
+        rd_bias = loadable_memory(m, "bias", signed(c.bias_bits), c.bias_depth, self.load,
+                                  self._index, self._image)
         m.d.comb += rd_bias.addr.eq(self.layer.bias_base + self.row)
 
         # The accumulator and the bias are registered as they arrive (the
