@@ -58,7 +58,8 @@ class SimulatedBoard(wiring.Component):
     Ports
     -----
     host_tx : In(stream) of bytes
-        Bytes the host sends.
+        Bytes the host sends (buffered, so a testbench hands over a frame at
+        once and the cable sends it at line rate).
     host_rx : Out(stream) of bytes
         Bytes the host receives (buffered, so a slow testbench loses none).
     """
@@ -77,7 +78,11 @@ class SimulatedBoard(wiring.Component):
         m.submodules.cable_tx = cable_tx = UartTx(self._divisor)
         m.submodules.cable_rx = cable_rx = UartRx(self._divisor)
         m.submodules.buffer = buffer = SyncFIFO(width=8, depth=1024)
-        wiring.connect(m, wiring.flipped(self.host_tx), cable_tx.i)
+        m.submodules.sending = sending = SyncFIFO(width=8, depth=1024)
+        m.d.comb += [sending.w_data.eq(self.host_tx.payload), sending.w_en.eq(self.host_tx.valid),
+                     self.host_tx.ready.eq(sending.w_rdy),
+                     cable_tx.i.payload.eq(sending.r_data), cable_tx.i.valid.eq(sending.r_rdy),
+                     sending.r_en.eq(cable_tx.i.ready)]
         m.d.comb += [system.rx.eq(cable_tx.tx), cable_rx.rx.eq(system.tx),
                      buffer.w_data.eq(cable_rx.o.payload), buffer.w_en.eq(cable_rx.o.valid),
                      cable_rx.o.ready.eq(buffer.w_rdy),

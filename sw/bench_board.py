@@ -13,57 +13,83 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench_report import _reinterleave, _why_not, write_section
+from .bench_report import _why_not, write_section
 from .toolchain import ToolchainError
 
-__all__ = ["bench_board", "BOARD_CONFIGS"]
+__all__ = ["bench_board", "BOARD_CONFIGS", "board_design", "run_simulated_board"]
 
 #: (board, bundled model, PEs): the largest engine of each model that fits.
-BOARD_CONFIGS = [("icebreaker", "digits-mlp", 1), ("ulx3s-85f", "lenet-300-100", 8)]
+BOARD_CONFIGS = [("icebreaker", "lenet-300-100", 2), ("ulx3s-85f", "lenet-300-100", 8)]
 BAUD = 115200
+
+
+def board_design(board, model, pes):
+    """``(model, engine)``: ``model`` interleaved over ``pes`` PEs and the engine
+    ``board`` builds for it (its organization; the model baked in unless the
+    board keeps it in SPRAM, ``engine.baked_image``)."""
+    from boards.flow import board_engine
+    from .eie_sim import engine_for
+    if pes != model.pes:
+        model = model.interleaved(pes)
+    return model, engine_for(model, **board_engine(board, {}))[0]
+
+
+def run_simulated_board(model, engine, x, progress=print):
+    """``x`` through the simulated board of ``engine`` with the real host driver,
+    loading ``model`` over the link first when it is not baked in.
+
+    Returns ``(y, cycles, line_bytes, load_bytes)``: outputs, engine cycles
+    of each inference, the bytes each inference put on the line both ways,
+    and those of the load (0 when baked in).
+    """
+    from .board_sim import simulated_board
+    from .eie_image import build_image
+    from .host import Device
+    cycles, line, load_bytes = [], [], 0
+    with simulated_board(engine.config, engine.baked_image) as url:
+        with Device(url, timeout=60) as dev:
+            if engine.baked_image is None:
+                image = build_image(model, engine.config)
+                progress(f"loading the model over the link: {len(image.load_beats())} words")
+                dev.load(image)
+                load_bytes = dev.bytes_sent + dev.bytes_received
+            ys = []
+            for xi in x:
+                before = dev.bytes_sent + dev.bytes_received
+                ys.append(dev.infer(xi, model.layers[-1].rows))
+                line.append(dev.bytes_sent + dev.bytes_received - before)
+                cycles.append(dev.status()["cycles"])
+    return np.array(ys), cycles, line, load_bytes
 
 
 def bench_board(out_dir, progress=print, samples=10):
     from boards.flow import build
-    from .board_sim import simulated_board
     from .compress import compress_preset
     from .datasets import load
     from .eie_golden import infer
-    from .eie_sim import engine_for
     from .energy import inference_energy
-    from .host import Device
     import shutil
     import tempfile
     out_dir = Path(out_dir)
     builds = Path(tempfile.mkdtemp(prefix="eiegen-boards-"))  # bitstreams are not docs
     rows = []
     for board, name, pes in BOARD_CONFIGS:
-        model = compress_preset(name, progress=progress)[0]
-        if pes != model.pes:
-            model = _reinterleave(model, pes)
-        engine, image = engine_for(model)
+        model, engine = board_design(board, compress_preset(name, progress=progress)[0], pes)
         x = load("mnist" if name == "lenet-300-100" else "digits").x_test[:samples]
         row = {"board": board, "model": name, "pes": pes}
         try:
             t = time.time()
-            row.update(build(board, engine.config, image, builds / board, progress=progress))
+            row.update(build(board, engine.config, engine.baked_image, builds / board,
+                             progress=progress))
             row["build_s"] = round(time.time() - t)
         except ToolchainError as error:
             row["error"] = _why_not(error)
         progress(f"{board}: {samples} digits through the simulated board and the host driver")
-        cycles, sent, received = [], 0, 0
-        with simulated_board(engine.config, image) as url:
-            with Device(url, timeout=60) as dev:
-                ys = []
-                for xi in x:
-                    before = (dev.bytes_sent, dev.bytes_received)
-                    ys.append(dev.infer(xi, model.layers[-1].rows))
-                    sent += dev.bytes_sent - before[0]
-                    received += dev.bytes_received - before[1]
-                    cycles.append(dev.status()["cycles"])
-        row["mismatches"] = int((np.array(ys) != infer(model, x)).sum())
+        ys, cycles, line, load_bytes = run_simulated_board(model, engine, x, progress)
+        row["load_s"] = load_bytes * 10 / BAUD
+        row["mismatches"] = int((ys != infer(model, x)).sum())
         row["cycles"] = float(np.mean(cycles))
-        row["line_bytes"] = (sent + received) / samples
+        row["line_bytes"] = float(np.mean(line))
         row["uart_ms"] = row["line_bytes"] * 10 / BAUD * 1e3
         _, acts = infer(model, x, trace=True)
         energy = [inference_energy(model, [a[k] for a in acts]) for k in range(samples)]
@@ -80,26 +106,30 @@ def _markdown(rows, samples):
     lines = [
         "## On the boards (`eiegen bench board`)",
         "",
-        f"Each board's bitstream holds the bundled model that fits it. {samples} test digits "
+        "Each board runs the bundled model at the PE count that fits it. The ULX3S's "
+        "bitstream holds the model; the iCEBreaker keeps the sparse matrix and the "
+        "activations in SPRAM, which has no initial contents, so its model is loaded over "
+        "the link after configuration (once; the load column). "
+        f"{samples} test digits "
         "ran through the simulated board (the same system top, UART included, in Verilator) "
         "with the real host driver: mismatches against the golden model, engine cycles from "
         "the board's own counter (start to first output), bytes on the line counted by the "
         f"driver. Latency and rate are at the board's clock; the UART ({BAUD} baud, 10 bits "
         "a byte) is shown apart because it, not the engine, bounds the rate over USB serial.",
         "",
-        "| board | model | PEs | clock MHz | Fmax MHz | LUTs | DSPs | BRAMs | mismatches | "
-        "cycles | latency us | inferences/s (engine) | UART ms | inferences/s (over UART) "
-        "| energy nJ (model) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| board | model | PEs | clock MHz | Fmax MHz | LUTs | DSPs | BRAMs | SPRAMs | "
+        "mismatches | cycles | latency us | inferences/s (engine) | UART ms | "
+        "inferences/s (over UART) | model load s | energy nJ (model) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "error" in r:
-            clock = fmax = luts = dsps = brams = "-"
+            clock = fmax = luts = dsps = brams = sprams = "-"
             latency = rate = "-"
             note = f" (does not fit: {r['error']})"
         else:
             clock, fmax = r["clock_mhz"], r["fmax_mhz"]
-            luts, dsps, brams = r["luts"], r["dsps"], r["brams"]
+            luts, dsps, brams, sprams = r["luts"], r["dsps"], r["brams"], r["sprams"]
             latency = f"{r['cycles'] / clock:.1f}"
             rate = f"{clock * 1e6 / r['cycles']:,.0f}"
             note = ""
@@ -107,8 +137,9 @@ def _markdown(rows, samples):
                                            if "clock_mhz" in r else 0))
         lines.append(
             f"| {r['board']}{note} | {r['model']} | {r['pes']} | {clock} | {fmax} | {luts} | "
-            f"{dsps} | {brams} | {r['mismatches']} | {r['cycles']:.0f} | {latency} | {rate} | "
-            f"{r['uart_ms']:.1f} | {over_uart:.1f} | {r['energy_nj']:.0f} |")
+            f"{dsps} | {brams} | {sprams} | {r['mismatches']} | {r['cycles']:.0f} | {latency} | "
+            f"{rate} | {r['uart_ms']:.1f} | {over_uart:.1f} | "
+            f"{r['load_s']:.1f} | {r['energy_nj']:.0f} |")
     lines += [
         "",
         "Energy is a model: operation and memory-access counts of each inference (entries "

@@ -294,7 +294,7 @@ def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
     sweep = {}
     for pes in PE_COUNTS:
         progress(f"cycle model: {pes} PEs, queue depths {QUEUE_DEPTHS}, {samples} digits")
-        spread = _reinterleave(model, pes)
+        spread = model.interleaved(pes)
         for depth in QUEUE_DEPTHS:
             sweep[(pes, depth)] = network_cycles(spread, acts, depth)[0]
 
@@ -302,7 +302,7 @@ def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
     for target, name, pe_counts in EIE_SYNTH:
         for pes in pe_counts:
             progress(f"synthesis: {name} engine, {pes} PEs, {target}")
-            m = models[name] if pes == models[name].pes else _reinterleave(models[name], pes)
+            m = models[name] if pes == models[name].pes else models[name].interleaved(pes)
             try:
                 r = eie_sim.synth(m, target)
             except ToolchainError as error:
@@ -312,17 +312,6 @@ def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
     write_section(out_dir / "benchmarks.md", "eie", _eie_markdown(rtl, sweep, synth, samples))
     progress(f"wrote {out_dir / 'benchmarks.md'} and {out_dir / 'load_balance.png'}")
     return rtl, sweep, synth
-
-
-def _reinterleave(model, pes):
-    """The same compressed network with its rows interleaved over ``pes`` PEs."""
-    import copy
-    from .eie_format import encode_layer
-    other = copy.deepcopy(model)
-    other.pes = pes
-    for layer in other.layers:
-        layer.eie = encode_layer(layer.indices(), pes, model.z_bits)
-    return other
 
 
 def _eie_markdown(rtl, sweep, synth, samples):

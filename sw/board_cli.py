@@ -15,35 +15,45 @@ def _progress(message):
     print(f"eiegen: {message}", flush=True)
 
 
-def _engine(args, model):
-    """``(config, image)``: sized for ``model`` (baked in) or from the options alone."""
+def _design(args, model):
+    """``(model, engine)`` a board is built with: the engine options over the
+    board's organization (``boards.flow.BOARDS``), sized for ``model``
+    (interleaved over ``--pes``; baked in unless the board keeps it in
+    SPRAM) or from the options alone. ``build`` and ``infer`` take the same
+    options, so they agree on the memory layout a load writes."""
+    from boards.flow import board_engine
+    from hw.eie import EieEngine
     from .cli import _eie_overrides
     from .eie_image import EieConfig
     from .eie_sim import engine_for
     overrides = _eie_overrides(args)
+    if args.board is not None:
+        overrides = board_engine(args.board, overrides)
     if model is None:
-        return EieConfig(**overrides).validate(), None
+        return None, EieEngine(EieConfig(**overrides))
     if overrides.get("pes", model.pes) != model.pes:
-        from .bench_report import _reinterleave
-        model = _reinterleave(model, overrides["pes"])
-    engine, image = engine_for(model, **overrides)
-    return engine.config, image
+        model = model.interleaved(overrides["pes"])
+    return model, engine_for(model, **overrides)[0]
 
 
 def cmd_build(args):
     from boards.flow import build
     from .cli import _load_model, _write_json
-    model = _load_model(args.model)
-    config, image = _engine(args, model)
+    model, engine = _design(args, _load_model(args.model))
+    image = engine.baked_image
     t = time.time()
-    report = build(args.board, config, image, args.out, clock_mhz=args.clock,
+    report = build(args.board, engine.config, image, args.out, clock_mhz=args.clock,
                    progress=_progress)
     report["wall_s"] = round(time.time() - t, 1)
     if args.report:
         _write_json(args.report, {k: v for k, v in report.items() if k != "utilization"})
     _progress(f"{args.board}: {report['bitstream']}, {report['luts']} LUTs, {report['dsps']} "
-              f"DSPs, {report['brams']} BRAMs, Fmax {report['fmax_mhz']} MHz at a "
-              f"{report['clock_mhz']} MHz clock (timing met), {report['wall_s']} s")
+              f"DSPs, {report['brams']} BRAMs, {report['sprams']} SPRAMs, Fmax "
+              f"{report['fmax_mhz']} MHz at a {report['clock_mhz']} MHz clock (timing met), "
+              f"{report['wall_s']} s")
+    if model is not None and image is None:
+        _progress(f"the model is not in the bitstream (SPRAM starts empty): load it at run "
+                  f"time with eiegen infer --port PORT --model {args.model} --load")
 
 
 def cmd_flash(args):
@@ -81,18 +91,21 @@ def cmd_infer(args):
                     _progress(f"{k + 1} of {len(x)} inferences")
             return np.array(ys), cycles
 
+    from .eie_image import build_image
+    # The engine the board was built with (its organization and options decide
+    # the memory layout a load writes).
+    model, engine = _design(args, model)
+    image = build_image(model, engine.config)
+    load = args.load or engine.baked_image is None
     if args.sim:
         from .board_sim import simulated_board
-        from .eie_sim import engine_for
         _progress("building the simulated board (the system top, UART included, in Verilator)")
-        engine, image = engine_for(model)
         # Like a bitstream built with --model, unless --load asks for the
-        # memories to go over the link.
-        with simulated_board(engine.config, None if args.load else image) as url:
-            y, cycles = run(url, image if args.load else None)
+        # memories to go over the link (or the board keeps them in SPRAM).
+        with simulated_board(engine.config, None if load else image) as url:
+            y, cycles = run(url, image if load else None)
     else:
-        from .eie_image import build_image, config_for
-        y, cycles = run(args.port, build_image(model, config_for(model)) if args.load else None)
+        y, cycles = run(args.port, image if load else None)
     expected = golden(model, x)
     mismatches = int((y != expected).sum())
     report = {"samples": len(x), "mismatches": mismatches, "cycles_per_inference": cycles,
@@ -128,7 +141,11 @@ def add_board_verbs(verbs):
     p.add_argument("--port", help="the board's serial port (/dev/ttyUSB1, COM3)")
     p.add_argument("--sim", action="store_true",
                    help="a simulated board: the system top in Verilator, UART included")
-    p.add_argument("--model", help="M.npz: the network (loaded into the board with --load)")
+    p.add_argument("--board", choices=list(BOARDS),
+                   help="the board, with the engine options it was built with, so a load "
+                        "matches its memories (an iCEBreaker is always loaded: its sparse "
+                        "matrix is in SPRAM)")
+    _eie_options(p, model_required=False)
     p.add_argument("--load", action="store_true",
                    help="write --model into the board's memories first (a bitstream built "
                         "without --model)")

@@ -94,7 +94,7 @@ def _eie_options(parser, model_required):
     for flag, _, help in EIE_OPTIONS:
         g.add_argument(flag, type=int, help=help)
     for flag, _, help in EIE_FLAGS:
-        g.add_argument(flag, action="store_true", default=None, help=help)
+        g.add_argument(flag, action=argparse.BooleanOptionalAction, help=help)
     parser.add_argument("--model", required=model_required,
                         help="M.npz from eiegen compress" + (
                             "" if model_required else ": baked in, memories sized for it"))
@@ -491,13 +491,10 @@ def cmd_demo(args):
     bitstream, and the host driver on the simulated board, on bundled defaults."""
     from boards.flow import build
     from . import eie_sim, mac, model as model_file
-    from .bench_board import BOARD_CONFIGS
-    from .bench_report import _reinterleave
-    from .board_sim import simulated_board
+    from .bench_board import BOARD_CONFIGS, board_design, run_simulated_board
     from .compress import compress_preset
     from .datasets import load
     from .eie_golden import infer
-    from .host import Device
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -533,22 +530,19 @@ def cmd_demo(args):
     if sim["mismatches"]:
         raise EiegenError(f"{sim['mismatches']} MAC outputs differ from the golden model")
 
-    # LeNet-300-100 needs more block RAM than the UP5K has: the iCEBreaker
-    # gets the small bundled network, at the PE count that fits.
+    # The iCEBreaker runs the same network at the PE count that fits the UP5K,
+    # its sparse matrix in SPRAM: loaded over the link, not in the bitstream.
     board, name, pes = BOARD_CONFIGS[0]
-    small = _reinterleave(compress_preset(name, progress=lambda _: None)[0], pes)
-    engine, image = eie_sim.engine_for(small)
-    model_file.save(small, out / f"{name}.npz")
-    _progress(f"5/6 build: the {board} bitstream with {name} baked in ({pes} PE)")
-    built = build(board, engine.config, image, out / board, progress=_progress)
+    small, engine = board_design(board, model, pes)
+    _progress(f"5/6 build: the {board} bitstream for {name} ({pes} PEs, sparse matrix in "
+              f"SPRAM)")
+    built = build(board, engine.config, engine.baked_image, out / board, progress=_progress)
     built.pop("utilization")
-    xs = load("digits").x_test[:5]
+    xs = data.x_test[:5]
     _progress(f"6/6 the host driver on the simulated {board} (system top, UART included, in "
-              f"Verilator): {len(xs)} digits")
-    with simulated_board(engine.config, image) as url:
-        with Device(url, timeout=60) as dev:
-            ys = np.array([dev.infer(xi, small.layers[-1].rows) for xi in xs])
-            board_cycles = dev.status()["cycles"]
+              f"Verilator): load the model, then {len(xs)} digits")
+    ys, cycles, _, _ = run_simulated_board(small, engine, xs, progress=_progress)
+    board_cycles = cycles[-1]
     board_mismatches = int((ys != infer(small, xs)).sum())
     if board_mismatches:
         raise EiegenError(f"{board_mismatches} outputs of the simulated board differ from "
@@ -570,8 +564,9 @@ def cmd_demo(args):
     print(f"MAC array {params['lanes']}x{params['width']}, 8-bit: {sim['outputs']} outputs, "
           f"{sim['mismatches']} mismatches, {sim['macs_per_cycle']} of "
           f"{sim['peak_macs_per_cycle']} MACs/cycle under random stalls")
-    print(f"{board} ({name}, {pes} PE): {built['bitstream']}, {built['luts']} LUTs, "
-          f"{built['dsps']} DSPs, {built['brams']} BRAMs, Fmax {built['fmax_mhz']} MHz at a "
+    print(f"{board} ({name}, {pes} PEs): {built['bitstream']}, {built['luts']} LUTs, "
+          f"{built['dsps']} DSPs, {built['brams']} BRAMs, {built['sprams']} SPRAMs, Fmax "
+          f"{built['fmax_mhz']} MHz at a "
           f"{built['clock_mhz']} MHz clock; simulated board through the host driver: "
           f"{len(xs)} digits, 0 mismatches, {board_cycles} engine cycles for the last")
     print(f"report: {out / 'demo.json'}; took {summary['wall_s']} s")

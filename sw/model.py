@@ -89,6 +89,16 @@ class CompressedModel:
     def sizes(self):
         return [self.layers[0].cols] + [layer.rows for layer in self.layers]
 
+    def interleaved(self, pes):
+        """The same network with its rows interleaved over ``pes`` PEs."""
+        import copy
+        from .eie_format import encode_layer
+        other = copy.deepcopy(self)
+        other.pes = pes
+        for layer in other.layers:
+            layer.eie = encode_layer(layer.indices(), pes, self.z_bits)
+        return other
+
 
 def save(model, path):
     """Write ``model`` to ``path`` (an .npz archive)."""

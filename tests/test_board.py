@@ -71,9 +71,11 @@ def test_divisor_for_refuses_impossible_rates():
 
 @pytest.fixture(scope="module")
 def board():
-    """A simulated board with memories loaded at run time, and a model."""
-    model = random_model(3, [20, 30, 9], 4, density=0.3)
-    config = config_for(model)
+    """A simulated iCEBreaker-organized board (sparse matrix and activations in
+    SPRAM, so the model is loaded at run time), and a model."""
+    from boards.flow import board_engine
+    model = random_model(3, [20, 30, 9], 2, density=0.3)
+    config = config_for(model, **board_engine("icebreaker", {}))
     with simulated_board(config) as url:
         with Device(url, timeout=30) as dev:
             yield dev, model, build_image(model, config)
@@ -112,7 +114,7 @@ def test_bad_frames_get_errors_and_change_nothing(board):
                                         for v in x[0]))
     with pytest.raises(DeviceError, match="busy"):
         dev.request(Command.LOAD, bytes(13))
-    y0 = dev.request(Command.OUTPUT, (3).to_bytes(2, "little"))
+    y0 = dev.request(Command.OUTPUT, (5).to_bytes(2, "little"))  # 9 outputs, 2 a beat
     got = [int.from_bytes(y0[i:i + 2], "little", signed=True) for i in range(0, 18, 2)]
     # Nothing above reached the engine's memories: the network is unchanged.
     assert got == list(infer(model, x[:1])[0])

@@ -110,7 +110,18 @@ def test_image_rejects_what_does_not_fit():
     ("pes", 65, "PE count must be an integer from 1 to 64"),
     ("queue_depth", 0, "queue depth must be an integer from 1 to 64"),
     ("entries_per_word", 3, "entries per word must be a power of two"),
+    ("spram", 1, "spram must be True or False"),
+    # 8 PEs x 4 SPRAMs (64-bit words), and 8 for 128-bit activation words.
+    ("spram", True, "need 40 SPRAMs, over the UP5K's 4: lower --pes"),
 ])
 def test_engine_parameters_are_validated(option, value, message):
     with pytest.raises(ValueError, match=message):
         EieConfig(**{option: value}).validate()
+
+
+def test_spram_engine_cannot_bake_a_model():
+    from hw.eie import EieEngine
+    model = random_model(3, [37, 50, 9], 2)
+    config = config_for(model, spram=True, entries_per_word=2)
+    with pytest.raises(ValueError, match="SPRAM has no initial contents"):
+        EieEngine(config, build_image(model, config))

@@ -53,13 +53,16 @@ async def board(dut):
         except BlockingIOError:
             pass
         received = bytearray()
-        # Hand the cable one byte when it can take one, and drain what came back.
+        # Hand the cable's buffer what it can take, a byte a cycle, and drain
+        # what came back.
         await FallingEdge(dut.clk)
-        if pending and dut.host_tx__ready.value:
+        handed = 0
+        while pending and dut.host_tx__ready.value:
             dut.host_tx__payload.value = pending.popleft()
             dut.host_tx__valid.value = 1
+            handed += 1
             await FallingEdge(dut.clk)
-            dut.host_tx__valid.value = 0
+        dut.host_tx__valid.value = 0
         while dut.host_rx__valid.value:
             received.append(int(dut.host_rx__payload.value))
             dut.host_rx__ready.value = 1
@@ -67,7 +70,9 @@ async def board(dut):
             dut.host_rx__ready.value = 0
         if received:
             conn.sendall(bytes(received))
-        # One timer, not a callback every cycle: the simulator runs free.
-        await Timer(10 * period, unit="ns")
+        # One timer, not a callback every cycle: the simulator runs free, for
+        # as long as the cable takes to send what it was handed (10 bit
+        # times a byte), so its buffer runs dry only once the frame is out.
+        await Timer(10 * max(period, handed * 10 * job["divisor"]), unit="ns")
     conn.close()
     server.close()
