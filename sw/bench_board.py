@@ -19,7 +19,8 @@ from .toolchain import ToolchainError
 __all__ = ["bench_board", "BOARD_CONFIGS", "board_design", "run_simulated_board"]
 
 #: (board, bundled model, PEs): the largest engine of each model that fits.
-BOARD_CONFIGS = [("icebreaker", "lenet-300-100", 2), ("ulx3s-85f", "lenet-300-100", 8)]
+BOARD_CONFIGS = [("icebreaker", "lenet-300-100", 2), ("ulx3s-85f", "lenet-300-100", 8),
+                 ("icesugar-pro", "lenet-300-100", 8)]
 BAUD = 115200
 
 
