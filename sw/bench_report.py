@@ -46,6 +46,8 @@ def _why_not(error):
         return "more block RAMs than the device has"
     if "BELs remaining" in reason or "expand region" in reason:
         return "more logic than the device has"
+    if "SPRAMs, over" in reason:
+        return reason.split(" need ")[-1].split(":")[0]  # "N SPRAMs, over the UP5K's 4"
     return reason[:60].replace("|", "/")
 
 
@@ -269,7 +271,13 @@ PE_COUNTS = [1, 2, 4, 8, 16, 32, 64]
 QUEUE_DEPTHS = [1, 2, 4, 8, 16, 32]
 #: (target, model, PE counts) tried for resources and Fmax: LeNet-300-100 on
 #: the ECP5; the UP5K's 30 block RAMs only hold the small digits network.
-EIE_SYNTH = [("ecp5-85f", "lenet-300-100", [8]), ("ice40-up5k", "digits-mlp", [8, 2])]
+#: (target, model, PEs, organization): the engines synthesized for the table;
+#: "ice40" is the iCEBreaker's (``boards.flow.BOARDS``: SPRAM, sequential scan).
+EIE_SYNTH = [("ecp5-85f", "lenet-300-100", 8, "block RAM"),
+             ("ice40-up5k", "digits-mlp", 8, "block RAM"),
+             ("ice40-up5k", "lenet-300-100", 8, "ice40"),
+             ("ice40-up5k", "lenet-300-100", 2, "ice40"),
+             ("ice40-up5k", "digits-mlp", 2, "block RAM")]
 
 
 def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
@@ -299,15 +307,16 @@ def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
             sweep[(pes, depth)] = network_cycles(spread, acts, depth)[0]
 
     synth = []
-    for target, name, pe_counts in EIE_SYNTH:
-        for pes in pe_counts:
-            progress(f"synthesis: {name} engine, {pes} PEs, {target}")
-            m = models[name] if pes == models[name].pes else models[name].interleaved(pes)
-            try:
-                r = eie_sim.synth(m, target)
-            except ToolchainError as error:
-                r = {"error": _why_not(error)}
-            synth.append((target, name, pes, r))
+    for target, name, pes, organization in EIE_SYNTH:
+        from boards.flow import board_engine
+        progress(f"synthesis: {name} engine, {pes} PEs, {organization}, {target}")
+        m = models[name] if pes == models[name].pes else models[name].interleaved(pes)
+        options = board_engine("icebreaker", {}) if organization == "ice40" else {}
+        try:
+            r = eie_sim.synth(m, target, **options)
+        except (ToolchainError, ValueError) as error:
+            r = {"error": _why_not(error)}
+        synth.append((target, name, pes, organization, r))
     _eie_plot(sweep, out_dir / "load_balance.png")
     write_section(out_dir / "benchmarks.md", "eie", _eie_markdown(rtl, sweep, synth, samples))
     progress(f"wrote {out_dir / 'benchmarks.md'} and {out_dir / 'load_balance.png'}")
@@ -362,24 +371,28 @@ def _eie_markdown(rtl, sweep, synth, samples):
         "",
         "![Load-balance efficiency against queue depth](load_balance.png)",
         "",
-        "| target | model | PEs | LUTs | LUTs/PE | FFs | DSPs | BRAMs | Fmax MHz |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | model | PEs | memories | LUTs | LUTs/PE | FFs | DSPs | BRAMs | SPRAMs "
+        "| Fmax MHz |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for target, name, pes, r in synth:
+    for target, name, pes, organization, r in synth:
         if "error" in r:
-            lines.append(f"| {target} | {name} | {pes} | - | - | - | - | - | "
-                         f"does not fit: {r['error']} |")
+            lines.append(f"| {target} | {name} | {pes} | {organization} | - | - | - | - | - | "
+                         f"- | does not fit: {r['error']} |")
         else:
-            lines.append(f"| {target} | {name} | {pes} | {r['luts']} | {r['luts_per_pe']} | "
-                         f"{r['ffs']} | {r['dsps']} | {r['brams']} | {r['fmax_mhz']} |")
+            lines.append(f"| {target} | {name} | {pes} | {organization} | {r['luts']} | "
+                         f"{r['luts_per_pe']} | {r['ffs']} | {r['dsps']} | {r['brams']} | "
+                         f"{r['sprams']} | {r['fmax_mhz']} |")
     lines += [
         "",
-        "Targets: Fmax >= 100 MHz on the ECP5-85F and >= 30 MHz on the UP5K with 8 PEs. On the "
-        "UP5K each PE reads five memories in the same cycle (two pointer banks, sparse matrix, "
-        "codebook, accumulators) and keeps its biases in a sixth; the iCE40 has no LUT RAM, so "
-        "each takes at least one of the 30 block RAMs, and 8 PEs cannot fit whatever the "
-        "model (48 block RAMs at least). It would take memories shared between PEs (the four "
-        "SPRAMs, time-multiplexed), a different PE organization.",
+        "Targets: Fmax >= 100 MHz on the ECP5-85F and >= 30 MHz on the UP5K with 8 PEs. "
+        "\"ice40\" is the iCEBreaker's organization (docs/architecture.md): sparse matrix and "
+        "activations in SPRAM, every activation word scanned in turn, 4-deep queues. On the "
+        "UP5K each PE reads its pointer banks, sparse matrix, codebook and accumulators in "
+        "the same cycle and its biases at write-back, each through a memory of its own; the "
+        "iCE40 has no LUT RAM, so 8 PEs need more than the 30 block RAMs whatever the model, "
+        "and with the sparse matrices in SPRAM they need 8 of its 4 SPRAMs. Eight PEs on a "
+        "UP5K would take PEs that share memories, a different PE.",
     ]
     return "\n".join(lines)
 
