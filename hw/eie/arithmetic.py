@@ -35,8 +35,9 @@ class ArithmeticUnit(wiring.Component):
     page : In
         The layer's codebook page.
     drain_row, drain : In
-        Read accumulator ``drain_row`` (for write-back) and clear it; the
-        value is on ``acc`` the next cycle. Not while entries are in flight.
+        Read accumulator ``drain_row`` (for write-back) and clear it: the
+        request is registered, the accumulator read the next cycle, and the
+        value is on ``acc`` the cycle after. Not while entries are in flight.
     acc : Out(signed(accumulator_bits))
     load : In(stream) of ``load_layout`` (writes ``codebook``)
     busy : Out(1)
@@ -94,14 +95,20 @@ class ArithmeticUnit(wiring.Component):
         m.d.comb += total.eq(Mux(forward, last_value, rd_acc.data) + a_product)
         m.d.sync += last_value.eq(total)
 
-        # ---- drain for write-back: read, then clear the cycle after
+        # ---- drain for write-back: read, then clear the cycle after. The
+        # accumulators' read and write addresses are registers of their own,
+        # chosen a cycle ahead, so nothing but a flip-flop drives the LUT
+        # RAMs' many address inputs.
+        drain = Signal()
+        drain_row = Signal.like(self.drain_row)
+        m.d.sync += [drain.eq(self.drain), drain_row.eq(self.drain_row)]
+        rd_row = Signal.like(m_row)
+        m.d.sync += rd_row.eq(Mux(self.drain, self.drain_row, e.row))
         cleared = Signal()
-        cleared_row = Signal.like(self.drain_row)
-        m.d.sync += [cleared.eq(self.drain), cleared_row.eq(self.drain_row)]
-        m.d.comb += [rd_acc.addr.eq(Mux(self.drain, self.drain_row, m_row)),
+        wr_row = Signal.like(m_row)
+        m.d.sync += [cleared.eq(drain), wr_row.eq(Mux(drain, drain_row, m_row))]
+        m.d.comb += [rd_acc.addr.eq(rd_row),
                      self.acc.eq(rd_acc.data), self.busy.eq(m_valid | a_valid)]
-        with m.If(cleared):
-            m.d.comb += [wr_acc.addr.eq(cleared_row), wr_acc.data.eq(0), wr_acc.en.eq(1)]
-        with m.Else():
-            m.d.comb += [wr_acc.addr.eq(a_row), wr_acc.data.eq(total), wr_acc.en.eq(a_valid)]
+        m.d.comb += [wr_acc.addr.eq(wr_row), wr_acc.data.eq(Mux(cleared, 0, total)),
+                     wr_acc.en.eq(cleared | a_valid)]
         return m

@@ -120,8 +120,9 @@ class ProcessingElement(wiring.Component):
                      queue.r_en.eq(pointers.column.ready)]
         wiring.connect(m, pointers.span, spmat.span)
         wiring.connect(m, spmat.entry, arithmetic.entry)
-        # Write-back requests reach every PE at once from one register; each
-        # PE registers its own copy before using it.
+        # Write-back requests reach every PE at once from one register; the
+        # PE registers its own copy for the write-back unit, and the
+        # arithmetic unit registers another (its accumulator address).
         wb_valid = Signal()
         wb_addr = Signal.like(self.wb_addr)
         wb_keep = Signal()
@@ -129,7 +130,7 @@ class ProcessingElement(wiring.Component):
                      wb_keep.eq(self.wb_keep)]
         m.d.comb += [
             arithmetic.page.eq(self.layer.index),
-            arithmetic.drain_row.eq(wb_addr), arithmetic.drain.eq(wb_valid),
+            arithmetic.drain_row.eq(self.wb_addr), arithmetic.drain.eq(self.wb_valid),
             writeback.row.eq(wb_addr), writeback.start.eq(wb_valid), writeback.keep.eq(wb_keep),
             writeback.acc.eq(arithmetic.acc), writeback.layer.eq(self.layer),
             self.wb_result.eq(writeback.result), self.wb_done.eq(writeback.done),
