@@ -33,7 +33,8 @@ class EieEngine(wiring.Component):
     input : In(stream) of ``pes x signed(act_bits)``
         The first layer's activations, ``pes`` a beat (activation ``j`` is
         lane ``j mod pes`` of beat ``j // pes``). The beat that completes the
-        vector starts the network.
+        vector starts the network. Not ready in the cycle after entry 0 of
+        the layer table is written (the input count is recounted then).
     output : Out(stream) of ``pes x signed(act_bits)``
         The last layer's outputs, in the same arrangement.
     layer : Out
@@ -250,8 +251,10 @@ class EieEngine(wiring.Component):
         # (negative if a smaller count is loaded mid-vector).
         in_left = Signal(signed(max(width, address_bits(c.max_cols + n + 1)) + 2),
                          init=in_cols.init)
-        in_next = Signal.like(in_count)  # in_count after this cycle
-        m.d.comb += in_next.eq(in_count)
+        # Entry 0 written (a new input count): in_left is recounted from
+        # registers the next cycle, and no input is taken in that cycle.
+        recount = Signal()
+        m.d.sync += recount.eq(write_first)
         out_count = Signal(address_bits(words + 1))
         out_pending = Signal()
 
@@ -261,19 +264,19 @@ class EieEngine(wiring.Component):
                 # Lanes past the last input are forced to zero: the scan takes
                 # every non-zero lane for a column.
                 inside = [in_left > k for k in range(n)]
-                m.d.comb += [self.busy.eq(0), self.load.ready.eq(1), self.input.ready.eq(1),
-                             wr_addr.eq(in_count), wr_bank.eq(0), wr_en.eq(self.input.valid),
+                beat = self.input.valid & ~recount
+                m.d.comb += [self.busy.eq(0), self.load.ready.eq(1),
+                             self.input.ready.eq(~recount),
+                             wr_addr.eq(in_count), wr_bank.eq(0), wr_en.eq(beat),
                              wr_data.eq(Cat(Mux(inside[k], self.input.payload[k], 0)
                                             for k in range(n))),
                              wr_lanes.eq(Cat(inside[k] & (self.input.payload[k] != 0)
                                              for k in range(n)))]
                 m.d.sync += src.eq(0)
-                with m.If(self.input.valid):
+                with m.If(beat):
                     m.d.sync += [in_count.eq(in_count + 1), in_left.eq(in_left - n)]
-                    m.d.comb += in_next.eq(in_count + 1)
                     with m.If(in_left <= n):
                         m.d.sync += [in_count.eq(0), in_left.eq(in_cols)]
-                        m.d.comb += in_next.eq(0)
                         m.next = "START"
             with m.State("START"):
                 entry = table_rd.data
@@ -349,9 +352,9 @@ class EieEngine(wiring.Component):
                         m.d.sync += layer.eq(0)
                         m.next = "IDLE"
 
-        # A new input count loaded mid-vector (entry 0 of the layer table)
-        # counts from the words already taken: the vector ends at the next
-        # beat if they already cover it, as with a count compared afresh.
-        with m.If(write_first):
-            m.d.sync += in_left.eq(field(table_wr.data, "cols") - in_next * n)
+        # A new input count (loaded mid-vector, too) counts from the words
+        # already taken: the vector ends at the next beat if they already
+        # cover it, as with a count compared afresh.
+        with m.If(recount):
+            m.d.sync += in_left.eq(in_cols - in_count * n)
         return m
