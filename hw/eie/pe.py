@@ -57,9 +57,9 @@ class ProcessingElement(wiring.Component):
     then the queue, whose first word falls through). Its pointers are read
     and registered in two cycles while the previous column's entries issue;
     entries then issue one a cycle (an empty column takes one cycle), and
-    each reaches its accumulator four cycles later
-    (sparse-matrix read and its register, codebook read and multiply,
-    accumulate). Throughput: one multiply-accumulate per cycle.
+    each reaches its accumulator five cycles later
+    (sparse-matrix read and its register, entry register and codebook read,
+    multiply, accumulate). Throughput: one multiply-accumulate per cycle.
     """
 
     def __init__(self, config, index, image=None):
