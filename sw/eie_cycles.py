@@ -24,8 +24,8 @@ on any model without a simulator. Per layer and input vector:
   registered in the next, two cycles in all. The entry stage takes
   a column when it is idle or on its last entry, then issues one entry a
   cycle (an empty column still takes one cycle); each entry is in flight for
-  four more cycles (sparse-matrix read and its register, codebook read and
-  multiply, accumulate).
+  five more cycles (sparse-matrix read and its register, entry register and
+  codebook read, multiply, accumulate).
 * ``DRAIN`` waits until every queue, stage and pipeline is empty.
 * ``WRITEBACK``: one local row a cycle on every PE at once, results seven
   cycles later: ``rows_per_pe + 7`` cycles.
@@ -50,7 +50,7 @@ __all__ = ["layer_cycles", "network_cycles", "QUEUE_LATENCY", "PIPELINE", "WRITE
 QUEUE_LATENCY = 2  # a broadcast can be popped this many cycles after it is decided
 FETCH_LATENCY = 2  # a fetched word can be taken this many cycles after its read
 FETCH_SLOTS = 3  # words the fetch FIFO holds
-PIPELINE = 4  # cycles an issued entry is in flight after its issue cycle
+PIPELINE = 5  # cycles an issued entry is in flight after its issue cycle
 WRITEBACK_LATENCY = 7
 
 

@@ -227,7 +227,7 @@ def _tool_bin(name):
 
 
 def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir,
-               synth_flags=""):
+               synth_flags="", seed=1):
     """Synthesize and place-and-route one core out of context.
 
     Utilization comes from Yosys's cell counts of the core alone (so the I/O
@@ -236,7 +236,9 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     a flip-flop (FPGA packages have far fewer pins than a core has ports).
 
     ``synth_flags`` are appended to the target's Yosys synthesis command
-    (e.g. ``-dff``, which lets ABC see the flip-flops).
+    (e.g. ``-dff``, which lets ABC see the flip-flops). ``seed`` is nextpnr's
+    placement seed: single-seed Fmax figures move by several MHz, so a
+    timing claim should hold over a few.
 
     Returns
     -------
@@ -263,7 +265,7 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     stat = json.loads((workdir / "core_stat.json").read_text())
     cells = stat.get("design", {}).get("num_cells_by_type", {})
     _run([_tool_bin(t["nextpnr"]), *t["device"], "--json", "shell.json",
-          "--report", "pnr.json", "--freq", str(t["freq"]), "--seed", "1",
+          "--report", "pnr.json", "--freq", str(t["freq"]), "--seed", str(seed),
           "--timing-allow-fail"],
          workdir / "nextpnr.log", workdir, "nextpnr place-and-route",
          f"pip install {t['nextpnr']} (or reinstall eiegen)")
@@ -282,7 +284,7 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     }
 
 
-def synth_report(make_core, top, target, workdir=None, synth_flags=""):
+def synth_report(make_core, top, target, workdir=None, synth_flags="", seed=1):
     """``synthesize`` a component made by ``make_core()`` inside the serial shell.
 
     The work directory is removed on success and kept on failure (the error
@@ -295,7 +297,8 @@ def synth_report(make_core, top, target, workdir=None, synth_flags=""):
     shell_v = to_verilog(shell, "eiegen_shell", ports=shell.ports)
     keep = workdir is not None
     workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-synth-"))
-    report = synthesize(core_v, top, shell_v, "eiegen_shell", target, workdir, synth_flags)
+    report = synthesize(core_v, top, shell_v, "eiegen_shell", target, workdir, synth_flags,
+                        seed)
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
         report.pop("logs")

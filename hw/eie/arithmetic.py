@@ -14,8 +14,10 @@ __all__ = ["ArithmeticUnit"]
 class ArithmeticUnit(wiring.Component):
     """Decodes an entry's codebook index and accumulates ``w x a`` on its row.
 
-    Stage M reads the codebook (one page of ``2**index_bits`` values a layer)
-    and the row's accumulator and multiplies; stage A adds and writes back. An
+    Stage D registers the entry as it arrives (its index is selected from a
+    memory word, often far from the codebook), and reads the codebook (one
+    page of ``2**index_bits`` values a layer) from that register; stage M
+    reads the row's accumulator and multiplies; stage A adds and writes back. An
     entry on the row written the cycle before would read a stale value, so the
     value just written is forwarded (the paper's bypass); whether to forward
     is decided a stage early and registered, keeping the compare off the
@@ -31,18 +33,19 @@ class ArithmeticUnit(wiring.Component):
     Ports
     -----
     entry : In(stream) of ``entry_layout``, always ready
-        Its codebook read starts in the cycle it is valid.
+        Registered in the cycle it is valid; its codebook read is the next.
     page : In
         The layer's codebook page.
     drain_row, drain : In
-        Read accumulator ``drain_row`` (for write-back) and clear it; the
-        value is on ``acc`` the next cycle. Not while entries are in flight.
+        Read accumulator ``drain_row`` (for write-back) and clear it: the
+        request is registered, the accumulator read the next cycle, and the
+        value is on ``acc`` the cycle after. Not while entries are in flight.
     acc : Out(signed(accumulator_bits))
     load : In(stream) of ``load_layout`` (writes ``codebook``)
     busy : Out(1)
-        An entry is in M or A.
+        An entry is in D, M or A.
 
-    Latency: an entry reaches its accumulator two cycles after it is valid;
+    Latency: an entry reaches its accumulator three cycles after it is valid;
     throughput one multiply-accumulate a cycle.
     """
 
@@ -68,14 +71,17 @@ class ArithmeticUnit(wiring.Component):
         m.submodules.acc = acc_mem
         rd_acc = acc_mem.read_port()
         wr_acc = acc_mem.write_port()
-        e = self.entry.payload
+        # ---- D: the entry registered; the codebook is read
+        e = Signal.like(self.entry.payload)
+        d_valid = Signal()
+        m.d.sync += [d_valid.eq(self.entry.valid), e.eq(self.entry.payload)]
         m.d.comb += rd_cb.addr.eq(self.page << c.index_bits | e.index)
 
         # ---- M: codebook value x activation; the accumulator is read
         m_valid = Signal()
         m_row = Signal.like(e.row)
         m_act = Signal(signed(c.act_bits))
-        m.d.sync += [m_valid.eq(self.entry.valid), m_row.eq(e.row), m_act.eq(e.act)]
+        m.d.sync += [m_valid.eq(d_valid), m_row.eq(e.row), m_act.eq(e.act)]
         product = Signal(signed(c.codebook_bits + c.act_bits))
         m.d.comb += product.eq(rd_cb.data * m_act)
 
@@ -92,14 +98,20 @@ class ArithmeticUnit(wiring.Component):
         m.d.comb += total.eq(Mux(forward, last_value, rd_acc.data) + a_product)
         m.d.sync += last_value.eq(total)
 
-        # ---- drain for write-back: read, then clear the cycle after
+        # ---- drain for write-back: read, then clear the cycle after. The
+        # accumulators' read and write addresses are registers of their own,
+        # chosen a cycle ahead, so nothing but a flip-flop drives the LUT
+        # RAMs' many address inputs.
+        drain = Signal()
+        drain_row = Signal.like(self.drain_row)
+        m.d.sync += [drain.eq(self.drain), drain_row.eq(self.drain_row)]
+        rd_row = Signal.like(m_row)
+        m.d.sync += rd_row.eq(Mux(self.drain, self.drain_row, e.row))
         cleared = Signal()
-        cleared_row = Signal.like(self.drain_row)
-        m.d.sync += [cleared.eq(self.drain), cleared_row.eq(self.drain_row)]
-        m.d.comb += [rd_acc.addr.eq(Mux(self.drain, self.drain_row, m_row)),
-                     self.acc.eq(rd_acc.data), self.busy.eq(m_valid | a_valid)]
-        with m.If(cleared):
-            m.d.comb += [wr_acc.addr.eq(cleared_row), wr_acc.data.eq(0), wr_acc.en.eq(1)]
-        with m.Else():
-            m.d.comb += [wr_acc.addr.eq(a_row), wr_acc.data.eq(total), wr_acc.en.eq(a_valid)]
+        wr_row = Signal.like(m_row)
+        m.d.sync += [cleared.eq(drain), wr_row.eq(Mux(drain, drain_row, m_row))]
+        m.d.comb += [rd_acc.addr.eq(rd_row),
+                     self.acc.eq(rd_acc.data), self.busy.eq(d_valid | m_valid | a_valid)]
+        m.d.comb += [wr_acc.addr.eq(wr_row), wr_acc.data.eq(Mux(cleared, 0, total)),
+                     wr_acc.en.eq(cleared | a_valid)]
         return m

@@ -34,7 +34,8 @@ class EieEngine(wiring.Component):
     input : In(stream) of ``pes x signed(act_bits)``
         The first layer's activations, ``pes`` a beat (activation ``j`` is
         lane ``j mod pes`` of beat ``j // pes``). The beat that completes the
-        vector starts the network.
+        vector starts the network. Not ready in the cycle after entry 0 of
+        the layer table is written (the input count is recounted then).
     output : Out(stream) of ``pes x signed(act_bits)``
         The last layer's outputs, in the same arrangement.
     layer : Out
@@ -120,7 +121,8 @@ class EieEngine(wiring.Component):
         offset, width = fields["cols"]
         baked = self._image.layers[0] if self._image and len(self._image.layers) else 0
         in_cols = Signal(width, init=(int(baked) >> offset) & ((1 << width) - 1))
-        with m.If(table_wr.en & (table_wr.addr == 0)):
+        write_first = table_wr.en & (table_wr.addr == 0)
+        with m.If(write_first):
             m.d.sync += in_cols.eq(field(table_wr.data, "cols"))
         cols = Signal(fields["cols"][1])
         rows = Signal(fields["rows"][1])
@@ -149,6 +151,13 @@ class EieEngine(wiring.Component):
         wq_data = Signal.like(wr_data)
         wq_en = Signal()
         wq_bank = Signal()
+        # Which lanes are non-zero is registered with the word (the tree
+        # scan's per-word flags below are then a short OR, not one over all
+        # its bits). Each path gives them from registers: the input lanes'
+        # values, the PEs' registered flags.
+        wr_lanes = Signal(n)
+        wq_lanes = Signal(n)
+        m.d.sync += wq_lanes.eq(wr_lanes)
         m.d.sync += [wq_addr.eq(wr_addr), wq_data.eq(wr_data), wq_en.eq(wr_en),
                      wq_bank.eq(wr_bank)]
         if c.spram:
@@ -186,11 +195,7 @@ class EieEngine(wiring.Component):
         else:
             # Which words of each buffer hold a non-zero, noted as they are
             # written (EIE detects non-zeros at write-back): the scan skips the
-            # others. Which lanes are non-zero is registered with the word, so
-            # a word's flag is a short OR, not one over all its bits.
-            wq_lanes = Signal(n)
-            m.d.sync += wq_lanes.eq(Cat(wr_data.word_select(k, c.act_bits) != 0
-                                        for k in range(n)))
+            # others.
             nonzero_words = [Signal(words, name=f"nonzero_words{k}") for k in range(2)]
             for k in range(2):
                 with m.If(wq_en & (wq_bank == k)):
@@ -203,8 +208,8 @@ class EieEngine(wiring.Component):
             m.d.comb += find_word.i.eq(todo)
             # A comparison per word with a constant, no shifter: the words
             # inside this layer's input.
-            inside = Cat(layer_words > k for k in range(words))
-            gather = [todo.eq(Mux(src, nonzero_words[1], nonzero_words[0]) & inside)]
+            in_layer = Cat(layer_words > k for k in range(words))
+            gather = [todo.eq(Mux(src, nonzero_words[1], nonzero_words[0]) & in_layer)]
 
             def advance():
                 """Take the tree's pick as the next word to read (and clear
@@ -259,39 +264,54 @@ class EieEngine(wiring.Component):
             m.d.sync += mask.eq(mask_after)
 
         # ---- write-back
+        # Rows are counted down (rows - row x pes left, from the row being
+        # issued, and from the row being written): lane k of a word is a row of
+        # the layer when more than k are left, a comparison of a register with
+        # a constant made as the row is issued. The PEs carry it with the row
+        # and give 0 for the others, so the written word needs no masking.
         wb_row = Signal(address_bits(c.rows_per_pe + 1))
-        wb_base = Signal(address_bits(c.max_cols + n + 1))  # wb_row * n
+        wb_left = Signal.like(rows)
         # Issuing rows is a register, cleared ahead by the row count, so no
         # comparison sits on the way to the PEs.
         wb_issue = Signal()
-        for pe in pes:
-            m.d.comb += [pe.wb_addr.eq(wb_row), pe.wb_valid.eq(wb_issue)]
+        for k, pe in enumerate(pes):
+            m.d.comb += [pe.wb_addr.eq(wb_row), pe.wb_valid.eq(wb_issue),
+                         pe.wb_keep.eq(wb_left > k)]
         done_row = Signal.like(wb_row)
-        done_base = Signal.like(wb_base)
-        results = Cat(Mux(done_base + k < rows, pe.wb_result, 0) for k, pe in enumerate(pes))
+        done_left = Signal.like(rows)
+        results = Cat(pe.wb_result for pe in pes)
 
         in_count = Signal(address_bits(words + 1))
+        # First-layer inputs from the next beat on, in_cols - in_count x pes
+        # (negative if a smaller count is loaded mid-vector).
+        in_left = Signal(signed(max(width, address_bits(c.max_cols + n + 1)) + 2),
+                         init=in_cols.init)
+        # Entry 0 written (a new input count): in_left is recounted from
+        # registers the next cycle, and no input is taken in that cycle.
+        recount = Signal()
+        m.d.sync += recount.eq(write_first)
         out_count = Signal(address_bits(words + 1))
         out_pending = Signal()
 
         m.d.comb += self.busy.eq(1)
         with m.FSM():
             with m.State("IDLE"):
-                first_cols = in_cols
                 # Lanes past the last input are forced to zero: the scan takes
                 # every non-zero lane for a column.
-                in_base = Signal(address_bits(c.max_cols + n + 1))
-                m.d.comb += in_base.eq(in_count * n)
-                m.d.comb += [self.busy.eq(0), self.load.ready.eq(1), self.input.ready.eq(1),
-                             wr_addr.eq(in_count), wr_bank.eq(0), wr_en.eq(self.input.valid),
-                             wr_data.eq(Cat(Mux(in_base + k < first_cols,
-                                                self.input.payload[k], 0)
-                                            for k in range(n)))]
+                inside = [in_left > k for k in range(n)]
+                beat = self.input.valid & ~recount
+                m.d.comb += [self.busy.eq(0), self.load.ready.eq(1),
+                             self.input.ready.eq(~recount),
+                             wr_addr.eq(in_count), wr_bank.eq(0), wr_en.eq(beat),
+                             wr_data.eq(Cat(Mux(inside[k], self.input.payload[k], 0)
+                                            for k in range(n))),
+                             wr_lanes.eq(Cat(inside[k] & (self.input.payload[k] != 0)
+                                             for k in range(n)))]
                 m.d.sync += src.eq(0)
-                with m.If(self.input.valid):
-                    m.d.sync += in_count.eq(in_count + 1)
-                    with m.If((in_count + 1) * n >= first_cols):
-                        m.d.sync += in_count.eq(0)
+                with m.If(beat):
+                    m.d.sync += [in_count.eq(in_count + 1), in_left.eq(in_left - n)]
+                    with m.If(in_left <= n):
+                        m.d.sync += [in_count.eq(0), in_left.eq(in_cols)]
                         m.next = "START"
             with m.State("START"):
                 entry = table_rd.data
@@ -328,19 +348,20 @@ class EieEngine(wiring.Component):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(Cat(pe.idle for pe in pes).all()):
-                    m.d.sync += [wb_row.eq(0), wb_base.eq(0), done_row.eq(0), done_base.eq(0),
-                                 wb_issue.eq(1)]
+                    m.d.sync += [wb_row.eq(0), wb_left.eq(rows), done_row.eq(0),
+                                 done_left.eq(rows), wb_issue.eq(1)]
                     m.next = "WRITEBACK"
             with m.State("WRITEBACK"):
                 with m.If(wb_issue):
-                    m.d.sync += [wb_row.eq(wb_row + 1), wb_base.eq(wb_base + n)]
-                    with m.If(wb_base + n >= rows):
+                    m.d.sync += [wb_row.eq(wb_row + 1), wb_left.eq(wb_left - n)]
+                    with m.If(wb_left <= n):
                         m.d.sync += wb_issue.eq(0)
                 m.d.comb += [wr_addr.eq(done_row), wr_data.eq(results), wr_bank.eq(~src),
-                             wr_en.eq(pes[0].wb_done)]
+                             wr_en.eq(pes[0].wb_done),
+                             wr_lanes.eq(Cat(pe.wb_nonzero for pe in pes))]
                 with m.If(pes[0].wb_done):
-                    m.d.sync += [done_row.eq(done_row + 1), done_base.eq(done_base + n)]
-                    with m.If(done_base + n >= rows):
+                    m.d.sync += [done_row.eq(done_row + 1), done_left.eq(done_left - n)]
+                    with m.If(done_left <= n):
                         m.d.sync += [src.eq(~src), layer.eq(layer + 1)]
                         with m.If(last):
                             m.d.sync += [out_count.eq(0), out_pending.eq(0)]
@@ -362,4 +383,10 @@ class EieEngine(wiring.Component):
                     with m.If((out_count + 1) * n >= rows):
                         m.d.sync += layer.eq(0)
                         m.next = "IDLE"
+
+        # A new input count (loaded mid-vector, too) counts from the words
+        # already taken: the vector ends at the next beat if they already
+        # cover it, as with a count compared afresh.
+        with m.If(recount):
+            m.d.sync += in_left.eq(in_cols - in_count * n)
         return m

@@ -43,9 +43,11 @@ class ProcessingElement(wiring.Component):
     layer : In(layer_config_layout)
         The current layer; stable while the layer runs.
     load : In(stream) of ``load_layout`` (always ready; writes this PE's memories)
-    wb_addr, wb_valid : In
+    wb_addr, wb_valid, wb_keep : In
         Write-back of local row ``wb_addr``: the result is on ``wb_result``
-        seven cycles later with ``wb_done``, and the accumulator is cleared.
+        seven cycles later with ``wb_done`` (0 unless ``wb_keep``: the row is
+        past the layer's last), its non-zero flag on ``wb_nonzero``, and the
+        accumulator is cleared.
     idle : Out(1)
         No queued activation and no entry in flight.
 
@@ -55,9 +57,9 @@ class ProcessingElement(wiring.Component):
     then the queue, whose first word falls through). Its pointers are read
     and registered in two cycles while the previous column's entries issue;
     entries then issue one a cycle (an empty column takes one cycle), and
-    each reaches its accumulator four cycles later
-    (sparse-matrix read and its register, codebook read and multiply,
-    accumulate). Throughput: one multiply-accumulate per cycle.
+    each reaches its accumulator five cycles later
+    (sparse-matrix read and its register, entry register and codebook read,
+    multiply, accumulate). Throughput: one multiply-accumulate per cycle.
     """
 
     def __init__(self, config, index, image=None):
@@ -70,8 +72,10 @@ class ProcessingElement(wiring.Component):
             "load": In(stream.Signature(load_layout(config), always_ready=True)),
             "wb_addr": In(address_bits(config.rows_per_pe)),
             "wb_valid": In(1),
+            "wb_keep": In(1),
             "wb_result": Out(signed(config.act_bits)),
             "wb_done": Out(1),
+            "wb_nonzero": Out(1),
             "idle": Out(1),
         })
 
@@ -116,17 +120,21 @@ class ProcessingElement(wiring.Component):
                      queue.r_en.eq(pointers.column.ready)]
         wiring.connect(m, pointers.span, spmat.span)
         wiring.connect(m, spmat.entry, arithmetic.entry)
-        # Write-back requests reach every PE at once from one register; each
-        # PE registers its own copy before using it.
+        # Write-back requests reach every PE at once from one register; the
+        # PE registers its own copy for the write-back unit, and the
+        # arithmetic unit registers another (its accumulator address).
         wb_valid = Signal()
         wb_addr = Signal.like(self.wb_addr)
-        m.d.sync += [wb_valid.eq(self.wb_valid), wb_addr.eq(self.wb_addr)]
+        wb_keep = Signal()
+        m.d.sync += [wb_valid.eq(self.wb_valid), wb_addr.eq(self.wb_addr),
+                     wb_keep.eq(self.wb_keep)]
         m.d.comb += [
             arithmetic.page.eq(self.layer.index),
-            arithmetic.drain_row.eq(wb_addr), arithmetic.drain.eq(wb_valid),
-            writeback.row.eq(wb_addr), writeback.start.eq(wb_valid),
+            arithmetic.drain_row.eq(self.wb_addr), arithmetic.drain.eq(self.wb_valid),
+            writeback.row.eq(wb_addr), writeback.start.eq(wb_valid), writeback.keep.eq(wb_keep),
             writeback.acc.eq(arithmetic.acc), writeback.layer.eq(self.layer),
             self.wb_result.eq(writeback.result), self.wb_done.eq(writeback.done),
+            self.wb_nonzero.eq(writeback.nonzero),
             self.idle.eq((queue.level == 0) & ~bc_valid & ~pointers.busy & ~spmat.busy
                          & ~arithmetic.busy),
         ]

@@ -26,13 +26,16 @@ class WriteBack(wiring.Component):
 
     Ports
     -----
-    row, start : In
+    row, start, keep : In
         Begin row ``row``: its bias is read now; its accumulator value must be
-        on ``acc`` the next cycle.
+        on ``acc`` the next cycle. A row without ``keep`` (past the layer's
+        last row) gives 0.
     acc : In(signed(accumulator_bits))
     layer : In(layer_config_layout)
-    result, done : Out
-        The activation, six cycles after ``start``.
+    result, done, nonzero : Out
+        The activation, six cycles after ``start``, and whether it is non-zero
+        (registered with it, so the engine's non-zero flags need no
+        comparison of the result).
     load : In(stream) of ``load_layout`` (writes ``bias``)
 
     Throughput one row a cycle.
@@ -43,10 +46,12 @@ class WriteBack(wiring.Component):
         super().__init__({
             "row": In(address_bits(config.rows_per_pe)),
             "start": In(1),
+            "keep": In(1),
             "acc": In(signed(config.accumulator_bits)),
             "layer": In(layer_config_layout(config)),
             "result": Out(signed(config.act_bits)),
             "done": Out(1),
+            "nonzero": Out(1),
             "load": In(stream.Signature(load_layout(config), always_ready=True)),
         })
 
@@ -62,6 +67,9 @@ class WriteBack(wiring.Component):
         # bias memory's output is slow), then summed.
         w1_valid = Signal()
         m.d.sync += w1_valid.eq(self.start)
+        # Whether the row is kept rides along, one flag a stage.
+        keep = [Signal(name=f"keep{k}") for k in range(5)]
+        m.d.sync += [keep[0].eq(self.keep), *(keep[k + 1].eq(keep[k]) for k in range(4))]
         acc = Signal.like(self.acc)
         bias_value = Signal.like(rd_bias.data)
         w0_valid = Signal()
@@ -86,11 +94,15 @@ class WriteBack(wiring.Component):
         sign = rounded[-1]
         hi = (1 << (c.act_bits - 1)) - 1
         lo = -(1 << (c.act_bits - 1))
-        with m.If(~sign & top.any()):
-            m.d.sync += self.result.eq(hi)
+        with m.If(~keep[4]):
+            m.d.sync += [self.result.eq(0), self.nonzero.eq(0)]
+        with m.Elif(~sign & top.any()):
+            m.d.sync += [self.result.eq(hi), self.nonzero.eq(1)]
         with m.Elif(sign & (self.layer.relu | ~top.all())):
-            m.d.sync += self.result.eq(Mux(self.layer.relu, 0, lo))
+            m.d.sync += [self.result.eq(Mux(self.layer.relu, 0, lo)),
+                         self.nonzero.eq(~self.layer.relu)]
         with m.Else():
-            m.d.sync += self.result.eq(rounded)
+            m.d.sync += [self.result.eq(rounded),
+                         self.nonzero.eq(rounded[:c.act_bits] != 0)]
         m.d.sync += self.done.eq(w4_valid)
         return m
