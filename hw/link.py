@@ -1,4 +1,4 @@
-"""The host link: framed commands over a UART, in front of the EIE engine."""
+"""The host link: framed commands over a UART, in front of an engine."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -25,7 +25,7 @@ def link_sizes(config):
     """Bytes of one load beat, one activation and one input or output beat."""
     load_data = load_layout(config).members["data"]
     act = -(-config.act_bits // 8)
-    return {"load": 5 + -(-load_data // 8), "act": act, "beat": config.pes * act}
+    return {"load": 5 + -(-load_data // 8), "act": act, "beat": config.beat_lanes * act}
 
 
 def _sign_extend(value, bits):
@@ -46,8 +46,9 @@ class HostLink(wiring.Component):
 
     Parameters
     ----------
-    config : sw.eie_image.EieConfig
-        The engine behind the link.
+    config : sw.eie_image.EieConfig or sw.dense_image.DenseConfig
+        The engine behind the link (``beat_lanes`` activations a beat,
+        ``load_data_bits``, ``act_bits``, ``max_cols``, ``max_layers``).
     divisor : int
         Clock cycles per UART bit.
     timeout_bits : int
@@ -74,7 +75,7 @@ class HostLink(wiring.Component):
         self._c = config
         self._divisor = divisor
         self._timeout = timeout_bits * divisor
-        lanes = data.ArrayLayout(signed(config.act_bits), config.pes)
+        lanes = data.ArrayLayout(signed(config.act_bits), config.beat_lanes)
         super().__init__({
             "rx": In(1, init=1), "tx": Out(1, init=1),
             "load": Out(stream.Signature(load_layout(config))),
@@ -128,7 +129,7 @@ class HostLink(wiring.Component):
             m.d.sync += out_phase.eq(0)
 
         # ---- fixed payloads (docs/formats.md), little-endian fields
-        info = Cat(Const(1, 8), Const(c.pes, 8), Const(c.act_bits, 8), Const(sizes["act"], 8),
+        info = Cat(Const(1, 8), Const(c.beat_lanes, 8), Const(c.act_bits, 8), Const(sizes["act"], 8),
                    Const(sizes["load"], 8), Const(c.max_cols, 16), Const(c.max_layers, 8),
                    Const(MAX_PAYLOAD, 16))
         state = Cat(self.busy, Const(0, 7), last_cycles, frames_ok, frames_bad)
@@ -142,7 +143,7 @@ class HostLink(wiring.Component):
         m.d.comb += [self.load.payload.mem.eq(beat[0:8]), self.load.payload.pe.eq(beat[8:16]),
                      self.load.payload.addr.eq(beat[16:40]),
                      self.load.payload.data.eq(beat[40:])]
-        for k in range(c.pes):
+        for k in range(c.beat_lanes):
             m.d.comb += self.input.payload[k].eq(beat[k * ab:k * ab + c.act_bits])
         out_word = Signal(8 * sizes["beat"])
         wanted = Signal(16)
@@ -267,7 +268,7 @@ class HostLink(wiring.Component):
                 with m.Elif(self.output.valid):
                     m.d.comb += self.output.ready.eq(1)
                     m.d.sync += [out_word.eq(Cat(*[_sign_extend(self.output.payload[k], ab)
-                                                   for k in range(c.pes)])),
+                                                   for k in range(c.beat_lanes)])),
                                  taken.eq(taken + 1), beat_fill.eq(0)]
                     m.next = "STORE"
             with m.State("STORE"):

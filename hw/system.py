@@ -1,10 +1,11 @@
-"""What a board runs: the EIE engine behind the host link."""
+"""What a board runs: an engine (EIE, or the dense MAC-array engine) behind the host link."""
 
 from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from .dense_engine import DenseEngine
 from .eie import EieEngine
 from .link import HostLink
 from .uart import UartRx, UartTx
@@ -13,14 +14,15 @@ __all__ = ["EieSystem", "SimulatedBoard"]
 
 
 class EieSystem(wiring.Component):
-    """The EIE engine and its host link, on two serial pins.
+    """An engine and its host link, on two serial pins.
 
     Parameters
     ----------
-    config : sw.eie_image.EieConfig
+    config : sw.eie_image.EieConfig or sw.dense_image.DenseConfig
+        The EIE engine's, or the dense engine's (the MAC array).
     divisor : int
         Clock cycles per UART bit.
-    image : sw.eie_image.EieImage, optional
+    image : sw.eie_image.EieImage or sw.dense_image.DenseImage, optional
         A model baked into the memories (otherwise loaded through the link).
 
     Ports
@@ -33,7 +35,9 @@ class EieSystem(wiring.Component):
     tx: Out(1, init=1)
 
     def __init__(self, config, divisor, image=None):
-        self.engine = EieEngine(config, image)
+        from sw.dense_image import DenseConfig
+        engine = DenseEngine if isinstance(config, DenseConfig) else EieEngine
+        self.engine = engine(config, image)
         self.link = HostLink(self.engine.config, divisor)
         super().__init__()
 

@@ -52,7 +52,7 @@ def run_simulated_board(model, engine, x, progress=print):
             if engine.baked_image is None:
                 image = build_image(model, engine.config)
                 progress(f"loading the model over the link: {len(image.load_beats())} words")
-                dev.load(image)
+                dev.load(image, progress=progress)
                 load_bytes = dev.bytes_sent + dev.bytes_received
             ys = []
             for xi in x:

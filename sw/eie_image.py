@@ -96,6 +96,18 @@ class EieConfig:
         return self.acc_bits or self.derived_acc_bits()
 
     @property
+    def beat_lanes(self):
+        """Activations in an input or output beat."""
+        return self.pes
+
+    @property
+    def load_data_bits(self):
+        """The load port's data width: the widest memory word, or a layer-table
+        word (at most 64 bits)."""
+        return max(self.entries_per_word * (self.index_bits + self.z_bits), self.bias_bits,
+                   self.codebook_bits, self.nnz_depth.bit_length(), 64)
+
+    @property
     def act_words(self):
         """Words of ``pes`` activations in each of the two activation buffers."""
         return -(-self.max_cols // self.pes)

@@ -55,38 +55,15 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     engine, image = engine_for(model, runtime_load=runtime_load, **overrides)
     c = engine.config
     runtime_load = runtime_load or c.spram
-    golden, acts = infer(model, raw, trace=True)
-    a0 = input_activations(model, raw)
     n = c.pes
-    lanes = engine.input.payload.shape()
-    words_in = -(-a0.shape[1] // n)
-    padded = np.zeros((a0.shape[0], words_in * n), dtype=np.int64)
-    padded[:, :a0.shape[1]] = a0
-    samples = [[format(pack(lanes, row[w * n:(w + 1) * n]), "x") for w in range(words_in)]
-               for row in padded]
-    load = []
-    if runtime_load:
-        layout = engine.load.payload.shape()
-        load = [format(pack(layout, {"mem": mem, "pe": pe, "addr": addr, "data": value}), "x")
-                for mem, pe, addr, value in image.load_beats()]
-    out_words = -(-image.out_rows // n)
-    keep = workdir is not None
-    workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-eie-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    golden, acts = infer(model, raw, trace=True)
+    load = image.load_beats() if runtime_load else []
     model_layers, _ = network_cycles(model, acts[:-1], c.queue_depth, c.sequential_scan)
-    budget = 20 * sum(l["cycles"] for l in model_layers) + 200 * len(raw) + 10 * len(load)
-    job = {"load": load, "samples": samples, "out_words": out_words, "seed": seed,
-           "in_stall": in_stall, "out_stall": out_stall, "max_cycles": budget + 10_000,
-           "result": str(workdir / "result.json")}
-    (workdir / "job.json").write_text(json.dumps(job))
+    budget = 20 * sum(l["cycles"] for l in model_layers)
     if progress:
         progress(f"Verilator: {len(raw)} inferences on {n} PEs (queue depth {c.queue_depth})")
-    simulate(to_verilog(engine, TOP), TOP, "sw.bench.eie", workdir=workdir,
-             env={"EIEGEN_JOB": str(workdir / "job.json")})
-    result = json.loads((workdir / "result.json").read_text())
-    shape = engine.output.payload.shape()
-    y = np.array([[v for word in s["outputs"] for v in unpack(shape, int(word, 16))]
-                  for s in result["samples"]], dtype=np.int64)[:, :image.out_rows]
+    y, result = drive(engine, input_activations(model, raw), load, image.out_rows, budget, seed=seed, in_stall=in_stall,
+                      out_stall=out_stall, workdir=workdir)
     timing = layer_cycles_from_events(result["events"], [s["start"] for s in result["samples"]],
                                       len(model.layers))
     rtl_layers = [sum(t["layers"][l] for t in timing) for l in range(len(model.layers))]
@@ -112,9 +89,47 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
         "runtime_load": runtime_load, "load_beats": len(load),
         "simulated_cycles": result["end"], "wall_s": round(time.monotonic() - started, 2),
     }
+    return y, report
+
+
+def drive(engine, a0, load, out_rows, budget, *, seed=0, in_stall=0.0, out_stall=0.0,
+          workdir=None):
+    """Stream activation vectors ``a0`` (B, inputs) through ``engine`` (the EIE or
+    the dense engine: the same ports) in Verilator, after ``load`` beats
+    ``(mem, pe, addr, data)``, with random stalls on both streams.
+
+    Returns ``(y, result)``: the first ``out_rows`` outputs of every vector,
+    and the bench's record (``samples`` with their start cycles, ``events``
+    of ``layer`` and ``busy``, ``end``). ``budget`` bounds the cycles of the
+    computation; the bench fails past it.
+    """
+    n = len(engine.input.payload)
+    lanes = engine.input.payload.shape()
+    words_in = -(-a0.shape[1] // n)
+    padded = np.zeros((a0.shape[0], words_in * n), dtype=np.int64)
+    padded[:, :a0.shape[1]] = a0
+    samples = [[format(pack(lanes, row[w * n:(w + 1) * n]), "x") for w in range(words_in)]
+               for row in padded]
+    layout = engine.load.payload.shape()
+    beats = [format(pack(layout, {"mem": mem, "pe": pe, "addr": addr, "data": value}), "x")
+             for mem, pe, addr, value in load]
+    keep = workdir is not None
+    workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-engine-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    job = {"load": beats, "samples": samples, "out_words": -(-out_rows // n), "seed": seed,
+           "in_stall": in_stall, "out_stall": out_stall,
+           "max_cycles": budget + 200 * len(a0) + 10 * len(beats) + 10_000,
+           "result": str(workdir / "result.json")}
+    (workdir / "job.json").write_text(json.dumps(job))
+    simulate(to_verilog(engine, TOP), TOP, "sw.bench.eie", workdir=workdir,
+             env={"EIEGEN_JOB": str(workdir / "job.json")})
+    result = json.loads((workdir / "result.json").read_text())
+    shape = engine.output.payload.shape()
+    y = np.array([[v for word in s["outputs"] for v in unpack(shape, int(word, 16))]
+                  for s in result["samples"]], dtype=np.int64)[:, :out_rows]
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
-    return y, report
+    return y, result
 
 
 def describe(engine):

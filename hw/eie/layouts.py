@@ -26,11 +26,10 @@ def broadcast_layout(config):
 
 
 def load_layout(config):
-    """A write into one of the engine's memories (``sw.eie_image.MEMORIES`` ids)."""
-    width = max(config.entries_per_word * (config.index_bits + config.z_bits),
-                config.bias_bits, config.codebook_bits,
-                address_bits(config.nnz_depth + 1), 64)
-    return data.StructLayout({"mem": 3, "pe": 6, "addr": 20, "data": width})
+    """A write into one of an engine's memories (for the EIE engine,
+    ``sw.eie_image.MEMORIES`` ids; for the dense engine,
+    ``sw.dense_image.DENSE_MEMORIES``); ``data`` is ``config.load_data_bits`` wide."""
+    return data.StructLayout({"mem": 3, "pe": 6, "addr": 20, "data": config.load_data_bits})
 
 
 def layer_config_layout(config):

@@ -1,0 +1,232 @@
+"""A dense network engine: the MAC array running whole fixed-point networks."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .eie.layouts import address_bits, load_layout
+from .mac import MacArray
+
+__all__ = ["DenseEngine"]
+
+
+class DenseEngine(wiring.Component):
+    """Dense layers on a ``MacArray``, chained through two activation buffers.
+
+    The second option behind the host link (``hw.system``), with the EIE
+    engine's ports, so the same link, driver and bench serve both. It runs
+    the network of a compressed model with its weights decoded (dense),
+    bit-exact with the same golden model (``sw.eie_golden``): the array
+    accumulates raw, and each layer's shift, round half up, saturation and
+    ReLU follow (``docs/numerics.md``).
+
+    Parameters
+    ----------
+    config : sw.dense_image.DenseConfig
+        Sizes and widths (validated here).
+    image : sw.dense_image.DenseImage, optional
+        Weights, biases and layer table to bake in; without one the memories
+        start empty and are filled through ``load``.
+
+    Ports
+    -----
+    load : In(stream) of ``{mem, pe, addr, data}``
+        Memory writes (``sw.dense_image.DENSE_MEMORIES``, ``pe`` 0); taken
+        only while idle.
+    input : In(stream) of ``width x signed(act_bits)``
+        The first layer's activations, ``width`` a beat; the beat that
+        completes the vector starts the network.
+    output : Out(stream) of ``width x signed(act_bits)``
+        The last layer's outputs, in the same arrangement.
+    layer, busy : Out
+        As the EIE engine's: the layer running (the layer count while the
+        outputs stream out, 0 when idle), and high from the start until the
+        last output beat is taken.
+
+    Timing
+    ------
+    A layer of ``rows x cols`` takes ``ceil(rows / lanes) x ceil(cols /
+    width)`` beats, one a cycle (``lanes x width`` multiply-accumulates
+    each), then the array's latency plus two cycles; throughput is the
+    array's, every multiplier busy except on padding lanes.
+    """
+
+    def __init__(self, config, image=None):
+        self._c = config.validate()
+        self._image = image
+        lanes = data.ArrayLayout(signed(self._c.act_bits), self._c.width)
+        super().__init__({
+            "load": In(stream.Signature(load_layout(self._c))),
+            "input": In(stream.Signature(lanes)),
+            "output": Out(stream.Signature(lanes)),
+            "layer": Out(address_bits(self._c.max_layers + 1)),
+            "busy": Out(1),
+        })
+
+    @property
+    def config(self):
+        return self._c
+
+    @property
+    def baked_image(self):
+        return self._image
+
+    def elaborate(self, platform):
+        from sw.dense_image import DENSE_MEMORIES, dense_layer_fields
+        c = self._c
+        m = Module()
+        m.submodules.mac = mac = MacArray(
+            lanes=c.lanes, width=c.width, act_bits=c.act_bits, weight_bits=c.weight_bits,
+            bias_bits=c.bias_bits, max_inputs=c.max_cols, requant=False)
+        beat = mac.i.payload
+
+        def memory(name, shape, depth):
+            init = [] if self._image is None else getattr(self._image, name)
+            mem = Memory(shape=shape, depth=depth, init=init)
+            m.submodules[name] = mem
+            wr = mem.write_port()
+            m.d.comb += [wr.addr.eq(self.load.payload.addr), wr.data.eq(self.load.payload.data),
+                         wr.en.eq(self.load.valid & self.load.ready
+                                  & (self.load.payload.mem == DENSE_MEMORIES[name]))]
+            return mem
+        weights = memory("weights", unsigned(len(beat.weight.as_value())), c.weight_words)
+        biases = memory("bias", unsigned(len(beat.bias.as_value())), c.bias_words)
+        fields = dense_layer_fields(c)
+        table = memory("layers", unsigned(sum(w for _, w in fields.values())), c.max_layers)
+        w_rd, b_rd = weights.read_port(), biases.read_port()
+        table_rd = table.read_port(domain="comb")
+
+        def field(name):
+            offset, width = fields[name]
+            return table_rd.data[offset:offset + width]
+
+        # ---- activations: banks `src` (read) and `~src` (written) in one
+        # memory, the bank the top address bit, as in the EIE engine.
+        aw = address_bits(c.act_words)
+        word_bits = c.width * c.act_bits
+        acts = Memory(shape=unsigned(word_bits), depth=2 << aw, init=[])
+        m.submodules.acts = acts
+        a_rd, a_wr = acts.read_port(), acts.write_port()
+        src = Signal()
+
+        layer = Signal.like(self.layer)
+        m.d.comb += [table_rd.addr.eq(layer), self.layer.eq(layer)]
+        chunks = Signal.like(field("chunks"))
+        groups = Signal.like(field("groups"))
+        out_words = Signal.like(field("out_words"))
+        coarse_shift = Signal(7)  # the layer's shift s as max(s - 1, 0), and s > 0
+        rounding = Signal()
+        relu = Signal()
+        last = Signal()
+
+        # ---- issue: one beat a cycle, its words read (A) then offered (B);
+        # a beat held in B (the array not ready) holds the read ports too.
+        k = Signal.like(chunks)  # chunk of the beat being issued
+        g = Signal.like(groups)  # its group
+        w_ptr = Signal(address_bits(c.weight_words + 1))
+        b_ptr = Signal(address_bits(c.bias_words + 1))
+        issuing = Signal()  # beats of this layer still to issue
+        b_valid = Signal()
+        b_first = Signal()
+        b_last = Signal()
+        advance = ~b_valid | mac.i.ready
+        issue = issuing & advance
+        last_chunk = k + 1 == chunks
+        m.d.comb += [a_rd.addr.eq(Cat(k[:aw], src)), w_rd.addr.eq(w_ptr), b_rd.addr.eq(b_ptr),
+                     a_rd.en.eq(advance), w_rd.en.eq(advance), b_rd.en.eq(advance),
+                     mac.i.valid.eq(b_valid), beat.act.eq(a_rd.data), beat.weight.eq(w_rd.data),
+                     beat.bias.eq(b_rd.data), beat.first.eq(b_first), beat.last.eq(b_last)]
+        with m.If(advance):
+            m.d.sync += [b_valid.eq(issue), b_first.eq(k == 0), b_last.eq(last_chunk)]
+        with m.If(issue):
+            m.d.sync += [w_ptr.eq(w_ptr + 1), k.eq(k + 1)]
+            with m.If(last_chunk):
+                m.d.sync += [k.eq(0), g.eq(g + 1), b_ptr.eq(b_ptr + 1)]
+                with m.If(g + 1 == groups):
+                    m.d.sync += issuing.eq(0)
+
+        # ---- requantize each group's results (one register stage), then
+        # gather them into words of `width` and write them to bank ~src.
+        acc_bits = mac.out_width
+        q_valid = Signal()
+        q = Signal(data.ArrayLayout(signed(c.act_bits), c.lanes))
+        hi, lo = (1 << (c.act_bits - 1)) - 1, -(1 << (c.act_bits - 1))
+        m.d.comb += mac.o.ready.eq(1)
+        m.d.sync += q_valid.eq(mac.o.valid)
+        for lane in range(c.lanes):
+            acc = mac.o.payload[lane]
+            coarse = Signal(signed(acc_bits + 1))
+            rounded = Signal(signed(acc_bits + 1))
+            # Round half up with one shifter: floor((x + 2**(s-1)) / 2**s)
+            # = ((x >> (s - 1)) + 1) >> 1 for s >= 1.
+            m.d.comb += [coarse.eq(acc >> coarse_shift),
+                         rounded.eq(Mux(rounding, (coarse + 1) >> 1, coarse))]
+            floor = Mux(relu, 0, lo)
+            m.d.sync += q[lane].eq(Mux(rounded > hi, hi, Mux(rounded < floor, floor, rounded)))
+        per_word = c.width // c.lanes
+        slot = Signal(range(per_word))
+        gathered = Signal(data.ArrayLayout(signed(c.act_bits), c.width))
+        placed = Signal.like(gathered)
+        m.d.comb += placed.eq(gathered)
+        for s in range(per_word):
+            with m.If(slot == s):
+                m.d.comb += [placed[s * c.lanes + lane].eq(q[lane]) for lane in range(c.lanes)]
+        results_left = Signal.like(groups)
+        o_addr = Signal(aw)
+        write_out = q_valid & ((slot == per_word - 1) | (results_left == 1))
+
+        in_count = Signal(aw + 1)
+        out_count = Signal(aw + 1)
+        out_pending = Signal()
+        m.d.comb += self.busy.eq(1)
+        with m.FSM():
+            with m.State("IDLE"):
+                # Layer 0's entry is on the table's read port: its chunk count
+                # is the number of input words.
+                m.d.comb += [self.busy.eq(0), self.load.ready.eq(1), self.input.ready.eq(1),
+                             a_wr.addr.eq(Cat(in_count[:aw], 0)),
+                             a_wr.data.eq(self.input.payload), a_wr.en.eq(self.input.valid)]
+                m.d.sync += src.eq(0)
+                with m.If(self.input.valid):
+                    m.d.sync += in_count.eq(in_count + 1)
+                    with m.If(in_count + 1 >= field("chunks")):
+                        m.d.sync += [in_count.eq(0), w_ptr.eq(0), b_ptr.eq(0)]
+                        m.next = "START"
+            with m.State("START"):
+                m.d.sync += [chunks.eq(field("chunks")), groups.eq(field("groups")),
+                             out_words.eq(field("out_words")), rounding.eq(field("shift") != 0),
+                             coarse_shift.eq(Mux(field("shift") == 0, 0, field("shift") - 1)),
+                             relu.eq(field("relu")), last.eq(field("last")),
+                             results_left.eq(field("groups")), k.eq(0), g.eq(0),
+                             slot.eq(0), gathered.eq(0), o_addr.eq(0), issuing.eq(1)]
+                m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += [a_wr.addr.eq(Cat(o_addr, ~src)), a_wr.data.eq(placed),
+                             a_wr.en.eq(write_out)]
+                with m.If(q_valid):
+                    m.d.sync += [results_left.eq(results_left - 1), slot.eq(slot + 1),
+                                 gathered.eq(placed)]
+                    with m.If(write_out):
+                        m.d.sync += [slot.eq(0), gathered.eq(0), o_addr.eq(o_addr + 1)]
+                    with m.If(results_left == 1):
+                        m.d.sync += [src.eq(~src), layer.eq(layer + 1)]
+                        with m.If(last):
+                            m.d.sync += [out_count.eq(0), out_pending.eq(0)]
+                            m.next = "OUTPUT"
+                        with m.Else():
+                            m.next = "START"
+            with m.State("OUTPUT"):
+                # The last word was written as the layer ended; a read shows
+                # a word the cycle after its address.
+                m.d.comb += [a_rd.addr.eq(Cat(out_count[:aw], src)), a_rd.en.eq(1),
+                             self.output.payload.eq(a_rd.data),
+                             self.output.valid.eq(out_pending)]
+                with m.If(~out_pending):
+                    m.d.sync += out_pending.eq(1)
+                with m.Elif(self.output.ready):
+                    m.d.sync += [out_pending.eq(0), out_count.eq(out_count + 1)]
+                    with m.If(out_count + 1 == out_words):
+                        m.d.sync += layer.eq(0)
+                        m.next = "IDLE"
+        return m
