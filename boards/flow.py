@@ -73,6 +73,7 @@ def build(board, config, image, out_dir, clock_mhz=None, progress=print):
     ``brams``, ``timing_met``, the bitstream's path and the utilization.
     """
     import importlib
+    from sw.dense_image import DenseConfig
     from .top import BoardTop
     b = _board(board)
     module, cls = b["platform"].split(":")
@@ -120,7 +121,8 @@ def build(board, config, image, out_dir, clock_mhz=None, progress=print):
         "timing_met": fmax is not None and fmax >= top.clock_mhz,
         "bitstream": str(out_dir / f"eiegen.{b['bitstream']}"),
         "utilization": pnr.get("utilization", {}),
-        "pes": config.pes,
+        "engine": "mac" if isinstance(config, DenseConfig) else "eie",
+        "pes": getattr(config, "pes", None),
     }
     (out_dir / "report.json").write_text(json.dumps(pnr, indent=1))
     (out_dir / "build.json").write_text(json.dumps(report, indent=1))

@@ -18,18 +18,27 @@ from .toolchain import ToolchainError
 
 __all__ = ["bench_board", "BOARD_CONFIGS", "board_design", "run_simulated_board"]
 
-#: (board, bundled model, PEs): the largest engine of each model that fits.
-BOARD_CONFIGS = [("icebreaker", "lenet-300-100", 2), ("ulx3s-85f", "lenet-300-100", 8),
-                 ("icesugar-pro", "lenet-300-100", 8)]
+#: (board, bundled model, engine): the largest EIE engine of LeNet-300-100 that
+#: fits each board (``pes``), and the MAC array (``mac``: lanes x width) running
+#: the small bundled network dense: LeNet-300-100's dense weights (4.3 Mbit at
+#: 16 bits) are more than the ECP5-85F's block RAM.
+BOARD_CONFIGS = [("icebreaker", "lenet-300-100", dict(pes=2)),
+                 ("ulx3s-85f", "lenet-300-100", dict(pes=8)),
+                 ("icesugar-pro", "lenet-300-100", dict(pes=8)),
+                 ("ulx3s-85f", "digits-mlp", dict(mac=(2, 4)))]
 BAUD = 115200
 
 
-def board_design(board, model, pes):
-    """``(model, engine)``: ``model`` interleaved over ``pes`` PEs and the engine
-    ``board`` builds for it (its organization; the model baked in unless the
-    board keeps it in SPRAM, ``engine.baked_image``)."""
+def board_design(board, model, pes=None, mac=None):
+    """``(model, engine)``: ``model`` interleaved over ``pes`` PEs and the EIE
+    engine ``board`` builds for it (its organization; the model baked in unless
+    the board keeps it in SPRAM, ``engine.baked_image``), or with ``mac =
+    (lanes, width)`` the dense engine (weights baked in)."""
     from boards.flow import board_engine
     from .eie_sim import engine_for
+    if mac is not None:
+        from .dense_sim import dense_engine_for
+        return model, dense_engine_for(model, lanes=mac[0], width=mac[1])[0]
     if pes != model.pes:
         model = model.interleaved(pes)
     return model, engine_for(model, **board_engine(board, {}))[0]
@@ -43,14 +52,13 @@ def run_simulated_board(model, engine, x, progress=print):
     of each inference, the bytes each inference put on the line both ways,
     and those of the load (0 when baked in).
     """
-    from .board_sim import simulated_board
-    from .eie_image import build_image
+    from .board_sim import image_for, simulated_board
     from .host import Device
     cycles, line, load_bytes = [], [], 0
     with simulated_board(engine.config, engine.baked_image) as url:
         with Device(url, timeout=60) as dev:
             if engine.baked_image is None:
-                image = build_image(model, engine.config)
+                image = image_for(model, engine.config)
                 progress(f"loading the model over the link: {len(image.load_beats())} words")
                 dev.load(image, progress=progress)
                 load_bytes = dev.bytes_sent + dev.bytes_received
@@ -68,16 +76,19 @@ def bench_board(out_dir, progress=print, samples=10):
     from .compress import compress_preset
     from .datasets import load
     from .eie_golden import infer
-    from .energy import inference_energy
+    from .energy import dense_inference_energy, inference_energy
     import shutil
     import tempfile
     out_dir = Path(out_dir)
     builds = Path(tempfile.mkdtemp(prefix="eiegen-boards-"))  # bitstreams are not docs
     rows = []
-    for board, name, pes in BOARD_CONFIGS:
-        model, engine = board_design(board, compress_preset(name, progress=progress)[0], pes)
+    for board, name, engine_options in BOARD_CONFIGS:
+        model, engine = board_design(board, compress_preset(name, progress=progress)[0],
+                                     **engine_options)
         x = load("mnist" if name == "lenet-300-100" else "digits").x_test[:samples]
-        row = {"board": board, "model": name, "pes": pes}
+        mac = engine_options.get("mac")
+        row = {"board": board, "model": name, "engine": f"MAC array {mac[0]}x{mac[1]}"
+               if mac else f"EIE, {engine_options['pes']} PEs"}
         try:
             t = time.time()
             row.update(build(board, engine.config, engine.baked_image, builds / board,
@@ -93,7 +104,8 @@ def bench_board(out_dir, progress=print, samples=10):
         row["line_bytes"] = float(np.mean(line))
         row["uart_ms"] = row["line_bytes"] * 10 / BAUD * 1e3
         _, acts = infer(model, x, trace=True)
-        energy = [inference_energy(model, [a[k] for a in acts]) for k in range(samples)]
+        energy = ([dense_inference_energy(model, *mac)] if mac else
+                  [inference_energy(model, [a[k] for a in acts]) for k in range(samples)])
         row["energy_nj"] = float(np.mean([e["nanojoules"] for e in energy]))
         rows.append(row)
     shutil.rmtree(builds, ignore_errors=True)
@@ -107,21 +119,23 @@ def _markdown(rows, samples):
     lines = [
         "## On the boards (`eiegen bench board`)",
         "",
-        "Each board runs the bundled model at the PE count that fits it. The ULX3S's "
-        "bitstream holds the model; the iCEBreaker keeps the sparse matrix and the "
-        "activations in SPRAM, which has no initial contents, so its model is loaded over "
-        "the link after configuration (once; the load column). "
-        f"{samples} test digits "
+        "Each board runs the compressed LeNet-300-100 on the EIE engine at the PE count that "
+        "fits it; the ULX3S also runs the MAC array (the dense engine, `--core mac`) on the "
+        "small bundled network, its weights decoded: LeNet-300-100's dense weights (4.3 Mbit "
+        "at 16 bits) are more than the ECP5-85F's block RAM. The ECP5 bitstreams hold the "
+        "model; the iCEBreaker keeps the sparse matrix and the activations in SPRAM, which "
+        "has no initial contents, so its model is loaded over the link after configuration "
+        f"(once; the load column). {samples} test digits "
         "ran through the simulated board (the same system top, UART included, in Verilator) "
         "with the real host driver: mismatches against the golden model, engine cycles from "
         "the board's own counter (start to first output), bytes on the line counted by the "
         f"driver. Latency and rate are at the board's clock; the UART ({BAUD} baud, 10 bits "
         "a byte) is shown apart because it, not the engine, bounds the rate over USB serial.",
         "",
-        "| board | model | PEs | clock MHz | Fmax MHz | LUTs | DSPs | BRAMs | SPRAMs | "
+        "| board | model | engine | clock MHz | Fmax MHz | LUTs | DSPs | BRAMs | SPRAMs | "
         "mismatches | cycles | latency us | inferences/s (engine) | UART ms | "
         "inferences/s (over UART) | model load s | energy nJ (model) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "error" in r:
@@ -137,15 +151,16 @@ def _markdown(rows, samples):
         over_uart = 1e3 / (r["uart_ms"] + (r["cycles"] / r["clock_mhz"] / 1e3
                                            if "clock_mhz" in r else 0))
         lines.append(
-            f"| {r['board']}{note} | {r['model']} | {r['pes']} | {clock} | {fmax} | {luts} | "
+            f"| {r['board']}{note} | {r['model']} | {r['engine']} | {clock} | {fmax} | {luts} | "
             f"{dsps} | {brams} | {sprams} | {r['mismatches']} | {r['cycles']:.0f} | {latency} | "
             f"{rate} | {r['uart_ms']:.1f} | {over_uart:.1f} | "
             f"{r['load_s']:.1f} | {r['energy_nj']:.0f} |")
     lines += [
         "",
-        "Energy is a model: operation and memory-access counts of each inference (entries "
-        "including padding, codebook, accumulator, pointer, bias and activation accesses) "
-        "priced with the seed's 45 nm figures (int multiply 3.1 pJ, add 0.1 pJ, SRAM access "
-        "5 pJ); an FPGA spends far more on routing and clocking.",
+        "Energy is a model: operation and memory-access counts of each inference (for EIE, "
+        "entries including padding, codebook, accumulator, pointer, bias and activation "
+        "accesses; for the MAC array, every weight and activation word read and every "
+        "multiply, zero or not) priced with the seed's 45 nm figures (int multiply 3.1 pJ, "
+        "add 0.1 pJ, SRAM access 5 pJ); an FPGA spends far more on routing and clocking.",
     ]
     return "\n".join(lines)

@@ -20,13 +20,23 @@ def _design(args, model):
     board's organization (``boards.flow.BOARDS``), sized for ``model``
     (interleaved over ``--pes``; baked in unless the board keeps it in
     SPRAM) or from the options alone. ``build`` and ``infer`` take the same
-    options, so they agree on the memory layout a load writes."""
+    options, so they agree on the memory layout a load writes. With ``--core
+    mac`` it is the dense engine (the MAC array, ``--lanes x --width``)
+    running the model's layers decoded, its weights baked in."""
     from boards.flow import board_engine
     from hw.eie import EieEngine
     from .cli import _eie_overrides
     from .eie_image import EieConfig
     from .eie_sim import engine_for
     overrides = _eie_overrides(args)
+    if args.core == "mac":
+        from .dense_sim import dense_engine_for
+        if model is None:
+            raise EiegenError("--core mac needs --model: the dense engine is sized for it")
+        if overrides:
+            raise EiegenError(f"{', '.join('--' + k.replace('_', '-') for k in overrides)} "
+                              f"set the EIE engine; the MAC array takes --lanes and --width")
+        return model, dense_engine_for(model, lanes=args.lanes, width=args.width)[0]
     if args.board is not None:
         overrides = board_engine(args.board, overrides)
     if model is None:
@@ -91,11 +101,11 @@ def cmd_infer(args):
                     _progress(f"{k + 1} of {len(x)} inferences")
             return np.array(ys), cycles
 
-    from .eie_image import build_image
+    from .board_sim import image_for
     # The engine the board was built with (its organization and options decide
     # the memory layout a load writes).
     model, engine = _design(args, model)
-    image = build_image(model, engine.config)
+    image = image_for(model, engine.config)
     load = args.load or engine.baked_image is None
     if args.sim:
         from .board_sim import simulated_board
@@ -120,12 +130,22 @@ def cmd_infer(args):
               f"{np.mean(cycles):.0f} engine cycles each; wrote {args.out}")
 
 
+def _core_options(p):
+    g = p.add_argument_group("engine (default: EIE)")
+    g.add_argument("--core", choices=["eie", "mac"], default="eie",
+                   help="eie: the sparse engine; mac: the dense MAC array running the "
+                        "model's layers with their weights decoded")
+    g.add_argument("--lanes", type=int, default=2, help="MAC array lanes (--core mac; 2)")
+    g.add_argument("--width", type=int, default=4, help="MAC array width (--core mac; 4)")
+
+
 def add_board_verbs(verbs):
     from boards.flow import BOARDS
     from .cli import _eie_options
     p = verbs.add_parser("build", help="bitstream for a dev board, with a timing report")
     p.add_argument("--board", required=True, choices=list(BOARDS))
     _eie_options(p, model_required=False)
+    _core_options(p)
     p.add_argument("--clock", type=float,
                    help="system clock in MHz (default: the board's; a PLL makes it)")
     p.add_argument("--out", required=True, help="build folder (bitstream, logs, build.json)")
@@ -146,6 +166,7 @@ def add_board_verbs(verbs):
                         "matches its memories (an iCEBreaker is always loaded: its sparse "
                         "matrix is in SPRAM)")
     _eie_options(p, model_required=False)
+    _core_options(p)
     p.add_argument("--load", action="store_true",
                    help="write --model into the board's memories first (a bitstream built "
                         "without --model)")

@@ -14,12 +14,20 @@ from pathlib import Path
 
 from .toolchain import EiegenError, ToolchainError, simulate, to_verilog
 
-__all__ = ["simulated_board", "SIM_DIVISOR"]
+__all__ = ["simulated_board", "image_for", "SIM_DIVISOR"]
 
 #: Clock cycles per UART bit in simulation: the real UART, at a rate that
 #: keeps simulated transfers short.
 SIM_DIVISOR = 4
 TOP = "eiegen_board"
+
+
+def image_for(model, config):
+    """``model``'s memory image for the engine ``config`` describes: the EIE
+    engine's (``sw.eie_image``) or the dense engine's (``sw.dense_image``)."""
+    from .dense_image import DenseConfig, build_dense_image
+    from .eie_image import build_image
+    return (build_dense_image if isinstance(config, DenseConfig) else build_image)(model, config)
 
 
 @contextlib.contextmanager

@@ -532,7 +532,8 @@ def cmd_demo(args):
 
     # The iCEBreaker runs the same network at the PE count that fits the UP5K,
     # its sparse matrix in SPRAM: loaded over the link, not in the bitstream.
-    board, name, pes = BOARD_CONFIGS[0]
+    board, name, options = BOARD_CONFIGS[0]
+    pes = options["pes"]
     small, engine = board_design(board, model, pes)
     _progress(f"5/6 build: the {board} bitstream for {name} ({pes} PEs, sparse matrix in "
               f"SPRAM)")

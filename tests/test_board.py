@@ -123,6 +123,22 @@ def test_bad_frames_get_errors_and_change_nothing(board):
     assert dev.status()["frames_bad"] - bad_before == 7
 
 
+def test_mac_array_behind_the_link_bit_exact():
+    # The second option behind the link: the dense engine (the MAC array)
+    # running the same kind of network, loaded and driven by the same driver.
+    from sw.dense_image import build_dense_image, dense_config_for
+    model = random_model(6, [19, 12, 5], 2, density=0.4)
+    config = dense_config_for(model, lanes=2, width=4)
+    x = random_inputs(6, 3, 19)
+    with simulated_board(config) as url:
+        with Device(url, timeout=30) as dev:
+            assert dev.info["pes"] == 4  # activations a beat: the array's width
+            dev.load(build_dense_image(model, config))
+            y = np.array([dev.infer(xi, 5) for xi in x])
+            assert dev.status()["cycles"] > 0
+    assert (y == infer(model, x)).all()
+
+
 def test_plls_reach_the_clock_within_their_limits():
     from boards.top import ecp5_pll, ice40_pll
     divr, divf, divq, _, f = ice40_pll(12.0, 24.0)
@@ -137,6 +153,16 @@ def test_plls_reach_the_clock_within_their_limits():
     (["infer", "--sim", "--inputs", "x.npy", "--out", "y.npy"], "--sim needs --model"),
     (["infer", "--port", "/dev/eiegen-no-such-port", "--model", "MODEL", "--inputs", "X",
       "--out", "y.npy"], "cannot open /dev/eiegen-no-such-port"),
+    (["build", "--board", "ulx3s-85f", "--core", "mac", "--out", "b"],
+     "--core mac needs --model"),
+    (["build", "--board", "ulx3s-85f", "--core", "mac", "--model", "MODEL", "--pes", "2",
+      "--out", "b"], "--pes set the EIE engine; the MAC array takes --lanes and --width"),
+    (["build", "--board", "ulx3s-85f", "--core", "mac", "--model", "MODEL", "--lanes", "3",
+      "--out", "b"], "width 4 must be a multiple of the lane count 3"),
+    # A 4-PE model: a 16-bit sparse-matrix word per PE (4 SPRAMs) and 4 x 16-bit
+    # activation words (4 more), over the UP5K's 4.
+    (["build", "--board", "icebreaker", "--model", "MODEL", "--out", "b"],
+     "need 8 SPRAMs, over the UP5K's 4: lower --pes"),
 ])
 def test_board_verbs_fail_in_one_line(capsys, tmp_path, argv, message):
     from sw.cli import main
