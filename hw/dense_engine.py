@@ -1,17 +1,17 @@
 """A dense network engine: the MAC array running whole fixed-point networks."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
-from .eie.layouts import address_bits, load_layout
+from .eie.layouts import address_bits
+from .engine import Engine
 from .mac import MacArray
 
 __all__ = ["DenseEngine"]
 
 
-class DenseEngine(wiring.Component):
+class DenseEngine(Engine):
     """Dense layers on a ``MacArray``, chained through two activation buffers.
 
     The second option behind the host link (``hw.system``), with the EIE
@@ -31,18 +31,8 @@ class DenseEngine(wiring.Component):
 
     Ports
     -----
-    load : In(stream) of ``{mem, pe, addr, data}``
-        Memory writes (``sw.dense_image.DENSE_MEMORIES``, ``pe`` 0); taken
-        only while idle.
-    input : In(stream) of ``width x signed(act_bits)``
-        The first layer's activations, ``width`` a beat; the beat that
-        completes the vector starts the network.
-    output : Out(stream) of ``width x signed(act_bits)``
-        The last layer's outputs, in the same arrangement.
-    layer, busy : Out
-        As the EIE engine's: the layer running (the layer count while the
-        outputs stream out, 0 when idle), and high from the start until the
-        last output beat is taken.
+    As ``hw.engine.Engine``: ``load`` beats write ``sw.dense_image.DENSE_MEMORIES``
+    (``pe`` 0); ``input`` and ``output`` carry ``width`` activations a beat.
 
     Timing
     ------
@@ -51,26 +41,6 @@ class DenseEngine(wiring.Component):
     each), then the array's latency plus two cycles; throughput is the
     array's, every multiplier busy except on padding lanes.
     """
-
-    def __init__(self, config, image=None):
-        self._c = config.validate()
-        self._image = image
-        lanes = data.ArrayLayout(signed(self._c.act_bits), self._c.width)
-        super().__init__({
-            "load": In(stream.Signature(load_layout(self._c))),
-            "input": In(stream.Signature(lanes)),
-            "output": Out(stream.Signature(lanes)),
-            "layer": Out(address_bits(self._c.max_layers + 1)),
-            "busy": Out(1),
-        })
-
-    @property
-    def config(self):
-        return self._c
-
-    @property
-    def baked_image(self):
-        return self._image
 
     def elaborate(self, platform):
         from sw.dense_image import DENSE_MEMORIES, dense_layer_fields

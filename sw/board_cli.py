@@ -1,8 +1,6 @@
 """``eiegen build``, ``eiegen flash`` and ``eiegen infer``: the board verbs."""
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 

@@ -12,6 +12,7 @@ zero weights and biases, so padding lanes compute zero and need no masking.
 from dataclasses import dataclass
 
 from .numerics import accumulator_bits
+from .packing import bit_fields, pack_fields
 
 __all__ = ["DenseConfig", "DenseImage", "dense_config_for", "build_dense_image",
            "DENSE_MEMORIES"]
@@ -83,11 +84,7 @@ def dense_layer_fields(config):
               ("groups", config.max_cols.bit_length()),
               ("out_words", config.act_words.bit_length()),
               ("shift", 7), ("relu", 1), ("last", 1)]
-    fields, offset = {}, 0
-    for name, width in widths:
-        fields[name] = (offset, width)
-        offset += width
-    return fields
+    return bit_fields(widths)
 
 
 def dense_config_for(model, lanes=2, width=4, **overrides):
@@ -158,15 +155,9 @@ def build_dense_image(model, config):
             for j in range(chunks):
                 beat = w[rows, j * c.width:(j + 1) * c.width]
                 weights.append(_pack(beat.reshape(-1), c.weight_bits))
-        values = dict(chunks=chunks, groups=groups, out_words=-(-layer.rows // c.width),
-                      shift=layer.shift, relu=int(layer.relu),
-                      last=int(k == len(model.layers) - 1))
-        word = 0
-        for name, (offset, width) in fields.items():
-            if not 0 <= values[name] < 1 << width:
-                raise ValueError(f"layer field {name}={values[name]} does not fit {width} bits")
-            word |= values[name] << offset
-        layers.append(word)
+        layers.append(pack_fields(fields, dict(
+            chunks=chunks, groups=groups, out_words=-(-layer.rows // c.width),
+            shift=layer.shift, relu=int(layer.relu), last=int(k == len(model.layers) - 1))))
     if len(weights) > c.weight_words:
         raise ValueError(f"the weights take {len(weights)} words, over the engine's "
                          f"{c.weight_words}: raise --weight-words")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .eie_golden import accumulator_width
 from .numerics import accumulator_bits
+from .packing import bit_fields, pack_fields
 
 __all__ = ["EieConfig", "config_for", "EieImage", "build_image", "MEMORIES"]
 
@@ -181,21 +182,11 @@ def layer_fields(config):
               ("ptr_base", config.ptr_depth.bit_length()),
               ("bias_base", config.bias_depth.bit_length()),
               ("shift", 7), ("relu", 1), ("last", 1)]
-    fields, offset = {}, 0
-    for name, width in widths:
-        fields[name] = (offset, width)
-        offset += width
-    return fields
+    return bit_fields(widths)
 
 
 def _pack_layer(config, **values):
-    word = 0
-    for name, (offset, width) in layer_fields(config).items():
-        value = int(values[name])
-        if not 0 <= value < 1 << width:
-            raise ValueError(f"layer field {name}={value} does not fit {width} bits")
-        word |= value << offset
-    return word
+    return pack_fields(layer_fields(config), values)
 
 
 def build_image(model, config):

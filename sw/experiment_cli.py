@@ -6,7 +6,6 @@ ends with the figures it compares and whether the seed's claim held.
 docs/benchmarks.md.
 """
 
-import json
 from pathlib import Path
 
 from .toolchain import EiegenError

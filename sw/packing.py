@@ -8,7 +8,7 @@ layout the generator used, so field order and offsets cannot drift apart.
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-__all__ = ["pack", "unpack"]
+__all__ = ["pack", "unpack", "bit_fields", "pack_fields"]
 
 
 def pack(shape, value):
@@ -41,3 +41,24 @@ def unpack(shape, bits):
     if shape.signed and value >> (shape.width - 1):
         value -= 1 << shape.width
     return value
+
+
+def bit_fields(widths):
+    """``[(name, width), ...]`` laid out from bit 0: ``{name: (offset, width)}``."""
+    fields, offset = {}, 0
+    for name, width in widths:
+        fields[name] = (offset, width)
+        offset += width
+    return fields
+
+
+def pack_fields(fields, values):
+    """``values`` (``{name: int}``) packed at ``fields``' offsets; ``ValueError``
+    when one does not fit its width."""
+    word = 0
+    for name, (offset, width) in fields.items():
+        value = int(values[name])
+        if not 0 <= value < 1 << width:
+            raise ValueError(f"layer field {name}={value} does not fit {width} bits")
+        word |= value << offset
+    return word

@@ -82,7 +82,7 @@ def run(params, w, x, b=None, scales=None, *, seed=0, in_stall=0.0, out_stall=0.
     b = None if b is None else np.asarray(b)
     check_layer(core, w, x, b, scales)
     p = core.params
-    (m, n), batch = w.shape, x.shape[0]
+    m, batch = w.shape[0], x.shape[0]
     side = {"bias": b}
     if scales is not None:
         scales = row_scales(scales, m)

@@ -2,19 +2,19 @@
 buffers that swap every layer, and the layer sequencer."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
+from ..engine import Engine
 from .lnzd import LeadingNonzero
-from .layouts import address_bits, layer_config_layout, load_layout, placed_memory, single_port
+from .layouts import address_bits, layer_config_layout, placed_memory, single_port
 from .pe import ProcessingElement
 
 __all__ = ["EieEngine"]
 
 
-class EieEngine(wiring.Component):
+class EieEngine(Engine):
     """Sparse matrix-vector engine running whole compressed networks (EIE).
 
     Parameters
@@ -29,19 +29,11 @@ class EieEngine(wiring.Component):
 
     Ports
     -----
-    load : In(stream) of ``{mem, pe, addr, data}``
-        Memory writes (``sw.eie_image.MEMORIES``); taken only while idle.
-    input : In(stream) of ``pes x signed(act_bits)``
-        The first layer's activations, ``pes`` a beat (activation ``j`` is
-        lane ``j mod pes`` of beat ``j // pes``). The beat that completes the
-        vector starts the network. Not ready in the cycle after entry 0 of
-        the layer table is written (the input count is recounted then).
-    output : Out(stream) of ``pes x signed(act_bits)``
-        The last layer's outputs, in the same arrangement.
-    layer : Out
-        Index of the layer running, the layer count while the outputs stream
-        out, 0 when idle (it marks layer boundaries for cycle counts);
-        ``busy`` is high from the start until the last output beat is taken.
+    As ``hw.engine.Engine``: ``load`` beats write ``sw.eie_image.MEMORIES``;
+    ``input`` and ``output`` carry ``pes`` activations a beat (activation
+    ``j`` is lane ``j mod pes`` of beat ``j // pes``). ``input`` is not ready
+    in the cycle after entry 0 of the layer table is written (the input
+    count is recounted then).
 
     Dataflow
     --------
@@ -58,29 +50,10 @@ class EieEngine(wiring.Component):
     """
 
     def __init__(self, config, image=None):
-        self._c = config.validate()
         if config.spram and image is not None:
             raise ValueError("an SPRAM engine starts empty (SPRAM has no initial contents): "
                              "load the model at run time instead of baking it in")
-        self._image = image
-        c = self._c
-        lanes = data.ArrayLayout(signed(c.act_bits), c.pes)
-        super().__init__({
-            "load": In(stream.Signature(load_layout(c))),
-            "input": In(stream.Signature(lanes)),
-            "output": Out(stream.Signature(lanes)),
-            "layer": Out(address_bits(c.max_layers + 1)),
-            "busy": Out(1),
-        })
-
-    @property
-    def config(self):
-        return self._c
-
-    @property
-    def baked_image(self):
-        """The memory images baked in, or None (loaded at run time)."""
-        return self._image
+        super().__init__(config, image)
 
     def elaborate(self, platform):
         from sw.eie_image import MEMORIES, layer_fields

@@ -9,7 +9,6 @@ both ways until the driver hangs up, then ends.
 import json
 import os
 import socket
-import time
 from collections import deque
 
 import cocotb
