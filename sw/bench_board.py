@@ -87,8 +87,7 @@ def bench_board(out_dir, progress=print, samples=10):
                                      **engine_options)
         x = load("mnist" if name == "lenet-300-100" else "digits").x_test[:samples]
         mac = engine_options.get("mac")
-        row = {"board": board, "model": name, "engine": f"MAC array {mac[0]}x{mac[1]}"
-               if mac else f"EIE, {engine_options['pes']} PEs"}
+        row = {"board": board, "model": name}
         try:
             t = time.time()
             row.update(build(board, engine.config, engine.baked_image, builds / board,
@@ -96,6 +95,8 @@ def bench_board(out_dir, progress=print, samples=10):
             row["build_s"] = round(time.time() - t)
         except ToolchainError as error:
             row["error"] = _why_not(error)
+        row["engine"] = (f"MAC array {mac[0]}x{mac[1]}" if mac
+                         else f"EIE, {engine_options['pes']} PEs")
         progress(f"{board}: {samples} digits through the simulated board and the host driver")
         ys, cycles, line, load_bytes = run_simulated_board(model, engine, x, progress)
         row["load_s"] = load_bytes * 10 / BAUD
