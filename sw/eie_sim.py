@@ -62,8 +62,8 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     budget = 20 * sum(l["cycles"] for l in model_layers)
     if progress:
         progress(f"Verilator: {len(raw)} inferences on {n} PEs (queue depth {c.queue_depth})")
-    y, result = drive(engine, input_activations(model, raw), load, image.out_rows, budget, seed=seed, in_stall=in_stall,
-                      out_stall=out_stall, workdir=workdir)
+    y, result = drive(engine, input_activations(model, raw), load, image.out_rows, budget,
+                      seed=seed, in_stall=in_stall, out_stall=out_stall, workdir=workdir)
     timing = layer_cycles_from_events(result["events"], [s["start"] for s in result["samples"]],
                                       len(model.layers))
     rtl_layers = [sum(t["layers"][l] for t in timing) for l in range(len(model.layers))]
