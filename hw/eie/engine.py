@@ -251,6 +251,9 @@ class EieEngine(wiring.Component):
         # (negative if a smaller count is loaded mid-vector).
         in_left = Signal(signed(max(width, address_bits(c.max_cols + n + 1)) + 2),
                          init=in_cols.init)
+        # The lanes of the next beat inside the input (in_left > k), a
+        # register updated with in_left, so only an AND masks a lane.
+        in_mask = Signal(n, init=sum(1 << k for k in range(n) if in_cols.init > k))
         # Entry 0 written (a new input count): in_left is recounted from
         # registers the next cycle, and no input is taken in that cycle.
         recount = Signal()
@@ -263,7 +266,7 @@ class EieEngine(wiring.Component):
             with m.State("IDLE"):
                 # Lanes past the last input are forced to zero: the scan takes
                 # every non-zero lane for a column.
-                inside = [in_left > k for k in range(n)]
+                inside = in_mask
                 beat = self.input.valid & ~recount
                 m.d.comb += [self.busy.eq(0), self.load.ready.eq(1),
                              self.input.ready.eq(~recount),
@@ -274,9 +277,11 @@ class EieEngine(wiring.Component):
                                              for k in range(n)))]
                 m.d.sync += src.eq(0)
                 with m.If(beat):
-                    m.d.sync += [in_count.eq(in_count + 1), in_left.eq(in_left - n)]
+                    m.d.sync += [in_count.eq(in_count + 1), in_left.eq(in_left - n),
+                                 in_mask.eq(Cat(in_left > n + k for k in range(n)))]
                     with m.If(in_left <= n):
-                        m.d.sync += [in_count.eq(0), in_left.eq(in_cols)]
+                        m.d.sync += [in_count.eq(0), in_left.eq(in_cols),
+                                     in_mask.eq(Cat(in_cols > k for k in range(n)))]
                         m.next = "START"
             with m.State("START"):
                 entry = table_rd.data
@@ -355,6 +360,9 @@ class EieEngine(wiring.Component):
         # A new input count (loaded mid-vector, too) counts from the words
         # already taken: the vector ends at the next beat if they already
         # cover it, as with a count compared afresh.
+        recounted = Signal.like(in_left)
+        m.d.comb += recounted.eq(in_cols - in_count * n)
         with m.If(recount):
-            m.d.sync += in_left.eq(in_cols - in_count * n)
+            m.d.sync += [in_left.eq(recounted),
+                         in_mask.eq(Cat(recounted > k for k in range(n)))]
         return m
