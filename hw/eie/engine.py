@@ -127,7 +127,9 @@ class EieEngine(wiring.Component):
         # only while scanning and writes only while writing back, so one read
         # and one write port serve both, in half the block RAMs.
         aw = address_bits(words)
-        acts = Memory(shape=unsigned(word_bits), depth=2 << aw, init=[])
+        # Each word is stored with its lanes' non-zero flags (n more bits, in
+        # block RAMs' spare width), so the broadcaster needs no comparison.
+        acts = Memory(shape=unsigned(word_bits + n), depth=2 << aw, init=[])
         m.submodules.acts = acts
         rd, wr = acts.read_port(), acts.write_port()
         src = Signal()
@@ -153,8 +155,9 @@ class EieEngine(wiring.Component):
         m.d.sync += [wq_addr.eq(wr_addr), wq_data.eq(wr_data), wq_en.eq(wr_en),
                      wq_bank.eq(wr_bank)]
         m.d.comb += [rd.addr.eq(Cat(rd_addr[:aw], src)), wr.addr.eq(Cat(wq_addr[:aw], wq_bank)),
-                     wr.data.eq(wq_data), wr.en.eq(wq_en)]
-        word = rd.data
+                     wr.data.eq(Cat(wq_data, wq_lanes)), wr.en.eq(wq_en)]
+        word = rd.data[:word_bits]
+        word_lanes = rd.data[word_bits:]
         # Which words of each buffer hold a non-zero, noted as they are written
         # (EIE detects non-zeros at write-back): the scan skips the others.
         nonzero_words = [Signal(words, name=f"nonzero_words{k}") for k in range(2)]
@@ -186,7 +189,7 @@ class EieEngine(wiring.Component):
             return [upcoming.eq(find_word.index), upcoming_any.eq(find_word.any),
                     todo.eq(todo & (todo - 1))]
         ptr_bits = address_bits(c.ptr_depth + 2)
-        fetched = data.StructLayout({"vals": word_bits, "ptr": ptr_bits})
+        fetched = data.StructLayout({"vals": word_bits, "lanes": n, "ptr": ptr_bits})
         m.submodules.fetched = fifo = SyncFIFO(width=fetched.size, depth=3)
         fetch = Signal()
         in_flight = Signal()  # a word read last cycle, written into the FIFO now
@@ -198,35 +201,48 @@ class EieEngine(wiring.Component):
         with m.If(fetch):
             # The first pointer of the word's first column: layer base + element.
             m.d.sync += [flight_ptr.eq(config.ptr_base + upcoming * n), *advance()]
-        m.d.comb += [fifo.w_en.eq(in_flight), fifo.w_data.eq(Cat(word, flight_ptr))]
+        m.d.comb += [fifo.w_en.eq(in_flight), fifo.w_data.eq(Cat(word, word_lanes, flight_ptr))]
         head = data.View(fetched, fifo.r_data)
 
         # Broadcaster: `vals` is the word being sent, `mask` its non-zero
         # lanes still to send, `g_ptr` its first column's pointer index.
+        # Whether `mask` is empty or holds at most one lane is kept in
+        # registers with it, so the decisions below (fanning out to the PEs
+        # and to the word's flip-flops) start from flip-flops only.
         m.submodules.lanes = lanes = LeadingNonzero(n)
         mask = Signal(n)
+        mask_none = Signal(init=1)
+        mask_single = Signal(init=1)
         vals = Signal(word_bits)
         g_ptr = Signal(ptr_bits)
         m.d.comb += lanes.i.eq(mask)
         lowest = lanes.index
+
+        def at_most_one(bits):
+            return (bits & (bits - 1)) == 0
         # A broadcast goes out when every PE is ready for it (a register in
         # each PE: its queue has room, counting the broadcast it holds).
         emit = Signal()
-        m.d.comb += emit.eq((mask != 0) & Cat(pe.push.ready for pe in pes).all())
-        mask_after = Signal(n)
-        m.d.comb += mask_after.eq(Mux(emit, mask & (mask - 1), mask))
+        m.d.comb += emit.eq(~mask_none & Cat(pe.push.ready for pe in pes).all())
+        # The word is done after this cycle if it holds nothing more, or its
+        # one remaining non-zero goes out now.
+        word_done = Signal()
+        m.d.comb += word_done.eq(mask_none | (emit & mask_single))
+        rest = Signal(n)  # the mask after this cycle's broadcast
+        m.d.comb += rest.eq(mask & (mask - 1))
         load_word = Signal()
         for pe in pes:
             m.d.comb += [pe.push.valid.eq(emit), pe.push.payload.ptr.eq(g_ptr + lowest),
                          pe.push.payload.act.eq(vals.word_select(lowest, c.act_bits))]
-        # Lanes past a layer's last input are zero (write-back and the input
-        # port make sure of it), so any non-zero lane is a column to broadcast.
-        head_nonzero = Cat(head.vals.word_select(k, c.act_bits) != 0 for k in range(n))
+        # The lanes' flags come with the word (any non-zero lane is a column
+        # to broadcast: lanes past a layer's last input are zero).
         m.d.comb += fifo.r_en.eq(load_word)
         with m.If(load_word):
-            m.d.sync += [vals.eq(head.vals), mask.eq(head_nonzero), g_ptr.eq(head.ptr)]
-        with m.Else():
-            m.d.sync += mask.eq(mask_after)
+            m.d.sync += [vals.eq(head.vals), mask.eq(head.lanes), g_ptr.eq(head.ptr),
+                         mask_none.eq(head.lanes == 0), mask_single.eq(at_most_one(head.lanes))]
+        with m.Elif(emit):
+            m.d.sync += [mask.eq(rest), mask_none.eq(mask_single),
+                         mask_single.eq(at_most_one(rest))]
 
         # ---- write-back
         # Rows are counted down (rows - row x pes left, from the row being
@@ -294,7 +310,7 @@ class EieEngine(wiring.Component):
                     config.round.eq(field(entry, "shift") != 0),
                     config.coarse_shift.eq(Mux(field(entry, "shift") == 0, 0,
                                                field(entry, "shift") - 1)),
-                    mask.eq(0),
+                    mask.eq(0), mask_none.eq(1), mask_single.eq(1),
                     layer_words.eq(field(entry, "words")),
                 ]
                 m.next = "FIRST"
@@ -308,16 +324,12 @@ class EieEngine(wiring.Component):
                 m.d.sync += advance()
                 m.next = "SCAN"
             with m.State("SCAN"):
-                # The word is done after this cycle if it holds nothing more, or
-                # its one remaining non-zero goes out now (no subtraction on the
-                # path from the queues' room to the FIFO).
-                single = (mask & (mask - 1)) == 0
                 m.d.comb += [
                     rd_addr.eq(upcoming),
                     fetch.eq(upcoming_any & fetch_room),
-                    load_word.eq(((mask == 0) | (emit & single)) & fifo.r_rdy),
+                    load_word.eq(word_done & fifo.r_rdy),
                 ]
-                with m.If((mask_after == 0) & ~upcoming_any & ~in_flight & ~fifo.r_rdy):
+                with m.If(word_done & ~upcoming_any & ~in_flight & ~fifo.r_rdy):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(Cat(pe.idle for pe in pes).all()):
