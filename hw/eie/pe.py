@@ -44,7 +44,10 @@ class ProcessingElement(wiring.Component):
         The current layer; stable while the layer runs. The PE uses its own
         registered copy (a cycle late: no entry reaches the arithmetic unit
         that soon after a layer starts).
-    load : In(stream) of ``load_layout`` (always ready; writes this PE's memories)
+    load : In(stream) of ``load_layout``
+        Always ready; writes this PE's memories a cycle later (the beat is
+        registered in the PE, so no path crosses the chip into the write
+        enables).
     wb_addr, wb_valid, wb_keep : In
         Write-back of local row ``wb_addr``: the result is on ``wb_result``
         seven cycles later with ``wb_done`` (0 unless ``wb_keep``: the row is
@@ -92,10 +95,13 @@ class ProcessingElement(wiring.Component):
             "arithmetic": ArithmeticUnit(c, self._index, self._image),
             "writeback": WriteBack(c, self._index, self._image),
         }
+        load_valid = Signal()
+        load = Signal.like(self.load.payload)
+        m.d.sync += [load_valid.eq(self.load.valid & (self.load.payload.pe == self._index)),
+                     load.eq(self.load.payload)]
         for name, unit in units.items():
             m.submodules[name] = unit
-            m.d.comb += [unit.load.valid.eq(self.load.valid),
-                         unit.load.payload.eq(self.load.payload)]
+            m.d.comb += [unit.load.valid.eq(load_valid), unit.load.payload.eq(load)]
         pointers, spmat, arithmetic, writeback = units.values()
 
         # First word falls through, so a broadcast can be popped the cycle
