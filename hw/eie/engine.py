@@ -277,16 +277,18 @@ class EieEngine(wiring.Component):
         out_count = Signal(address_bits(words + 1))
         out_pending = Signal()
 
-        m.d.comb += self.busy.eq(1)
+        # The ports' handshakes come from registers (``idle`` is high exactly
+        # in IDLE, set and cleared with the state), not from decoding the state.
+        idle = Signal(init=1)
+        m.d.comb += [self.busy.eq(~idle), self.load.ready.eq(idle),
+                     self.input.ready.eq(idle & ~recount)]
         with m.FSM():
             with m.State("IDLE"):
                 # Lanes past the last input are forced to zero: the scan takes
                 # every non-zero lane for a column.
                 inside = in_mask
                 beat = self.input.valid & ~recount
-                m.d.comb += [self.busy.eq(0), self.load.ready.eq(1),
-                             self.input.ready.eq(~recount),
-                             wr_addr.eq(in_count), wr_bank.eq(0), wr_en.eq(beat),
+                m.d.comb += [wr_addr.eq(in_count), wr_bank.eq(0), wr_en.eq(beat),
                              wr_data.eq(Cat(Mux(inside[k], self.input.payload[k], 0)
                                             for k in range(n))),
                              wr_lanes.eq(Cat(inside[k] & (self.input.payload[k] != 0)
@@ -296,7 +298,7 @@ class EieEngine(wiring.Component):
                     m.d.sync += [in_count.eq(in_count + 1), in_left.eq(in_left - n),
                                  in_mask.eq(Cat(in_left > n + k for k in range(n)))]
                     with m.If(in_left <= n):
-                        m.d.sync += [in_count.eq(0), in_left.eq(in_cols),
+                        m.d.sync += [in_count.eq(0), in_left.eq(in_cols), idle.eq(0),
                                      in_mask.eq(Cat(in_cols > k for k in range(n)))]
                         m.next = "START"
             with m.State("START"):
@@ -366,7 +368,7 @@ class EieEngine(wiring.Component):
                 with m.Elif(self.output.ready):
                     m.d.sync += [out_pending.eq(0), out_count.eq(out_count + 1)]
                     with m.If((out_count + 1) * n >= rows):
-                        m.d.sync += layer.eq(0)
+                        m.d.sync += [layer.eq(0), idle.eq(1)]
                         m.next = "IDLE"
 
         # A new input count (loaded mid-vector, too) counts from the words
