@@ -26,7 +26,10 @@ on any model without a simulator. Per layer and input vector:
   cycle (an empty column still takes one cycle); each entry is in flight for
   five more cycles (sparse-matrix read and its register, entry register and
   codebook read, multiply, accumulate).
-* ``DRAIN`` waits until every queue, stage and pipeline is empty.
+* ``DRAIN`` waits until every queue, stage and pipeline is empty, as each
+  PE notes in a register: the cycle after it was empty and nothing was
+  pushed to it (one ``DRAIN`` cycle if that already held in the last
+  ``SCAN`` cycle).
 * ``WRITEBACK``: one local row a cycle on every PE at once, results seven
   cycles later: ``rows_per_pe + 7`` cycles.
 
@@ -96,7 +99,10 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
     arrivals = []  # the cycle each word entering the FIFO was read
     taken = 0  # words the broadcaster has taken
     scanning = True
+    idle_reg = False  # every PE's idle register: all were empty last cycle, no push
     while True:
+        idle = all(not q and not p1_valid[k] and not p_valid[k] and not busy[k]
+                   and t - last_issue[k] > PIPELINE for k, q in enumerate(queues))
         # -- the central unit, from this cycle's registers
         if scanning:
             # FIFO room counts the word in flight (read last cycle), kept or
@@ -112,10 +118,8 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
                              and not in_flight)
         else:
             fetch = emit = load = False
-            idle = all(not q and not p1_valid[k] and not p_valid[k] and not busy[k]
-                       and t - last_issue[k] > PIPELINE for k, q in enumerate(queues))
-            if idle:
-                break  # DRAIN saw every PE idle at cycle t
+            if idle_reg:
+                break  # DRAIN saw every PE's idle register at cycle t
         # -- every PE
         for k in range(n):
             free = not busy[k] or left[k] <= 1
@@ -158,6 +162,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
             last_fetch = t
         if scanning and done_scanning:
             scanning = False
+        idle_reg = idle and not emit
         t += 1
     compute = t + 1  # cycles 0..t: START, FIRST, PICK, SCAN, DRAIN
     window = 0 if first_work is None else last_work - first_work + 1

@@ -110,7 +110,13 @@ class EieEngine(Engine):
         # and one write port serve both, in half the block RAMs. (They never
         # coincide, so in SPRAM one shared port serves both.)
         aw = address_bits(words)
-        acts = placed_memory(m, "acts", unsigned(word_bits), 2 << aw, spram=c.spram)
+        # In block RAM each word is stored with its lanes' non-zero flags (n
+        # more bits, in the RAMs' spare width), so the broadcaster needs no
+        # comparison; SPRAM has no spare width (16-bit words), so there the
+        # flags are found from the word as it is read.
+        flags_stored = not c.spram
+        acts = placed_memory(m, "acts", unsigned(word_bits + n * flags_stored), 2 << aw,
+                             spram=c.spram)
         src = Signal()
         rd_addr = Signal(address_bits(words + 1))
         wr_addr = Signal(address_bits(words + 1))
@@ -133,14 +139,19 @@ class EieEngine(Engine):
         m.d.sync += wq_lanes.eq(wr_lanes)
         m.d.sync += [wq_addr.eq(wr_addr), wq_data.eq(wr_data), wq_en.eq(wr_en),
                      wq_bank.eq(wr_bank)]
+        write_addr = Cat(wq_addr[:aw], wq_bank)
+        write_data = Cat(wq_data, wq_lanes) if flags_stored else wq_data
         if c.spram:
-            rd = single_port(m, acts, Cat(wq_addr[:aw], wq_bank), wq_data, wq_en)
+            rd = single_port(m, acts, write_addr, write_data, wq_en)
         else:
             rd, wr = acts.read_port(), acts.write_port()
-            m.d.comb += [wr.addr.eq(Cat(wq_addr[:aw], wq_bank)), wr.data.eq(wq_data),
-                         wr.en.eq(wq_en)]
+            m.d.comb += [wr.addr.eq(write_addr), wr.data.eq(write_data), wr.en.eq(wq_en)]
         m.d.comb += rd.addr.eq(Cat(rd_addr[:aw], src))
-        word = rd.data
+        word = rd.data[:word_bits]
+        if flags_stored:
+            word_lanes = rd.data[word_bits:]
+        else:
+            word_lanes = Cat(word.word_select(k, c.act_bits) != 0 for k in range(n))
 
         # ---- leading non-zero detection and broadcast, in two decoupled parts
         # so that no decision fans out to both the block RAMs and the queues:
@@ -164,7 +175,7 @@ class EieEngine(Engine):
 
             def advance():
                 return [upcoming.eq(upcoming + 1), more.eq(upcoming + 1 < layer_words)]
-            keep = word.any()
+            keep = word_lanes.any()
         else:
             # Which words of each buffer hold a non-zero, noted as they are
             # written (EIE detects non-zeros at write-back): the scan skips the
@@ -194,7 +205,7 @@ class EieEngine(Engine):
             keep = 1
 
         ptr_bits = address_bits(c.ptr_depth + 2)
-        fetched = data.StructLayout({"vals": word_bits, "ptr": ptr_bits})
+        fetched = data.StructLayout({"vals": word_bits, "lanes": n, "ptr": ptr_bits})
         m.submodules.fetched = fifo = SyncFIFO(width=fetched.size, depth=3)
         fetch = Signal()
         in_flight = Signal()  # a word read last cycle, written into the FIFO now
@@ -206,35 +217,49 @@ class EieEngine(Engine):
         with m.If(fetch):
             # The first pointer of the word's first column: layer base + element.
             m.d.sync += [flight_ptr.eq(config.ptr_base + upcoming * n), *advance()]
-        m.d.comb += [fifo.w_en.eq(in_flight & keep), fifo.w_data.eq(Cat(word, flight_ptr))]
+        m.d.comb += [fifo.w_en.eq(in_flight & keep),
+                     fifo.w_data.eq(Cat(word, word_lanes, flight_ptr))]
         head = data.View(fetched, fifo.r_data)
 
         # Broadcaster: `vals` is the word being sent, `mask` its non-zero
         # lanes still to send, `g_ptr` its first column's pointer index.
+        # Whether `mask` is empty or holds at most one lane is kept in
+        # registers with it, so the decisions below (fanning out to the PEs
+        # and to the word's flip-flops) start from flip-flops only.
         m.submodules.lanes = lanes = LeadingNonzero(n)
         mask = Signal(n)
+        mask_none = Signal(init=1)
+        mask_single = Signal(init=1)
         vals = Signal(word_bits)
         g_ptr = Signal(ptr_bits)
         m.d.comb += lanes.i.eq(mask)
         lowest = lanes.index
+
+        def at_most_one(bits):
+            return (bits & (bits - 1)) == 0
         # A broadcast goes out when every PE is ready for it (a register in
         # each PE: its queue has room, counting the broadcast it holds).
         emit = Signal()
-        m.d.comb += emit.eq((mask != 0) & Cat(pe.push.ready for pe in pes).all())
-        mask_after = Signal(n)
-        m.d.comb += mask_after.eq(Mux(emit, mask & (mask - 1), mask))
+        m.d.comb += emit.eq(~mask_none & Cat(pe.push.ready for pe in pes).all())
+        # The word is done after this cycle if it holds nothing more, or its
+        # one remaining non-zero goes out now.
+        word_done = Signal()
+        m.d.comb += word_done.eq(mask_none | (emit & mask_single))
+        rest = Signal(n)  # the mask after this cycle's broadcast
+        m.d.comb += rest.eq(mask & (mask - 1))
         load_word = Signal()
         for pe in pes:
             m.d.comb += [pe.push.valid.eq(emit), pe.push.payload.ptr.eq(g_ptr + lowest),
                          pe.push.payload.act.eq(vals.word_select(lowest, c.act_bits))]
-        # Lanes past a layer's last input are zero (write-back and the input
-        # port make sure of it), so any non-zero lane is a column to broadcast.
-        head_nonzero = Cat(head.vals.word_select(k, c.act_bits) != 0 for k in range(n))
+        # The lanes' flags come with the word (any non-zero lane is a column
+        # to broadcast: lanes past a layer's last input are zero).
         m.d.comb += fifo.r_en.eq(load_word)
         with m.If(load_word):
-            m.d.sync += [vals.eq(head.vals), mask.eq(head_nonzero), g_ptr.eq(head.ptr)]
-        with m.Else():
-            m.d.sync += mask.eq(mask_after)
+            m.d.sync += [vals.eq(head.vals), mask.eq(head.lanes), g_ptr.eq(head.ptr),
+                         mask_none.eq(head.lanes == 0), mask_single.eq(at_most_one(head.lanes))]
+        with m.Elif(emit):
+            m.d.sync += [mask.eq(rest), mask_none.eq(mask_single),
+                         mask_single.eq(at_most_one(rest))]
 
         # ---- write-back
         # Rows are counted down (rows - row x pes left, from the row being
@@ -259,6 +284,9 @@ class EieEngine(Engine):
         # (negative if a smaller count is loaded mid-vector).
         in_left = Signal(signed(max(width, address_bits(c.max_cols + n + 1)) + 2),
                          init=in_cols.init)
+        # The lanes of the next beat inside the input (in_left > k), a
+        # register updated with in_left, so only an AND masks a lane.
+        in_mask = Signal(n, init=sum(1 << k for k in range(n) if in_cols.init > k))
         # Entry 0 written (a new input count): in_left is recounted from
         # registers the next cycle, and no input is taken in that cycle.
         recount = Signal()
@@ -266,25 +294,29 @@ class EieEngine(Engine):
         out_count = Signal(address_bits(words + 1))
         out_pending = Signal()
 
-        m.d.comb += self.busy.eq(1)
+        # The ports' handshakes come from registers (``idle`` is high exactly
+        # in IDLE, set and cleared with the state), not from decoding the state.
+        idle = Signal(init=1)
+        m.d.comb += [self.busy.eq(~idle), self.load.ready.eq(idle),
+                     self.input.ready.eq(idle & ~recount)]
         with m.FSM():
             with m.State("IDLE"):
                 # Lanes past the last input are forced to zero: the scan takes
                 # every non-zero lane for a column.
-                inside = [in_left > k for k in range(n)]
+                inside = in_mask
                 beat = self.input.valid & ~recount
-                m.d.comb += [self.busy.eq(0), self.load.ready.eq(1),
-                             self.input.ready.eq(~recount),
-                             wr_addr.eq(in_count), wr_bank.eq(0), wr_en.eq(beat),
+                m.d.comb += [wr_addr.eq(in_count), wr_bank.eq(0), wr_en.eq(beat),
                              wr_data.eq(Cat(Mux(inside[k], self.input.payload[k], 0)
                                             for k in range(n))),
                              wr_lanes.eq(Cat(inside[k] & (self.input.payload[k] != 0)
                                              for k in range(n)))]
                 m.d.sync += src.eq(0)
                 with m.If(beat):
-                    m.d.sync += [in_count.eq(in_count + 1), in_left.eq(in_left - n)]
+                    m.d.sync += [in_count.eq(in_count + 1), in_left.eq(in_left - n),
+                                 in_mask.eq(Cat(in_left > n + k for k in range(n)))]
                     with m.If(in_left <= n):
-                        m.d.sync += [in_count.eq(0), in_left.eq(in_cols)]
+                        m.d.sync += [in_count.eq(0), in_left.eq(in_cols), idle.eq(0),
+                                     in_mask.eq(Cat(in_cols > k for k in range(n)))]
                         m.next = "START"
             with m.State("START"):
                 entry = table_rd.data
@@ -297,7 +329,7 @@ class EieEngine(Engine):
                     config.round.eq(field(entry, "shift") != 0),
                     config.coarse_shift.eq(Mux(field(entry, "shift") == 0, 0,
                                                field(entry, "shift") - 1)),
-                    mask.eq(0),
+                    mask.eq(0), mask_none.eq(1), mask_single.eq(1),
                     layer_words.eq(field(entry, "words")),
                 ]
                 m.next = "FIRST"
@@ -308,16 +340,12 @@ class EieEngine(Engine):
                 m.d.sync += begin
                 m.next = "SCAN"
             with m.State("SCAN"):
-                # The word is done after this cycle if it holds nothing more, or
-                # its one remaining non-zero goes out now (no subtraction on the
-                # path from the queues' room to the FIFO).
-                single = (mask & (mask - 1)) == 0
                 m.d.comb += [
                     rd_addr.eq(upcoming),
                     fetch.eq(more & fetch_room),
-                    load_word.eq(((mask == 0) | (emit & single)) & fifo.r_rdy),
+                    load_word.eq(word_done & fifo.r_rdy),
                 ]
-                with m.If((mask_after == 0) & ~more & ~in_flight & ~fifo.r_rdy):
+                with m.If(word_done & ~more & ~in_flight & ~fifo.r_rdy):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(Cat(pe.idle for pe in pes).all()):
@@ -354,12 +382,15 @@ class EieEngine(Engine):
                 with m.Elif(self.output.ready):
                     m.d.sync += [out_pending.eq(0), out_count.eq(out_count + 1)]
                     with m.If((out_count + 1) * n >= rows):
-                        m.d.sync += layer.eq(0)
+                        m.d.sync += [layer.eq(0), idle.eq(1)]
                         m.next = "IDLE"
 
         # A new input count (loaded mid-vector, too) counts from the words
         # already taken: the vector ends at the next beat if they already
         # cover it, as with a count compared afresh.
+        recounted = Signal.like(in_left)
+        m.d.comb += recounted.eq(in_cols - in_count * n)
         with m.If(recount):
-            m.d.sync += in_left.eq(in_cols - in_count * n)
+            m.d.sync += [in_left.eq(recounted),
+                         in_mask.eq(Cat(recounted > k for k in range(n)))]
         return m

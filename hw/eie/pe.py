@@ -41,15 +41,22 @@ class ProcessingElement(wiring.Component):
         more, counting the registered push and this cycle's pop), so a
         broadcaster may raise ``valid`` only when every PE is ready.
     layer : In(layer_config_layout)
-        The current layer; stable while the layer runs.
-    load : In(stream) of ``load_layout`` (always ready; writes this PE's memories)
+        The current layer; stable while the layer runs. The PE uses its own
+        registered copy (a cycle late: no entry reaches the arithmetic unit
+        that soon after a layer starts).
+    load : In(stream) of ``load_layout``
+        Always ready; writes this PE's memories a cycle later (the beat is
+        registered in the PE, so no path crosses the chip into the write
+        enables).
     wb_addr, wb_valid, wb_keep : In
         Write-back of local row ``wb_addr``: the result is on ``wb_result``
         seven cycles later with ``wb_done`` (0 unless ``wb_keep``: the row is
         past the layer's last), its non-zero flag on ``wb_nonzero``, and the
         accumulator is cleared.
     idle : Out(1)
-        No queued activation and no entry in flight.
+        No queued activation and no entry in flight, a register: high when
+        that held in the previous cycle and nothing was pushed in it (so it
+        still holds).
 
     Timing
     ------
@@ -88,10 +95,13 @@ class ProcessingElement(wiring.Component):
             "arithmetic": ArithmeticUnit(c, self._index, self._image),
             "writeback": WriteBack(c, self._index, self._image),
         }
+        load_valid = Signal()
+        load = Signal.like(self.load.payload)
+        m.d.sync += [load_valid.eq(self.load.valid & (self.load.payload.pe == self._index)),
+                     load.eq(self.load.payload)]
         for name, unit in units.items():
             m.submodules[name] = unit
-            m.d.comb += [unit.load.valid.eq(self.load.valid),
-                         unit.load.payload.eq(self.load.payload)]
+            m.d.comb += [unit.load.valid.eq(load_valid), unit.load.payload.eq(load)]
         pointers, spmat, arithmetic, writeback = units.values()
 
         # First word falls through, so a broadcast can be popped the cycle
@@ -101,9 +111,9 @@ class ProcessingElement(wiring.Component):
             width=len(self.push.payload.as_value()), depth=c.queue_depth)
         bc_valid = Signal()
         bc = Signal(broadcast_layout(c))
-        m.d.sync += bc_valid.eq(self.push.valid)
-        with m.If(self.push.valid):
-            m.d.sync += bc.eq(self.push.payload)
+        # The payload is taken every cycle (used only with bc_valid), so the
+        # broadcaster's decision enables no flip-flops here.
+        m.d.sync += [bc_valid.eq(self.push.valid), bc.eq(self.push.payload)]
         # Room for a push next cycle: the queue's level then, plus the
         # registered push, below the depth. `held` (level + registered push)
         # is a register, so the next room is one of three comparisons of it
@@ -128,14 +138,21 @@ class ProcessingElement(wiring.Component):
         wb_keep = Signal()
         m.d.sync += [wb_valid.eq(self.wb_valid), wb_addr.eq(self.wb_addr),
                      wb_keep.eq(self.wb_keep)]
+        # The layer's configuration comes from one register for all PEs.
+        layer = Signal.like(self.layer)
+        m.d.sync += layer.eq(self.layer)
         m.d.comb += [
-            arithmetic.page.eq(self.layer.index),
+            arithmetic.page.eq(layer.index),
             arithmetic.drain_row.eq(self.wb_addr), arithmetic.drain.eq(self.wb_valid),
             writeback.row.eq(wb_addr), writeback.start.eq(wb_valid), writeback.keep.eq(wb_keep),
-            writeback.acc.eq(arithmetic.acc), writeback.layer.eq(self.layer),
+            writeback.acc.eq(arithmetic.acc), writeback.layer.eq(layer),
             self.wb_result.eq(writeback.result), self.wb_done.eq(writeback.done),
             self.wb_nonzero.eq(writeback.nonzero),
-            self.idle.eq((queue.level == 0) & ~bc_valid & ~pointers.busy & ~spmat.busy
-                         & ~arithmetic.busy),
         ]
+        # Idle is registered so that the central unit's "all PEs idle" is an
+        # AND of flip-flops, not of every PE's stages across the chip.
+        idle = Signal()
+        m.d.comb += idle.eq((queue.level == 0) & ~bc_valid & ~pointers.busy & ~spmat.busy
+                            & ~arithmetic.busy)
+        m.d.sync += self.idle.eq(idle & ~self.push.valid)
         return m

@@ -62,8 +62,9 @@ class PointerRead(wiring.Component):
                      for name in ("ptr_even", "ptr_odd"))
 
         # P1: the banks are read (their outputs hold while the stage waits);
-        # P2: the pointers are registered, since a block RAM's output is too
-        # slow to feed anything but a register.
+        # P2: the banks' outputs are registered as they are, since a block
+        # RAM's output is too slow to feed anything but a register; which one
+        # is the start is chosen after the registers.
         q = self.column.payload.ptr
         p1_valid = Signal()
         p1_odd = Signal()
@@ -82,10 +83,14 @@ class PointerRead(wiring.Component):
         with m.Elif(to_p2):
             m.d.sync += p1_valid.eq(0)
         span = self.span.payload
+        p2_odd = Signal()
+        p2_even_data = Signal.like(even.data)
+        p2_odd_data = Signal.like(odd.data)
+        m.d.comb += [span.start.eq(Mux(p2_odd, p2_odd_data, p2_even_data)),
+                     span.end.eq(Mux(p2_odd, p2_even_data, p2_odd_data))]
         with m.If(to_p2):
-            m.d.sync += [self.span.valid.eq(1),
-                         span.start.eq(Mux(p1_odd, odd.data, even.data)),
-                         span.end.eq(Mux(p1_odd, even.data, odd.data)), span.act.eq(p1_act)]
+            m.d.sync += [self.span.valid.eq(1), p2_odd.eq(p1_odd), p2_even_data.eq(even.data),
+                         p2_odd_data.eq(odd.data), span.act.eq(p1_act)]
         with m.Elif(self.span.ready):
             m.d.sync += self.span.valid.eq(0)
         return m
