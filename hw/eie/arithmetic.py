@@ -95,7 +95,13 @@ class ArithmeticUnit(wiring.Component):
         m.d.sync += forward.eq(a_valid & (a_row == m_row))
         last_value = Signal(signed(acc_bits))
         total = Signal(signed(acc_bits))
-        m.d.comb += total.eq(Mux(forward, last_value, rd_acc.data) + a_product)
+        # Both sums are made and the bypass chooses after them, so the choice
+        # (one flip-flop fanning out to every bit) is not ahead of the carry
+        # chain.
+        from_memory = Signal.like(total)
+        from_last = Signal.like(total)
+        m.d.comb += [from_memory.eq(rd_acc.data + a_product), from_last.eq(last_value + a_product),
+                     total.eq(Mux(forward, from_last, from_memory))]
         m.d.sync += last_value.eq(total)
 
         # ---- drain for write-back: read, then clear the cycle after. The
