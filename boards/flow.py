@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sw.toolchain import UNINIT_SPRAM, EiegenError, ToolchainError
+from sw.toolchain import AFTER_READ, EiegenError, ToolchainError
 
 __all__ = ["BOARDS", "board_engine", "build", "flash"]
 
@@ -89,7 +89,7 @@ def build(board, config, image, out_dir, clock_mhz=None, progress=print):
     os.environ.update(env)
     try:
         platform.build(top, name="eiegen", build_dir=str(out_dir), do_program=False,
-                       synth_opts=b["synth_opts"], script_after_read=UNINIT_SPRAM,
+                       synth_opts=b["synth_opts"], script_after_read=AFTER_READ,
                        nextpnr_opts=["--report", "report.json", "--timing-allow-fail",
                                      *b["nextpnr_opts"]])
     except subprocess.CalledProcessError:

@@ -2,9 +2,8 @@
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
-from amaranth.lib.memory import Memory
 
-from .eie.layouts import address_bits
+from .eie.layouts import address_bits, placed_memory
 from .engine import Engine
 from .mac import MacArray
 
@@ -53,8 +52,7 @@ class DenseEngine(Engine):
 
         def memory(name, shape, depth):
             init = [] if self._image is None else getattr(self._image, name)
-            mem = Memory(shape=shape, depth=depth, init=init)
-            m.submodules[name] = mem
+            mem = placed_memory(m, name, shape, depth, init)  # loaded only while idle
             wr = mem.write_port()
             m.d.comb += [wr.addr.eq(self.load.payload.addr), wr.data.eq(self.load.payload.data),
                          wr.en.eq(self.load.valid & self.load.ready
@@ -75,8 +73,7 @@ class DenseEngine(Engine):
         # memory, the bank the top address bit, as in the EIE engine.
         aw = address_bits(c.act_words)
         word_bits = c.width * c.act_bits
-        acts = Memory(shape=unsigned(word_bits), depth=2 << aw, init=[])
-        m.submodules.acts = acts
+        acts = placed_memory(m, "acts", unsigned(word_bits), 2 << aw)
         a_rd, a_wr = acts.read_port(), acts.write_port()
         src = Signal()
 

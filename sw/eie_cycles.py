@@ -20,8 +20,9 @@ on any model without a simulator. Per layer and input vector:
   decided in cycle ``e`` is written into the queues in ``e + 1`` and can be
   popped from ``e + 2``.
 * A PE pops its next activation while its pointer read stage is empty or
-  being emptied; the column's pointers are read in that stage and
-  registered in the next, two cycles in all. The entry stage takes
+  being emptied; the column's pointers are read in that stage, registered
+  in the next, and its start and length registered in the third, each
+  stage moving when the next is empty or moving. The entry stage takes
   a column when it is idle or on its last entry, then issues one entry a
   cycle (an empty column still takes one cycle); each entry is in flight for
   five more cycles (sparse-matrix read and its register, entry register and
@@ -84,7 +85,9 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
     queues = [deque() for _ in range(n)]  # (col, cycle it can be popped)
     p1_valid = [False] * n  # pointer read stage
     p1_entries = [0] * n
-    p_valid = [False] * n  # pointer register stage
+    p2_valid = [False] * n  # pointer register stage
+    p2_entries = [0] * n
+    p_valid = [False] * n  # span register stage
     p_entries = [0] * n
     busy = [False] * n
     left = [0] * n
@@ -101,7 +104,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
     scanning = True
     idle_reg = False  # every PE's idle register: all were empty last cycle, no push
     while True:
-        idle = all(not q and not p1_valid[k] and not p_valid[k] and not busy[k]
+        idle = all(not (q or p1_valid[k] or p2_valid[k] or p_valid[k] or busy[k])
                    and t - last_issue[k] > PIPELINE for k, q in enumerate(queues))
         # -- the central unit, from this cycle's registers
         if scanning:
@@ -125,7 +128,8 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
             free = not busy[k] or left[k] <= 1
             issue = busy[k] and left[k] > 0
             take = p_valid[k] and free
-            to_p2 = p1_valid[k] and (not p_valid[k] or take)
+            to_p3 = p2_valid[k] and (not p_valid[k] or take)
+            to_p2 = p1_valid[k] and (not p2_valid[k] or to_p3)
             pop = bool(queues[k]) and queues[k][0][1] <= t and (not p1_valid[k] or to_p2)
             if issue:
                 left[k] -= 1
@@ -138,10 +142,14 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
                 busy[k] = take
                 if take:
                     left[k] = p_entries[k]
-            if to_p2:
-                p_valid[k], p_entries[k] = True, p1_entries[k]
+            if to_p3:
+                p_valid[k], p_entries[k] = True, p2_entries[k]
             elif take:
                 p_valid[k] = False
+            if to_p2:
+                p2_valid[k], p2_entries[k] = True, p1_entries[k]
+            elif to_p3:
+                p2_valid[k] = False
             if pop:
                 col = queues[k].popleft()[0]
                 p1_valid[k], p1_entries[k] = True, int(entries[k, col])

@@ -108,3 +108,25 @@ def test_leading_nonzero_tree(width):
     sim.run()
     # The definition: the position of the lowest set bit.
     assert seen == [(bool(v), (v & -v).bit_length() - 1 if v else None) for v in values]
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 8])
+def test_at_most_one_tree(width):
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+    from hw.eie.lnzd import at_most_one
+    m = Module()
+    bits, out = Signal(width), Signal()
+    m.d.comb += out.eq(at_most_one(bits))
+    seen = []
+
+    async def bench(ctx):
+        for v in range(1 << width):
+            ctx.set(bits, v)
+            seen.append(ctx.get(out))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    # The definition: a population count of at most one, over every value.
+    assert seen == [int(bin(v).count("1") <= 1) for v in range(1 << width)]

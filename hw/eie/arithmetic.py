@@ -2,10 +2,9 @@
 
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .layouts import address_bits, load_layout, loadable_memory
+from .layouts import address_bits, load_layout, loadable_memory, placed_memory, replica
 from .spmat import entry_layout
 
 __all__ = ["ArithmeticUnit"]
@@ -67,8 +66,9 @@ class ArithmeticUnit(wiring.Component):
         acc_bits = c.accumulator_bits
         rd_cb = loadable_memory(m, "codebook", signed(c.codebook_bits),
                                 c.max_layers << c.index_bits, self.load, self._index, self._image)
-        acc_mem = Memory(shape=signed(acc_bits), depth=c.rows_per_pe, init=[])
-        m.submodules.acc = acc_mem
+        # A read of the row being written is the bypass's case (`forward`),
+        # which does not use the word read.
+        acc_mem = placed_memory(m, "acc", signed(acc_bits), c.rows_per_pe)
         rd_acc = acc_mem.read_port()
         wr_acc = acc_mem.write_port()
         # ---- D: the entry registered; the codebook is read
@@ -86,13 +86,21 @@ class ArithmeticUnit(wiring.Component):
         m.d.comb += product.eq(rd_cb.data * m_act)
 
         # ---- A: add, with the bypass
+        # A drained row is cleared the cycle after its read by writing a sum
+        # of zeros: the cycle after `drain`, the product and the forwarded
+        # value are zero (their flip-flops' synchronous resets) and chosen,
+        # so no multiplexer for the clear sits after the adders.
+        drain = replica(self.drain)
+        drain_row = replica(self.drain_row, reset_less=True)
+        m.d.sync += [drain.eq(self.drain), drain_row.eq(self.drain_row)]
         a_valid = Signal()
         a_row = Signal.like(m_row)
         a_product = Signal.like(product)
-        m.d.sync += [a_valid.eq(m_valid), a_row.eq(m_row), a_product.eq(product)]
+        m.d.sync += [a_valid.eq(m_valid), a_row.eq(m_row),
+                     a_product.eq(Mux(drain, 0, product))]
         # The entry now in M lands on the row the entry now in A is writing.
         forward = Signal()
-        m.d.sync += forward.eq(a_valid & (a_row == m_row))
+        m.d.sync += forward.eq(drain | (a_valid & (a_row == m_row)))
         last_value = Signal(signed(acc_bits))
         total = Signal(signed(acc_bits))
         # Both sums are made and the bypass chooses after them, so the choice
@@ -102,15 +110,12 @@ class ArithmeticUnit(wiring.Component):
         from_last = Signal.like(total)
         m.d.comb += [from_memory.eq(rd_acc.data + a_product), from_last.eq(last_value + a_product),
                      total.eq(Mux(forward, from_last, from_memory))]
-        m.d.sync += last_value.eq(total)
+        m.d.sync += last_value.eq(Mux(drain, 0, total))
 
         # ---- drain for write-back: read, then clear the cycle after. The
         # accumulators' read and write addresses are registers of their own,
         # chosen a cycle ahead, so nothing but a flip-flop drives the LUT
         # RAMs' many address inputs.
-        drain = Signal()
-        drain_row = Signal.like(self.drain_row)
-        m.d.sync += [drain.eq(self.drain), drain_row.eq(self.drain_row)]
         rd_row = Signal.like(m_row)
         m.d.sync += rd_row.eq(Mux(self.drain, self.drain_row, e.row))
         cleared = Signal()
@@ -118,6 +123,6 @@ class ArithmeticUnit(wiring.Component):
         m.d.sync += [cleared.eq(drain), wr_row.eq(Mux(drain, drain_row, m_row))]
         m.d.comb += [rd_acc.addr.eq(rd_row),
                      self.acc.eq(rd_acc.data), self.busy.eq(d_valid | m_valid | a_valid)]
-        m.d.comb += [wr_acc.addr.eq(wr_row), wr_acc.data.eq(Mux(cleared, 0, total)),
+        m.d.comb += [wr_acc.addr.eq(wr_row), wr_acc.data.eq(total),
                      wr_acc.en.eq(cleared | a_valid)]
         return m

@@ -7,7 +7,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 
 from ..engine import Engine
-from .lnzd import LeadingNonzero
+from .lnzd import LeadingNonzero, at_most_one
 from .layouts import address_bits, layer_config_layout, placed_memory, single_port
 from .pe import ProcessingElement
 
@@ -222,21 +222,25 @@ class EieEngine(Engine):
         head = data.View(fetched, fifo.r_data)
 
         # Broadcaster: `vals` is the word being sent, `mask` its non-zero
-        # lanes still to send, `g_ptr` its first column's pointer index.
-        # Whether `mask` is empty or holds at most one lane is kept in
-        # registers with it, so the decisions below (fanning out to the PEs
-        # and to the word's flip-flops) start from flip-flops only.
-        m.submodules.lanes = lanes = LeadingNonzero(n)
+        # lanes still to send, `lowest` the first of them, `g_ptr` its first
+        # column's pointer index. Whether `mask` is empty or holds at most
+        # one lane, and which lane is its lowest, are kept in registers with
+        # it, found from the mask it will hold (the fetched word's lanes, or
+        # the lanes left after this cycle's broadcast), so the decisions below
+        # (fanning out to the PEs and to the word's flip-flops) and the
+        # broadcast payload start from flip-flops.
         mask = Signal(n)
         mask_none = Signal(init=1)
         mask_single = Signal(init=1)
+        lowest = Signal(range(max(n, 2)))
         vals = Signal(word_bits)
         g_ptr = Signal(ptr_bits)
-        m.d.comb += lanes.i.eq(mask)
-        lowest = lanes.index
+        rest = Signal(n)  # the mask after this cycle's broadcast: `lowest` cleared
+        m.d.comb += rest.eq(Cat(mask[k] & (lowest != k) for k in range(n)))
+        m.submodules.head_lowest = head_lowest = LeadingNonzero(n)
+        m.submodules.rest_lowest = rest_lowest = LeadingNonzero(n)
+        m.d.comb += [head_lowest.i.eq(head.lanes), rest_lowest.i.eq(rest)]
 
-        def at_most_one(bits):
-            return (bits & (bits - 1)) == 0
         # A broadcast goes out when every PE is ready for it (a register in
         # each PE: its queue has room, counting the broadcast it holds).
         emit = Signal()
@@ -245,8 +249,6 @@ class EieEngine(Engine):
         # one remaining non-zero goes out now.
         word_done = Signal()
         m.d.comb += word_done.eq(mask_none | (emit & mask_single))
-        rest = Signal(n)  # the mask after this cycle's broadcast
-        m.d.comb += rest.eq(mask & (mask - 1))
         load_word = Signal()
         for pe in pes:
             m.d.comb += [pe.push.valid.eq(emit), pe.push.payload.ptr.eq(g_ptr + lowest),
@@ -256,9 +258,10 @@ class EieEngine(Engine):
         m.d.comb += fifo.r_en.eq(load_word)
         with m.If(load_word):
             m.d.sync += [vals.eq(head.vals), mask.eq(head.lanes), g_ptr.eq(head.ptr),
-                         mask_none.eq(head.lanes == 0), mask_single.eq(at_most_one(head.lanes))]
+                         lowest.eq(head_lowest.index), mask_none.eq(head.lanes == 0),
+                         mask_single.eq(at_most_one(head.lanes))]
         with m.Elif(emit):
-            m.d.sync += [mask.eq(rest), mask_none.eq(mask_single),
+            m.d.sync += [mask.eq(rest), lowest.eq(rest_lowest.index), mask_none.eq(mask_single),
                          mask_single.eq(at_most_one(rest))]
 
         # ---- write-back
@@ -284,9 +287,11 @@ class EieEngine(Engine):
         # (negative if a smaller count is loaded mid-vector).
         in_left = Signal(signed(max(width, address_bits(c.max_cols + n + 1)) + 2),
                          init=in_cols.init)
-        # The lanes of the next beat inside the input (in_left > k), a
-        # register updated with in_left, so only an AND masks a lane.
-        in_mask = Signal(n, init=sum(1 << k for k in range(n) if in_cols.init > k))
+        # The lanes of the next beat inside the input (in_left > k), and
+        # whether another beat follows it (in_left > n): a register updated
+        # with in_left, so only an AND masks a lane and no comparison decides
+        # the last beat.
+        in_mask = Signal(n + 1, init=sum(1 << k for k in range(n + 1) if in_cols.init > k))
         # Entry 0 written (a new input count): in_left is recounted from
         # registers the next cycle, and no input is taken in that cycle.
         recount = Signal()
@@ -303,7 +308,7 @@ class EieEngine(Engine):
             with m.State("IDLE"):
                 # Lanes past the last input are forced to zero: the scan takes
                 # every non-zero lane for a column.
-                inside = in_mask
+                inside = in_mask[:n]
                 beat = self.input.valid & ~recount
                 m.d.comb += [wr_addr.eq(in_count), wr_bank.eq(0), wr_en.eq(beat),
                              wr_data.eq(Cat(Mux(inside[k], self.input.payload[k], 0)
@@ -313,10 +318,10 @@ class EieEngine(Engine):
                 m.d.sync += src.eq(0)
                 with m.If(beat):
                     m.d.sync += [in_count.eq(in_count + 1), in_left.eq(in_left - n),
-                                 in_mask.eq(Cat(in_left > n + k for k in range(n)))]
-                    with m.If(in_left <= n):
+                                 in_mask.eq(Cat(in_left > n + k for k in range(n + 1)))]
+                    with m.If(~in_mask[n]):
                         m.d.sync += [in_count.eq(0), in_left.eq(in_cols), idle.eq(0),
-                                     in_mask.eq(Cat(in_cols > k for k in range(n)))]
+                                     in_mask.eq(Cat(in_cols > k for k in range(n + 1)))]
                         m.next = "START"
             with m.State("START"):
                 entry = table_rd.data
@@ -392,5 +397,5 @@ class EieEngine(Engine):
         m.d.comb += recounted.eq(in_cols - in_count * n)
         with m.If(recount):
             m.d.sync += [in_left.eq(recounted),
-                         in_mask.eq(Cat(recounted > k for k in range(n)))]
+                         in_mask.eq(Cat(recounted > k for k in range(n + 1)))]
         return m

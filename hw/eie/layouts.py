@@ -8,7 +8,7 @@ from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 __all__ = ["address_bits", "broadcast_layout", "load_layout", "layer_config_layout",
-           "loadable_memory", "placed_memory", "single_port",
+           "loadable_memory", "placed_memory", "replica", "single_port",
            "SPRAM_SUFFIX"]
 
 
@@ -68,15 +68,26 @@ def loadable_memory(m, name, shape, depth, load, pe, image=None, spram=False):
 
 #: Names of memories placed in iCE40 SPRAM end with this; the synthesis
 #: scripts drop their (all-zero) initial contents, which SPRAM cannot hold
-#: (``sw.toolchain.UNINIT_SPRAM``).
+#: (``sw.toolchain.AFTER_READ``).
 SPRAM_SUFFIX = "_spram"
 
 
 def placed_memory(m, name, shape, depth, init=(), spram=False):
     """A memory added as submodule ``name``; with ``spram`` named and marked so
-    that Yosys places it in iCE40 SPRAM (its ports must then be ``single_port``)."""
-    mem = Memory(shape=shape, depth=depth, init=init,
-                 attrs={"ram_style": "huge"} if spram else None)
+    that Yosys places it in iCE40 SPRAM (its ports must then be ``single_port``).
+
+    The caller promises that no read needs the word being written in the same
+    cycle (a memory loaded only while the engine is idle; activation banks
+    read and written in different phases; accumulators whose bypass covers
+    the one collision). The memory says so to Yosys (``no_rw_check``), which
+    otherwise wraps each block RAM in an address comparator and a data
+    register to give the old word on a collision: LUTs, and on the pointer
+    banks the ECP5's critical path.
+    """
+    attrs = {"no_rw_check": 1}
+    if spram:
+        attrs["ram_style"] = "huge"
+    mem = Memory(shape=shape, depth=depth, init=init, attrs=attrs)
     m.submodules[name + SPRAM_SUFFIX if spram else name] = mem
     return mem
 
@@ -96,3 +107,16 @@ def single_port(m, mem, write_addr, write_data, write_en):
                  rd.addr.eq(shared), wr.addr.eq(shared), wr.data.eq(write_data),
                  wr.en.eq(write_en), rd.en.eq(read.en & ~write_en)]
     return read
+
+
+def replica(like, reset_less=False):
+    """A register for a copy of ``like`` that one PE keeps for itself.
+
+    Copies of one value spread its fan-out: each PE's copy sits beside the
+    PE, so no flip-flop drives wires across the chip. Yosys merges
+    flip-flops that have the same input, which would undo the copies, so
+    they carry the attribute ``replica``, whose flip-flops the synthesis
+    scripts keep (``sw.toolchain.AFTER_READ``). Kept flip-flops keep their
+    reset in logic, so copies of payloads (``reset_less``) go without.
+    """
+    return Signal.like(like, reset_less=reset_less, attrs={"replica": 1}, src_loc_at=1)

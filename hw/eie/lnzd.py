@@ -1,10 +1,11 @@
-"""Leading non-zero detection: the lowest set bit of a vector, by a tree."""
+"""Leading non-zero detection: the lowest set bit of a vector, by a tree;
+and whether at most one bit is set, by another."""
 
 from amaranth.hdl import C, Cat, Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["LeadingNonzero"]
+__all__ = ["LeadingNonzero", "at_most_one"]
 
 
 class LeadingNonzero(wiring.Component):
@@ -51,3 +52,19 @@ class LeadingNonzero(wiring.Component):
         found, index = tree(0, 1 << max(0, (self._width - 1).bit_length()))
         m.d.comb += [self.any.eq(found), self.index.eq(index)]
         return m
+
+
+def at_most_one(bits):
+    """Whether at most one bit of ``bits`` is set.
+
+    A tree of (none set, exactly one set) pairs: ``ceil(log2(width))`` levels
+    of small gates, where ``bits & (bits - 1) == 0`` would put a carry chain
+    after whatever drives ``bits``.
+    """
+    level = [(~b, b) for b in bits]
+    while len(level) > 1:
+        pairs = [(level[k], level[k + 1]) for k in range(0, len(level) - 1, 2)]
+        level = [(n0 & n1, (o0 & n1) | (n0 & o1)) for (n0, o0), (n1, o1) in pairs] + (
+            level[-1:] if len(level) % 2 else [])
+    none, one = level[0]
+    return none | one

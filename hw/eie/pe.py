@@ -6,7 +6,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .arithmetic import ArithmeticUnit
-from .layouts import address_bits, broadcast_layout, layer_config_layout, load_layout
+from .layouts import address_bits, broadcast_layout, layer_config_layout, load_layout, replica
 from .pointers import PointerRead
 from .spmat import SparseMatrixRead
 from .writeback import WriteBack
@@ -61,8 +61,9 @@ class ProcessingElement(wiring.Component):
     Timing
     ------
     A broadcast can be popped two cycles after it is pushed (its register,
-    then the queue, whose first word falls through). Its pointers are read
-    and registered in two cycles while the previous column's entries issue;
+    then the queue, whose first word falls through). Its pointers are read,
+    registered, and turned into the column's start and length in three
+    cycles while the previous column's entries issue;
     entries then issue one a cycle (an empty column takes one cycle), and
     each reaches its accumulator five cycles later
     (sparse-matrix read and its register, entry register and codebook read,
@@ -96,7 +97,7 @@ class ProcessingElement(wiring.Component):
             "writeback": WriteBack(c, self._index, self._image),
         }
         load_valid = Signal()
-        load = Signal.like(self.load.payload)
+        load = replica(self.load.payload, reset_less=True)
         m.d.sync += [load_valid.eq(self.load.valid & (self.load.payload.pe == self._index)),
                      load.eq(self.load.payload)]
         for name, unit in units.items():
@@ -109,8 +110,8 @@ class ProcessingElement(wiring.Component):
         # (the buffered FIFO's inner stage breaks that below depth 3).
         m.submodules.queue = queue = SyncFIFO(
             width=len(self.push.payload.as_value()), depth=c.queue_depth)
-        bc_valid = Signal()
-        bc = Signal(broadcast_layout(c))
+        bc_valid = replica(self.push.valid)
+        bc = replica(self.push.payload, reset_less=True)
         # The payload is taken every cycle (used only with bc_valid), so the
         # broadcaster's decision enables no flip-flops here.
         m.d.sync += [bc_valid.eq(self.push.valid), bc.eq(self.push.payload)]
@@ -133,13 +134,13 @@ class ProcessingElement(wiring.Component):
         # Write-back requests reach every PE at once from one register; the
         # PE registers its own copy for the write-back unit, and the
         # arithmetic unit registers another (its accumulator address).
-        wb_valid = Signal()
-        wb_addr = Signal.like(self.wb_addr)
-        wb_keep = Signal()
+        wb_valid = replica(self.wb_valid)
+        wb_addr = replica(self.wb_addr, reset_less=True)
+        wb_keep = replica(self.wb_keep, reset_less=True)
         m.d.sync += [wb_valid.eq(self.wb_valid), wb_addr.eq(self.wb_addr),
                      wb_keep.eq(self.wb_keep)]
         # The layer's configuration comes from one register for all PEs.
-        layer = Signal.like(self.layer)
+        layer = replica(self.layer, reset_less=True)
         m.d.sync += layer.eq(self.layer)
         m.d.comb += [
             arithmetic.page.eq(layer.index),

@@ -10,10 +10,13 @@ __all__ = ["PointerRead", "span_layout"]
 
 
 def span_layout(config):
-    """A column's entries in the PE's sparse-matrix memory, ``start`` up to
-    (not including) ``end``, and the activation they multiply."""
+    """A column's entries in the PE's sparse-matrix memory: ``length`` of them
+    from ``start``, whether there is any (``some``) and at most one
+    (``at_most_one``), found ahead so that taking a column needs no adder;
+    and the activation they multiply."""
     nnz = address_bits(config.nnz_depth + 1)
-    return data.StructLayout({"start": nnz, "end": nnz, "act": signed(config.act_bits)})
+    return data.StructLayout({"start": nnz, "length": nnz, "some": 1, "at_most_one": 1,
+                              "act": signed(config.act_bits)})
 
 
 class PointerRead(wiring.Component):
@@ -33,15 +36,16 @@ class PointerRead(wiring.Component):
     Ports
     -----
     column : In(stream) of ``broadcast_layout``
-        The activation queue's head; taken when the stage is empty or being
-        emptied (``ready`` does not depend on ``valid``).
+        The activation queue's head; taken when the first stage is empty or
+        being emptied (``ready`` does not depend on ``valid``).
     span : Out(stream) of ``span_layout``
-        The column's pointers, two cycles after it was taken.
+        The column's entries, three cycles after it was taken.
     load : In(stream) of ``load_layout`` (writes ``ptr_even`` and ``ptr_odd``)
     busy : Out(1)
-        A column is held in the stage.
+        A column is held in a stage.
 
-    Latency two cycles (read, register); throughput one column a cycle.
+    Latency three cycles (read; register; start, length and flags
+    registered); throughput one column a cycle.
     """
 
     def __init__(self, config, index, image=None):
@@ -63,34 +67,50 @@ class PointerRead(wiring.Component):
 
         # P1: the banks are read (their outputs hold while the stage waits);
         # P2: the banks' outputs are registered as they are, since a block
-        # RAM's output is too slow to feed anything but a register; which one
-        # is the start is chosen after the registers.
+        # RAM's output is too slow to feed anything but a register;
+        # P3: which is the start is chosen, and the length and its flags
+        # found and registered, so the entry stage takes a column through
+        # multiplexers alone. Each stage moves when the next is empty or
+        # moving.
         q = self.column.payload.ptr
         p1_valid = Signal()
         p1_odd = Signal()
         p1_act = Signal(signed(c.act_bits))
-        to_p2 = p1_valid & (~self.span.valid | self.span.ready)
+        p2_valid = Signal()
+        to_p3 = p2_valid & (~self.span.valid | self.span.ready)
+        to_p2 = p1_valid & (~p2_valid | to_p3)
         pop = self.column.valid & self.column.ready
         m.d.comb += [
             self.column.ready.eq(~p1_valid | to_p2),
             # p[q] is in the bank of q's parity, p[q + 1] in the other.
             even.addr.eq((q + 1) >> 1), odd.addr.eq(q >> 1),
             even.en.eq(pop), odd.en.eq(pop),
-            self.busy.eq(p1_valid | self.span.valid),
+            self.busy.eq(p1_valid | p2_valid | self.span.valid),
         ]
         with m.If(pop):
             m.d.sync += [p1_valid.eq(1), p1_odd.eq(q[0]), p1_act.eq(self.column.payload.act)]
         with m.Elif(to_p2):
             m.d.sync += p1_valid.eq(0)
-        span = self.span.payload
+
         p2_odd = Signal()
+        p2_act = Signal(signed(c.act_bits))
         p2_even_data = Signal.like(even.data)
         p2_odd_data = Signal.like(odd.data)
-        m.d.comb += [span.start.eq(Mux(p2_odd, p2_odd_data, p2_even_data)),
-                     span.end.eq(Mux(p2_odd, p2_even_data, p2_odd_data))]
         with m.If(to_p2):
-            m.d.sync += [self.span.valid.eq(1), p2_odd.eq(p1_odd), p2_even_data.eq(even.data),
-                         p2_odd_data.eq(odd.data), span.act.eq(p1_act)]
+            m.d.sync += [p2_valid.eq(1), p2_odd.eq(p1_odd), p2_act.eq(p1_act),
+                         p2_even_data.eq(even.data), p2_odd_data.eq(odd.data)]
+        with m.Elif(to_p3):
+            m.d.sync += p2_valid.eq(0)
+
+        start, end, length = Signal(nnz), Signal(nnz), Signal(nnz)
+        m.d.comb += [start.eq(Mux(p2_odd, p2_odd_data, p2_even_data)),
+                     end.eq(Mux(p2_odd, p2_even_data, p2_odd_data)),
+                     length.eq(end - start)]
+        span = self.span.payload
+        with m.If(to_p3):
+            m.d.sync += [self.span.valid.eq(1), span.start.eq(start), span.length.eq(length),
+                         span.some.eq(p2_even_data != p2_odd_data),
+                         span.at_most_one.eq(length <= 1), span.act.eq(p2_act)]
         with m.Elif(self.span.ready):
             m.d.sync += self.span.valid.eq(0)
         return m

@@ -65,8 +65,9 @@ class SparseMatrixRead(wiring.Component):
                              self.load, self._index, self._image, spram=c.spram)
 
         # ---- entry issue (E). What the next cycle may do is kept in flags
-        # updated a cycle ahead (entries left, whether at most one is), so
-        # taking a column depends on no adder.
+        # updated a cycle ahead (entries left, whether at most one is; a
+        # column's come registered with it), so taking a column depends on
+        # no adder.
         nnz = address_bits(c.nnz_depth + 1)
         e_busy = Signal()
         e_cur = Signal(nnz)
@@ -86,10 +87,8 @@ class SparseMatrixRead(wiring.Component):
             m.d.sync += e_busy.eq(take)
             with m.If(take):
                 s = self.span.payload
-                length = Signal(nnz)
-                m.d.comb += length.eq(s.end - s.start)
-                m.d.sync += [e_cur.eq(s.start), left.eq(length), has_left.eq(length != 0),
-                             ending.eq(length <= 1), e_act.eq(s.act), e_first.eq(1)]
+                m.d.sync += [e_cur.eq(s.start), left.eq(s.length), has_left.eq(s.some),
+                             ending.eq(s.at_most_one), e_act.eq(s.act), e_first.eq(1)]
 
         # ---- R1: the word is read
         m.d.comb += rd.addr.eq(e_cur >> (epw.bit_length() - 1))
