@@ -17,15 +17,16 @@ __all__ = ["BOARDS", "board_engine", "build", "flash"]
 #: user's options override). The iCE40 has 30 small block RAMs and 4 large
 #: single-port SPRAMs, so the sparse matrix and the activations go to SPRAM
 #: (two entries to a 16-bit word), the activations are scanned word by word
-#: rather than through a tree over per-word flags, and the queues are 2 deep
-#: (on 2 PEs that costs LeNet-300-100 0.4% more cycles than 4, 0.5% more than
-#: 8): the network then fits the UP5K's 5280 logic cells (105% with 8-deep).
+#: rather than through a tree over per-word flags, and the queues are 1 deep
+#: (on 2 PEs that costs LeNet-300-100 2.2% more cycles than 2-deep, 2.6% more
+#: than 4): the network then fits the UP5K's 5280 logic cells (5223; 5286
+#: with 2-deep queues).
 BOARDS = {
     "icebreaker": dict(platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
                        family="ice40", osc_mhz=12.0, clock_mhz=24.0, bitstream="bin",
                        loader=["-b", "icebreaker"], synth_opts="-dsp -spram", nextpnr_opts=[],
                        engine=dict(spram=True, sequential_scan=True, entries_per_word=2,
-                                   queue_depth=2)),
+                                   queue_depth=1)),
     "ulx3s-85f": dict(platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
                       family="ecp5", osc_mhz=25.0, clock_mhz=50.0, bitstream="bit",
                       loader=["-b", "ulx3s"], synth_opts="",

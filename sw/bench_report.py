@@ -387,7 +387,7 @@ def _eie_markdown(rtl, sweep, synth, samples):
         "",
         "Targets: Fmax >= 100 MHz on the ECP5-85F and >= 30 MHz on the UP5K with 8 PEs. "
         "\"ice40\" is the iCEBreaker's organization (docs/architecture.md): sparse matrix and "
-        "activations in SPRAM, every activation word scanned in turn, 2-deep queues. On the "
+        "activations in SPRAM, every activation word scanned in turn, 1-deep queues. On the "
         "UP5K each PE reads its pointer banks, sparse matrix, codebook and accumulators in "
         "the same cycle and its biases at write-back, each through a memory of its own; the "
         "iCE40 has no LUT RAM, so 8 PEs need more than the 30 block RAMs whatever the model, "

@@ -21,7 +21,8 @@ on any model without a simulator. Per layer and input vector:
   popped from ``e + 2``.
 * A PE pops its next activation while its pointer read stage is empty or
   being emptied; the column's pointers are read in that stage, registered
-  in the next, and its start and length registered in the third, each
+  in the next, and its start and length registered in the third (with
+  ``spram``, found from the read and registered in the second), each
   stage moving when the next is empty or moving. The entry stage takes
   a column when it is idle or on its last entry, then issues one entry a
   cycle (an empty column still takes one cycle); each entry is in flight for
@@ -67,9 +68,9 @@ def _real_entries(eie):
     return real
 
 
-def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
+def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=False):
     """Cycle figures of one ``Layer`` (or ``EieLayer``) for one activation vector
-    (``sequential_scan`` as the engine's ``EieConfig``)."""
+    (``sequential_scan`` and ``spram`` as the engine's ``EieConfig``)."""
     eie = getattr(layer, "eie", layer)
     if queue_depth < 1:
         raise ValueError(f"queue depth must be >= 1, not {queue_depth}")
@@ -83,12 +84,11 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
     kept = [w for w in words if w]  # words that enter the FIFO
 
     queues = [deque() for _ in range(n)]  # (col, cycle it can be popped)
-    p1_valid = [False] * n  # pointer read stage
-    p1_entries = [0] * n
-    p2_valid = [False] * n  # pointer register stage
-    p2_entries = [0] * n
-    p_valid = [False] * n  # span register stage
-    p_entries = [0] * n
+    # The pointer stages of each PE, read stage first, span register last:
+    # whether each holds a column, and that column's entries.
+    stages = 2 if spram else 3
+    p_valid = [[False] * stages for _ in range(n)]
+    p_entries = [[0] * stages for _ in range(n)]
     busy = [False] * n
     left = [0] * n
     last_issue = [-10] * n
@@ -104,7 +104,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
     scanning = True
     idle_reg = False  # every PE's idle register: all were empty last cycle, no push
     while True:
-        idle = all(not (q or p1_valid[k] or p2_valid[k] or p_valid[k] or busy[k])
+        idle = all(not (q or any(p_valid[k]) or busy[k])
                    and t - last_issue[k] > PIPELINE for k, q in enumerate(queues))
         # -- the central unit, from this cycle's registers
         if scanning:
@@ -127,10 +127,13 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
         for k in range(n):
             free = not busy[k] or left[k] <= 1
             issue = busy[k] and left[k] > 0
-            take = p_valid[k] and free
-            to_p3 = p2_valid[k] and (not p_valid[k] or take)
-            to_p2 = p1_valid[k] and (not p2_valid[k] or to_p3)
-            pop = bool(queues[k]) and queues[k][0][1] <= t and (not p1_valid[k] or to_p2)
+            valid, held = p_valid[k], p_entries[k]
+            take = valid[-1] and free
+            moves = [False] * stages  # each stage's column moves on this cycle
+            moves[-1] = take
+            for st in reversed(range(stages - 1)):
+                moves[st] = valid[st] and (not valid[st + 1] or moves[st + 1])
+            pop = bool(queues[k]) and queues[k][0][1] <= t and (not valid[0] or moves[0])
             if issue:
                 left[k] -= 1
                 last_issue[k] = t
@@ -141,20 +144,14 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
             if free:
                 busy[k] = take
                 if take:
-                    left[k] = p_entries[k]
-            if to_p3:
-                p_valid[k], p_entries[k] = True, p2_entries[k]
-            elif take:
-                p_valid[k] = False
-            if to_p2:
-                p2_valid[k], p2_entries[k] = True, p1_entries[k]
-            elif to_p3:
-                p2_valid[k] = False
-            if pop:
-                col = queues[k].popleft()[0]
-                p1_valid[k], p1_entries[k] = True, int(entries[k, col])
-            elif to_p2:
-                p1_valid[k] = False
+                    left[k] = held[-1]
+            for st in reversed(range(stages)):
+                if st == 0 and pop:
+                    valid[0], held[0] = True, int(entries[k, queues[k].popleft()[0]])
+                elif st > 0 and moves[st - 1]:
+                    valid[st], held[st] = True, held[st - 1]
+                elif moves[st]:
+                    valid[st] = False
         # -- register updates of the central unit
         if emit:
             col = mask.popleft()
@@ -189,7 +186,8 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False):
     }
 
 
-def network_cycles(model, activations_per_layer, queue_depth, sequential_scan=False):
+def network_cycles(model, activations_per_layer, queue_depth, sequential_scan=False,
+                   spram=False):
     """Per-layer figures summed over a batch: ``[{...}, ...]`` and totals.
 
     ``activations_per_layer[l]`` holds layer ``l``'s input vectors (B, cols),
@@ -197,7 +195,7 @@ def network_cycles(model, activations_per_layer, queue_depth, sequential_scan=Fa
     """
     layers = []
     for layer, acts in zip(model.layers, activations_per_layer):
-        runs = [layer_cycles(layer, a, queue_depth, sequential_scan) for a in acts]
+        runs = [layer_cycles(layer, a, queue_depth, sequential_scan, spram) for a in acts]
         total = {k: sum(r[k] for r in runs) for k in (
             "compute_cycles", "writeback_cycles", "cycles", "broadcasts", "working_cycles",
             "window_cycles", "starvation_cycles", "useful_macs")}

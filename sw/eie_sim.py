@@ -58,7 +58,8 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     n = c.pes
     golden, acts = infer(model, raw, trace=True)
     load = image.load_beats() if runtime_load else []
-    model_layers, _ = network_cycles(model, acts[:-1], c.queue_depth, c.sequential_scan)
+    model_layers, _ = network_cycles(model, acts[:-1], c.queue_depth, c.sequential_scan,
+                                     c.spram)
     budget = 20 * sum(l["cycles"] for l in model_layers)
     if progress:
         progress(f"Verilator: {len(raw)} inferences on {n} PEs (queue depth {c.queue_depth})")

@@ -14,8 +14,10 @@ class ArithmeticUnit(wiring.Component):
     """Decodes an entry's codebook index and accumulates ``w x a`` on its row.
 
     Stage D registers the entry as it arrives (its index is selected from a
-    memory word, often far from the codebook), and reads the codebook (one
-    page of ``2**index_bits`` values a layer) from that register; stage M
+    memory word, often far from the codebook), reads the codebook (one page
+    of ``2**index_bits`` values a layer) from that register, and finds the
+    entry's local row: ``z`` zeros past the row of its column's previous
+    entry (``z`` itself for a column's first); stage M
     reads the row's accumulator and multiplies; stage A adds and writes back. An
     entry on the row written the cycle before would read a stale value, so the
     value just written is forwarded (the paper's bypass); whether to forward
@@ -76,12 +78,18 @@ class ArithmeticUnit(wiring.Component):
         d_valid = Signal()
         m.d.sync += [d_valid.eq(self.entry.valid), e.eq(self.entry.payload)]
         m.d.comb += rd_cb.addr.eq(self.page << c.index_bits | e.index)
+        # Rows of padding entries run up to 2**z_bits past the last.
+        row = Signal(address_bits(c.rows_per_pe + (1 << c.z_bits)) + 1)
+        prev_row = Signal.like(row)
+        m.d.comb += row.eq(Mux(e.first, e.z, prev_row + e.z + 1))
+        with m.If(d_valid):
+            m.d.sync += prev_row.eq(row)
 
         # ---- M: codebook value x activation; the accumulator is read
         m_valid = Signal()
-        m_row = Signal.like(e.row)
+        m_row = Signal.like(row)
         m_act = Signal(signed(c.act_bits))
-        m.d.sync += [m_valid.eq(d_valid), m_row.eq(e.row), m_act.eq(e.act)]
+        m.d.sync += [m_valid.eq(d_valid), m_row.eq(row), m_act.eq(e.act)]
         product = Signal(signed(c.codebook_bits + c.act_bits))
         m.d.comb += product.eq(rd_cb.data * m_act)
 
@@ -90,8 +98,8 @@ class ArithmeticUnit(wiring.Component):
         # of zeros: the cycle after `drain`, the product and the forwarded
         # value are zero (their flip-flops' synchronous resets) and chosen,
         # so no multiplexer for the clear sits after the adders.
-        drain = replica(self.drain)
-        drain_row = replica(self.drain_row, reset_less=True)
+        drain = replica(self.drain, c)
+        drain_row = replica(self.drain_row, c, reset_less=True)
         m.d.sync += [drain.eq(self.drain), drain_row.eq(self.drain_row)]
         a_valid = Signal()
         a_row = Signal.like(m_row)
@@ -117,7 +125,7 @@ class ArithmeticUnit(wiring.Component):
         # chosen a cycle ahead, so nothing but a flip-flop drives the LUT
         # RAMs' many address inputs.
         rd_row = Signal.like(m_row)
-        m.d.sync += rd_row.eq(Mux(self.drain, self.drain_row, e.row))
+        m.d.sync += rd_row.eq(Mux(self.drain, self.drain_row, row))
         cleared = Signal()
         wr_row = Signal.like(m_row)
         m.d.sync += [cleared.eq(drain), wr_row.eq(Mux(drain, drain_row, m_row))]

@@ -109,7 +109,7 @@ def single_port(m, mem, write_addr, write_data, write_en):
     return read
 
 
-def replica(like, reset_less=False):
+def replica(like, config, reset_less=False):
     """A register for a copy of ``like`` that one PE keeps for itself.
 
     Copies of one value spread its fan-out: each PE's copy sits beside the
@@ -117,6 +117,9 @@ def replica(like, reset_less=False):
     flip-flops that have the same input, which would undo the copies, so
     they carry the attribute ``replica``, whose flip-flops the synthesis
     scripts keep (``sw.toolchain.AFTER_READ``). Kept flip-flops keep their
-    reset in logic, so copies of payloads (``reset_less``) go without.
+    reset in logic, so copies of payloads (``reset_less``) go without. In
+    the iCE40 organization (``config.spram``) the copies are left to merge:
+    logic cells are what a UP5K lacks, and its clock does not need them.
     """
-    return Signal.like(like, reset_less=reset_less, attrs={"replica": 1}, src_loc_at=1)
+    attrs = {} if config.spram else {"replica": 1}
+    return Signal.like(like, reset_less=reset_less, attrs=attrs, src_loc_at=1)

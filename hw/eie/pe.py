@@ -63,7 +63,8 @@ class ProcessingElement(wiring.Component):
     A broadcast can be popped two cycles after it is pushed (its register,
     then the queue, whose first word falls through). Its pointers are read,
     registered, and turned into the column's start and length in three
-    cycles while the previous column's entries issue;
+    cycles (two with ``config.spram``) while the previous column's entries
+    issue;
     entries then issue one a cycle (an empty column takes one cycle), and
     each reaches its accumulator five cycles later
     (sparse-matrix read and its register, entry register and codebook read,
@@ -97,7 +98,7 @@ class ProcessingElement(wiring.Component):
             "writeback": WriteBack(c, self._index, self._image),
         }
         load_valid = Signal()
-        load = replica(self.load.payload, reset_less=True)
+        load = replica(self.load.payload, c, reset_less=True)
         m.d.sync += [load_valid.eq(self.load.valid & (self.load.payload.pe == self._index)),
                      load.eq(self.load.payload)]
         for name, unit in units.items():
@@ -110,8 +111,8 @@ class ProcessingElement(wiring.Component):
         # (the buffered FIFO's inner stage breaks that below depth 3).
         m.submodules.queue = queue = SyncFIFO(
             width=len(self.push.payload.as_value()), depth=c.queue_depth)
-        bc_valid = replica(self.push.valid)
-        bc = replica(self.push.payload, reset_less=True)
+        bc_valid = replica(self.push.valid, c)
+        bc = replica(self.push.payload, c, reset_less=True)
         # The payload is taken every cycle (used only with bc_valid), so the
         # broadcaster's decision enables no flip-flops here.
         m.d.sync += [bc_valid.eq(self.push.valid), bc.eq(self.push.payload)]
@@ -134,13 +135,13 @@ class ProcessingElement(wiring.Component):
         # Write-back requests reach every PE at once from one register; the
         # PE registers its own copy for the write-back unit, and the
         # arithmetic unit registers another (its accumulator address).
-        wb_valid = replica(self.wb_valid)
-        wb_addr = replica(self.wb_addr, reset_less=True)
-        wb_keep = replica(self.wb_keep, reset_less=True)
+        wb_valid = replica(self.wb_valid, c)
+        wb_addr = replica(self.wb_addr, c, reset_less=True)
+        wb_keep = replica(self.wb_keep, c, reset_less=True)
         m.d.sync += [wb_valid.eq(self.wb_valid), wb_addr.eq(self.wb_addr),
                      wb_keep.eq(self.wb_keep)]
         # The layer's configuration comes from one register for all PEs.
-        layer = replica(self.layer, reset_less=True)
+        layer = replica(self.layer, c, reset_less=True)
         m.d.sync += layer.eq(self.layer)
         m.d.comb += [
             arithmetic.page.eq(layer.index),

@@ -39,13 +39,14 @@ class PointerRead(wiring.Component):
         The activation queue's head; taken when the first stage is empty or
         being emptied (``ready`` does not depend on ``valid``).
     span : Out(stream) of ``span_layout``
-        The column's entries, three cycles after it was taken.
+        The column's entries, three cycles after it was taken (two in the
+        iCE40 organization, ``config.spram``).
     load : In(stream) of ``load_layout`` (writes ``ptr_even`` and ``ptr_odd``)
     busy : Out(1)
         A column is held in a stage.
 
     Latency three cycles (read; register; start, length and flags
-    registered); throughput one column a cycle.
+    registered), two with ``config.spram``; throughput one column a cycle.
     """
 
     def __init__(self, config, index, image=None):
@@ -67,50 +68,56 @@ class PointerRead(wiring.Component):
 
         # P1: the banks are read (their outputs hold while the stage waits);
         # P2: the banks' outputs are registered as they are, since a block
-        # RAM's output is too slow to feed anything but a register;
-        # P3: which is the start is chosen, and the length and its flags
-        # found and registered, so the entry stage takes a column through
-        # multiplexers alone. Each stage moves when the next is empty or
-        # moving.
+        # RAM's output is too slow to feed anything but a register at the
+        # ECP5's clock; P3: which is the start is chosen, and the length and
+        # its flags found and registered, so the entry stage takes a column
+        # through multiplexers alone. In the iCE40 organization (a slow clock,
+        # scarce logic cells) P2 is left out: the span is found from the
+        # banks' outputs. Each stage moves when the next is empty or moving.
         q = self.column.payload.ptr
         p1_valid = Signal()
         p1_odd = Signal()
         p1_act = Signal(signed(c.act_bits))
-        p2_valid = Signal()
-        to_p3 = p2_valid & (~self.span.valid | self.span.ready)
-        to_p2 = p1_valid & (~p2_valid | to_p3)
         pop = self.column.valid & self.column.ready
         m.d.comb += [
-            self.column.ready.eq(~p1_valid | to_p2),
             # p[q] is in the bank of q's parity, p[q + 1] in the other.
             even.addr.eq((q + 1) >> 1), odd.addr.eq(q >> 1),
             even.en.eq(pop), odd.en.eq(pop),
-            self.busy.eq(p1_valid | p2_valid | self.span.valid),
         ]
         with m.If(pop):
             m.d.sync += [p1_valid.eq(1), p1_odd.eq(q[0]), p1_act.eq(self.column.payload.act)]
-        with m.Elif(to_p2):
+        if c.spram:
+            valid, odd_first, act, even_data, odd_data = (
+                p1_valid, p1_odd, p1_act, even.data, odd.data)
+        else:
+            valid, odd_first = Signal(name="p2_valid"), Signal(name="p2_odd")
+            act = Signal(signed(c.act_bits), name="p2_act")
+            even_data = Signal.like(even.data, name="p2_even_data")
+            odd_data = Signal.like(odd.data, name="p2_odd_data")
+        to_span = valid & (~self.span.valid | self.span.ready)
+        if c.spram:
+            p1_moves = to_span
+        else:
+            p1_moves = p1_valid & (~valid | to_span)
+            with m.If(p1_moves):
+                m.d.sync += [valid.eq(1), odd_first.eq(p1_odd), act.eq(p1_act),
+                             even_data.eq(even.data), odd_data.eq(odd.data)]
+            with m.Elif(to_span):
+                m.d.sync += valid.eq(0)
+        with m.If(~pop & p1_moves):
             m.d.sync += p1_valid.eq(0)
-
-        p2_odd = Signal()
-        p2_act = Signal(signed(c.act_bits))
-        p2_even_data = Signal.like(even.data)
-        p2_odd_data = Signal.like(odd.data)
-        with m.If(to_p2):
-            m.d.sync += [p2_valid.eq(1), p2_odd.eq(p1_odd), p2_act.eq(p1_act),
-                         p2_even_data.eq(even.data), p2_odd_data.eq(odd.data)]
-        with m.Elif(to_p3):
-            m.d.sync += p2_valid.eq(0)
+        m.d.comb += [self.column.ready.eq(~p1_valid | p1_moves),
+                     self.busy.eq(p1_valid | valid | self.span.valid)]
 
         start, end, length = Signal(nnz), Signal(nnz), Signal(nnz)
-        m.d.comb += [start.eq(Mux(p2_odd, p2_odd_data, p2_even_data)),
-                     end.eq(Mux(p2_odd, p2_even_data, p2_odd_data)),
+        m.d.comb += [start.eq(Mux(odd_first, odd_data, even_data)),
+                     end.eq(Mux(odd_first, even_data, odd_data)),
                      length.eq(end - start)]
         span = self.span.payload
-        with m.If(to_p3):
+        with m.If(to_span):
             m.d.sync += [self.span.valid.eq(1), span.start.eq(start), span.length.eq(length),
-                         span.some.eq(p2_even_data != p2_odd_data),
-                         span.at_most_one.eq(length <= 1), span.act.eq(p2_act)]
+                         span.some.eq(even_data != odd_data),
+                         span.at_most_one.eq(length[1:] == 0), span.act.eq(act)]
         with m.Elif(self.span.ready):
             m.d.sync += self.span.valid.eq(0)
         return m

@@ -1,6 +1,6 @@
-"""EIE's sparse-matrix read unit: a column's entries, one a cycle, with rows."""
+"""EIE's sparse-matrix read unit: a column's entries, one a cycle."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,22 +11,24 @@ __all__ = ["SparseMatrixRead", "entry_layout"]
 
 
 def entry_layout(config):
-    """A non-zero on its way to the arithmetic unit: its codebook index, the
-    local row it lands on and the activation it multiplies."""
-    row_bits = address_bits(config.rows_per_pe + (1 << config.z_bits)) + 1
-    return data.StructLayout({"index": config.index_bits, "row": row_bits,
+    """A non-zero on its way to the arithmetic unit: its codebook index, its
+    relative row index ``z`` (zeros since its column's previous entry, or
+    since the column's start for its ``first``) and the activation it
+    multiplies."""
+    return data.StructLayout({"index": config.index_bits, "z": config.z_bits, "first": 1,
                               "act": signed(config.act_bits)})
 
 
 class SparseMatrixRead(wiring.Component):
-    """Walks a column's entries ``(v, z)`` and turns them into rows.
+    """Walks a column's entries ``(v, z)``, one a cycle.
 
     Entries sit ``entries_per_word`` to a memory word (CSC, relative row
     indices, padding entries included). A column is taken when the unit is
     idle or issuing its last entry, then its entries issue one a cycle (an
     empty column still takes one cycle). An issued entry's word is read (R1),
     registered (R2: the block RAM's slow output feeds nothing else), and its
-    slot selected; its row is ``z`` zeros after the column's previous entry.
+    slot selected. The arithmetic unit turns ``z`` into a row, after its own
+    register (so no adder follows the slot's selection here).
 
     Parameters
     ----------
@@ -99,7 +101,7 @@ class SparseMatrixRead(wiring.Component):
         m.d.sync += [r1_valid.eq(issue), r1_slot.eq(e_cur), r1_act.eq(e_act),
                      r1_first.eq(e_first)]
 
-        # ---- R2: the word registered, the entry's slot selected, its row found
+        # ---- R2: the word registered, the entry's slot selected
         r_valid = Signal()
         r_slot = Signal.like(r1_slot)
         r_act = Signal(signed(c.act_bits))
@@ -109,13 +111,9 @@ class SparseMatrixRead(wiring.Component):
                      r_first.eq(r1_first), r_word.eq(rd.data)]
         entry = Signal(entry_bits)
         m.d.comb += entry.eq(r_word.word_select(r_slot, entry_bits))
-        v, z = entry[:c.index_bits], entry[c.index_bits:]
         out = self.entry.payload
-        prev_row = Signal.like(out.row)
-        m.d.comb += [out.index.eq(v), out.act.eq(r_act),
-                     out.row.eq(Mux(r_first, z, prev_row + z + 1)),
+        m.d.comb += [out.index.eq(entry[:c.index_bits]), out.z.eq(entry[c.index_bits:]),
+                     out.first.eq(r_first), out.act.eq(r_act),
                      self.entry.valid.eq(r_valid),
                      self.busy.eq(e_busy | r1_valid | r_valid)]
-        with m.If(r_valid):
-            m.d.sync += prev_row.eq(out.row)
         return m
