@@ -170,8 +170,9 @@ def generate(model, out_dir, **overrides):
     return out_dir / "eie.v", out_dir / "eie.json"
 
 
-def synth(model, target, workdir=None, **overrides):
-    """Out-of-context synthesis report of an engine (sized for ``model`` if given)."""
+def synth(model, target, workdir=None, seed=1, **overrides):
+    """Out-of-context synthesis report of an engine (sized for ``model`` if
+    given), placed and routed with nextpnr seed ``seed``."""
     from hw.eie import EieEngine
     from .eie_image import EieConfig
     from .toolchain import synth_report
@@ -182,7 +183,7 @@ def synth(model, target, workdir=None, **overrides):
         made.append(EieEngine(EieConfig(**overrides)) if model is None
                     else engine_for(model, **overrides)[0])
         return made[-1]
-    report = synth_report(make, TOP, target, workdir)
+    report = synth_report(make, TOP, target, workdir, seed=seed)
     config = made[0].config
     report.update(core="eie", config=vars(config) | {"acc_bits": config.accumulator_bits},
                   pes=config.pes, luts_per_pe=round(report["luts"] / config.pes, 1))
