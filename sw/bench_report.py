@@ -318,7 +318,7 @@ def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
                          f"nextpnr seed {seed}")
                 r = eie_sim.synth(m, target, seed=seed, **options)
                 fmax.append(r["fmax_mhz"])
-            r["fmax_mhz"] = " / ".join(f"{f:.2f}" for f in fmax)
+            r["fmax_mhz"] = " / ".join("-" if f is None else f"{f:.2f}" for f in fmax)
         except (ToolchainError, ValueError) as error:
             r = {"error": _why_not(error)}
         synth.append((target, name, pes, organization, r))

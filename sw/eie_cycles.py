@@ -127,7 +127,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
         for k in range(n):
             free = not busy[k] or left[k] <= 1
             issue = busy[k] and left[k] > 0
-            valid, held = p_valid[k], p_entries[k]
+            valid, counts = p_valid[k], p_entries[k]
             take = valid[-1] and free
             moves = [False] * stages  # each stage's column moves on this cycle
             moves[-1] = take
@@ -144,12 +144,12 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
             if free:
                 busy[k] = take
                 if take:
-                    left[k] = held[-1]
+                    left[k] = counts[-1]
             for st in reversed(range(stages)):
                 if st == 0 and pop:
-                    valid[0], held[0] = True, int(entries[k, queues[k].popleft()[0]])
+                    valid[0], counts[0] = True, int(entries[k, queues[k].popleft()[0]])
                 elif st > 0 and moves[st - 1]:
-                    valid[st], held[st] = True, held[st - 1]
+                    valid[st], counts[st] = True, counts[st - 1]
                 elif moves[st]:
                     valid[st] = False
         # -- register updates of the central unit

@@ -96,8 +96,9 @@ class ArithmeticUnit(wiring.Component):
         # ---- A: add, with the bypass
         # A drained row is cleared the cycle after its read by writing a sum
         # of zeros: the cycle after `drain`, the product and the forwarded
-        # value are zero (their flip-flops' synchronous resets) and chosen,
-        # so no multiplexer for the clear sits after the adders.
+        # value are zero and the forwarded value is chosen, so no multiplexer
+        # for the clear sits after the adders (zeroing a register on `drain`
+        # becomes its flip-flops' synchronous reset in synthesis).
         drain = replica(self.drain, c)
         drain_row = replica(self.drain_row, c, reset_less=True)
         m.d.sync += [drain.eq(self.drain), drain_row.eq(self.drain_row)]

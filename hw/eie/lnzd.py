@@ -22,7 +22,7 @@ class LeadingNonzero(wiring.Component):
     any : Out(1)
         Some bit of ``i`` is set.
     index : Out(range(width))
-        The lowest set bit (0 when none is).
+        The lowest set bit (meaningless when none is: check ``any``).
 
     Combinational; ``ceil(log2(width))`` levels of 2:1 multiplexers, so it
     stays fast where a priority chain over 128 words would not. The tree
