@@ -130,8 +130,8 @@ class HostLink(wiring.Component):
 
         # ---- fixed payloads (docs/formats.md), little-endian fields
         info = Cat(Const(1, 8), Const(c.beat_lanes, 8), Const(c.act_bits, 8),
-                   Const(sizes["act"], 8), Const(sizes["load"], 8), Const(c.max_cols, 16), Const(c.max_layers, 8),
-                   Const(MAX_PAYLOAD, 16))
+                   Const(sizes["act"], 8), Const(sizes["load"], 8), Const(c.max_cols, 16),
+                   Const(c.max_layers, 8), Const(MAX_PAYLOAD, 16))
         state = Cat(self.busy, Const(0, 7), last_cycles, frames_ok, frames_bad)
         fixed = {Command.INFO: info, Command.STATUS: state}
 

@@ -83,13 +83,9 @@ class SimulatedBoard(wiring.Component):
         m.submodules.cable_rx = cable_rx = UartRx(self._divisor)
         m.submodules.buffer = buffer = SyncFIFO(width=8, depth=1024)
         m.submodules.sending = sending = SyncFIFO(width=8, depth=1024)
-        m.d.comb += [sending.w_data.eq(self.host_tx.payload), sending.w_en.eq(self.host_tx.valid),
-                     self.host_tx.ready.eq(sending.w_rdy),
-                     cable_tx.i.payload.eq(sending.r_data), cable_tx.i.valid.eq(sending.r_rdy),
-                     sending.r_en.eq(cable_tx.i.ready)]
-        m.d.comb += [system.rx.eq(cable_tx.tx), cable_rx.rx.eq(system.tx),
-                     buffer.w_data.eq(cable_rx.o.payload), buffer.w_en.eq(cable_rx.o.valid),
-                     cable_rx.o.ready.eq(buffer.w_rdy),
-                     self.host_rx.payload.eq(buffer.r_data), self.host_rx.valid.eq(buffer.r_rdy),
-                     buffer.r_en.eq(self.host_rx.ready)]
+        wiring.connect(m, wiring.flipped(self.host_tx), sending.w_stream)
+        wiring.connect(m, sending.r_stream, cable_tx.i)
+        wiring.connect(m, cable_rx.o, buffer.w_stream)
+        wiring.connect(m, buffer.r_stream, wiring.flipped(self.host_rx))
+        m.d.comb += [system.rx.eq(cable_tx.tx), cable_rx.rx.eq(system.tx)]
         return m

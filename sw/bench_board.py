@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from .bench_report import _why_not, write_section
+from .board_sim import board_design
 from .toolchain import ToolchainError
 
-__all__ = ["bench_board", "BOARD_CONFIGS", "board_design", "run_simulated_board"]
+__all__ = ["bench_board", "BOARD_CONFIGS", "run_simulated_board"]
 
 #: (board, bundled model, engine): the largest EIE engine of LeNet-300-100 that
 #: fits each board (``pes``), and the MAC array (``mac``: lanes x width) running
@@ -27,21 +28,6 @@ BOARD_CONFIGS = [("icebreaker", "lenet-300-100", dict(pes=2)),
                  ("icesugar-pro", "lenet-300-100", dict(pes=8)),
                  ("ulx3s-85f", "digits-mlp", dict(mac=(2, 4)))]
 BAUD = 115200
-
-
-def board_design(board, model, pes=None, mac=None):
-    """``(model, engine)``: ``model`` interleaved over ``pes`` PEs and the EIE
-    engine ``board`` builds for it (its organization; the model baked in unless
-    the board keeps it in SPRAM, ``engine.baked_image``), or with ``mac =
-    (lanes, width)`` the dense engine (weights baked in)."""
-    from boards.flow import board_engine
-    from .eie_sim import engine_for
-    if mac is not None:
-        from .dense_sim import dense_engine_for
-        return model, dense_engine_for(model, lanes=mac[0], width=mac[1])[0]
-    if pes != model.pes:
-        model = model.interleaved(pes)
-    return model, engine_for(model, **board_engine(board, {}))[0]
 
 
 def run_simulated_board(model, engine, x, progress=print):

@@ -14,34 +14,22 @@ def _progress(message):
 
 
 def _design(args, model):
-    """``(model, engine)`` a board is built with: the engine options over the
-    board's organization (``boards.flow.BOARDS``), sized for ``model``
-    (interleaved over ``--pes``; baked in unless the board keeps it in
-    SPRAM) or from the options alone. ``build`` and ``infer`` take the same
-    options, so they agree on the memory layout a load writes. With ``--core
-    mac`` it is the dense engine (the MAC array, ``--lanes x --width``)
-    running the model's layers decoded, its weights baked in."""
-    from boards.flow import board_engine
-    from hw.eie import EieEngine
+    """``(model, engine)`` a board is built with (``sw.board_sim.board_design``)
+    from the command line: the engine options over the board's organization,
+    or with ``--core mac`` the dense engine (the MAC array, ``--lanes x
+    --width``) running the model's layers decoded. ``build`` and ``infer``
+    take the same options, so they agree on the memory layout a load writes."""
+    from .board_sim import board_design
     from .cli import _eie_overrides
-    from .eie_image import EieConfig
-    from .eie_sim import engine_for
     overrides = _eie_overrides(args)
     if args.core == "mac":
-        from .dense_sim import dense_engine_for
         if model is None:
             raise EiegenError("--core mac needs --model: the dense engine is sized for it")
         if overrides:
             raise EiegenError(f"{', '.join('--' + k.replace('_', '-') for k in overrides)} "
                               f"set the EIE engine; the MAC array takes --lanes and --width")
-        return model, dense_engine_for(model, lanes=args.lanes, width=args.width)[0]
-    if args.board is not None:
-        overrides = board_engine(args.board, overrides)
-    if model is None:
-        return None, EieEngine(EieConfig(**overrides))
-    if overrides.get("pes", model.pes) != model.pes:
-        model = model.interleaved(overrides["pes"])
-    return model, engine_for(model, **overrides)[0]
+        return board_design(args.board, model, mac=(args.lanes, args.width))
+    return board_design(args.board, model, **overrides)
 
 
 def cmd_build(args):

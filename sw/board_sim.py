@@ -14,12 +14,41 @@ from pathlib import Path
 
 from .toolchain import EiegenError, ToolchainError, simulate, to_verilog
 
-__all__ = ["simulated_board", "image_for", "SIM_DIVISOR"]
+__all__ = ["simulated_board", "board_design", "image_for", "SIM_DIVISOR"]
 
 #: Clock cycles per UART bit in simulation: the real UART, at a rate that
 #: keeps simulated transfers short.
 SIM_DIVISOR = 4
 TOP = "eiegen_board"
+
+
+def board_design(board, model, pes=None, mac=None, **overrides):
+    """``(model, engine)`` a board runs (``build`` and ``infer`` must agree on it:
+    it decides the memory layout a load writes).
+
+    With ``mac = (lanes, width)``, the dense engine (the MAC array) sized for
+    ``model``, its weights baked in. Otherwise the EIE engine: ``overrides``
+    (``EieConfig`` fields, ``pes`` among them) over ``board``'s organization
+    (``boards.flow.BOARDS``; none when ``board`` is None), sized for ``model``
+    interleaved over ``pes`` and baked in unless the engine keeps it in SPRAM
+    (``engine.baked_image``), or from the options alone when ``model`` is None.
+    """
+    from boards.flow import board_engine
+    from hw.eie import EieEngine
+    from .eie_image import EieConfig
+    from .eie_sim import engine_for
+    if mac is not None:
+        from .dense_sim import dense_engine_for
+        return model, dense_engine_for(model, lanes=mac[0], width=mac[1])[0]
+    if pes is not None:
+        overrides["pes"] = pes
+    if board is not None:
+        overrides = board_engine(board, overrides)
+    if model is None:
+        return None, EieEngine(EieConfig(**overrides))
+    if overrides.get("pes", model.pes) != model.pes:
+        model = model.interleaved(overrides["pes"])
+    return model, engine_for(model, **overrides)[0]
 
 
 def image_for(model, config):

@@ -491,7 +491,8 @@ def cmd_demo(args):
     bitstream, and the host driver on the simulated board, on bundled defaults."""
     from boards.flow import build
     from . import eie_sim, mac, model as model_file
-    from .bench_board import BOARD_CONFIGS, board_design, run_simulated_board
+    from .bench_board import BOARD_CONFIGS, run_simulated_board
+    from .board_sim import board_design
     from .compress import compress_preset
     from .datasets import load
     from .eie_golden import infer

@@ -11,8 +11,11 @@ zero weights and biases, so padding lanes compute zero and need no masking.
 
 from dataclasses import dataclass
 
+from amaranth.hdl import signed
+from amaranth.lib import data
+
 from .numerics import accumulator_bits
-from .packing import bit_fields, pack_fields
+from .packing import bit_fields, pack, pack_fields
 
 __all__ = ["DenseConfig", "DenseImage", "dense_config_for", "build_dense_image",
            "DENSE_MEMORIES"]
@@ -118,10 +121,7 @@ class DenseImage:
 
 def _pack(values, bits):
     """Signed ``values`` as consecutive ``bits``-wide fields, the first lowest."""
-    word = 0
-    for k, v in enumerate(values):
-        word |= (int(v) & ((1 << bits) - 1)) << (k * bits)
-    return word
+    return pack(data.ArrayLayout(signed(bits), len(values)), values)
 
 
 def build_dense_image(model, config):

@@ -6,7 +6,7 @@ import numpy as np
 
 from .dense_image import build_dense_image, dense_config_for
 from .eie_golden import infer, input_activations
-from .eie_sim import drive, layer_cycles_from_events
+from .eie_sim import drive
 
 __all__ = ["dense_engine_for", "run"]
 
@@ -33,11 +33,9 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     beats = sum(-(-l.rows // c.lanes) * -(-l.cols // c.width) for l in model.layers)
     y, result = drive(engine, input_activations(model, raw),
                       image.load_beats() if runtime_load else [], image.out_rows,
-                      budget=2 * beats * len(raw) + 100 * len(model.layers), seed=seed,
-                      in_stall=in_stall, out_stall=out_stall, workdir=workdir)
-    timing = layer_cycles_from_events(result["events"], [s["start"] for s in result["samples"]],
-                                      len(model.layers))
-    cycles = [sum(t["layers"][l] for t in timing) for l in range(len(model.layers))]
+                      2 * beats * len(raw) + 100 * len(model.layers), len(model.layers),
+                      seed=seed, in_stall=in_stall, out_stall=out_stall, workdir=workdir)
+    cycles = result["layer_cycles"]
     macs = sum(l.rows * l.cols for l in model.layers) * len(raw)
     return y, {
         "model": model.name, "config": vars(c), "samples": len(raw),

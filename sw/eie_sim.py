@@ -64,10 +64,9 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     if progress:
         progress(f"Verilator: {len(raw)} inferences on {n} PEs (queue depth {c.queue_depth})")
     y, result = drive(engine, input_activations(model, raw), load, image.out_rows, budget,
-                      seed=seed, in_stall=in_stall, out_stall=out_stall, workdir=workdir)
-    timing = layer_cycles_from_events(result["events"], [s["start"] for s in result["samples"]],
-                                      len(model.layers))
-    rtl_layers = [sum(t["layers"][l] for t in timing) for l in range(len(model.layers))]
+                      len(model.layers), seed=seed, in_stall=in_stall, out_stall=out_stall,
+                      workdir=workdir)
+    rtl_layers = result["layer_cycles"]
     layers = []
     for l, (cycles, figures) in enumerate(zip(rtl_layers, model_layers)):
         layers.append({
@@ -82,7 +81,7 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
         "samples": len(raw), "mismatches": int(np.count_nonzero(y != golden)),
         "outputs": int(golden.size), "layers": layers, "cycles": total,
         "cycles_per_inference": total / len(raw),
-        "output_cycles": sum(t["output"] for t in timing),
+        "output_cycles": sum(t["output"] for t in result["timing"]),
         "model_cycles": sum(l["cycles"] for l in model_layers),
         "pe_utilization": sum(l["useful_macs"] for l in layers) / (n * total),
         "load_balance_efficiency": float(np.average(
@@ -93,16 +92,18 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     return y, report
 
 
-def drive(engine, a0, load, out_rows, budget, *, seed=0, in_stall=0.0, out_stall=0.0,
-          workdir=None):
+def drive(engine, a0, load, out_rows, budget, n_layers, *, seed=0, in_stall=0.0,
+          out_stall=0.0, workdir=None):
     """Stream activation vectors ``a0`` (B, inputs) through ``engine`` (the EIE or
     the dense engine: the same ports) in Verilator, after ``load`` beats
     ``(mem, pe, addr, data)``, with random stalls on both streams.
 
     Returns ``(y, result)``: the first ``out_rows`` outputs of every vector,
     and the bench's record (``samples`` with their start cycles, ``events``
-    of ``layer`` and ``busy``, ``end``). ``budget`` bounds the cycles of the
-    computation; the bench fails past it.
+    of ``layer`` and ``busy``, ``end``) with each vector's cycles
+    (``timing``, ``layer_cycles_from_events``) and each of the ``n_layers``
+    layers' cycles summed over the vectors (``layer_cycles``). ``budget``
+    bounds the cycles of the computation; the bench fails past it.
     """
     n = len(engine.input.payload)
     lanes = engine.input.payload.shape()
@@ -128,6 +129,9 @@ def drive(engine, a0, load, out_rows, budget, *, seed=0, in_stall=0.0, out_stall
     shape = engine.output.payload.shape()
     y = np.array([[v for word in s["outputs"] for v in unpack(shape, int(word, 16))]
                   for s in result["samples"]], dtype=np.int64)[:, :out_rows]
+    result["timing"] = timing = layer_cycles_from_events(
+        result["events"], [s["start"] for s in result["samples"]], n_layers)
+    result["layer_cycles"] = [sum(t["layers"][l] for t in timing) for l in range(n_layers)]
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return y, result

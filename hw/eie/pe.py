@@ -140,7 +140,8 @@ class ProcessingElement(wiring.Component):
         wb_keep = replica(self.wb_keep, c, reset_less=True)
         m.d.sync += [wb_valid.eq(self.wb_valid), wb_addr.eq(self.wb_addr),
                      wb_keep.eq(self.wb_keep)]
-        # The layer's configuration comes from one register for all PEs.
+        # The layer's configuration comes from one register for all PEs; the
+        # PE keeps its own copy.
         layer = replica(self.layer, c, reset_less=True)
         m.d.sync += layer.eq(self.layer)
         m.d.comb += [
