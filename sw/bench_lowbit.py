@@ -83,7 +83,7 @@ def bench_lowbit(out_dir, progress=print, digits=100):
             progress(f"{label}: synthesizing for {target}")
             fitted = dict(params)
             if name != "xnor":
-                fitted["dsp_multipliers"] = TARGETS[target]["multipliers"]
+                fitted["dsp_multipliers"] = TARGETS[target]["capacity"]["dsps"]
             try:
                 row["synth"][target] = _flow(name).synth(fitted, target)
             except ToolchainError as error:

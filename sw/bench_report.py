@@ -42,6 +42,8 @@ def write_section(path, name, body):
 def _why_not(error):
     """A failed place-and-route as a table cell: what ran out, in a few words."""
     reason = str(error).split(";")[0].split("ERROR:")[-1].strip()
+    if "does not fit the" in reason:  # sw.toolchain's count before placement
+        return "needs " + reason.split("it needs ")[-1]
     if "ICESTORM_RAM" in reason or "DP16KD" in reason:
         return "more block RAMs than the device has"
     if "BELs remaining" in reason or "expand region" in reason:
@@ -75,7 +77,7 @@ def bench_mac(out_dir, progress=print):
         for target in targets:
             progress(f"{label}: synthesizing for {target}")
             # Multipliers past the device's DSP count are built in LUTs.
-            fitted = dict(params, dsp_multipliers=TARGETS[target]["multipliers"])
+            fitted = dict(params, dsp_multipliers=TARGETS[target]["capacity"]["dsps"])
             try:
                 row["synth"][target] = mac.synth(fitted, target)
             except ToolchainError as error:
@@ -125,7 +127,7 @@ def _mac_markdown(rows):
                              f"{sim['macs_per_cycle']} ({sim['peak_macs_per_cycle']}) | - | - | "
                              f"does not fit: {s['error']} |")
                 continue
-            ceiling = TARGETS[target]["multipliers"] * s["fmax_mhz"] / 1000
+            ceiling = TARGETS[target]["capacity"]["dsps"] * s["fmax_mhz"] / 1000
             got = _gmacs(row, target)
             lines.append(
                 f"| {row['label']} | {target} | {s['luts']} | {s['ffs']} | {s['dsps']} | "
@@ -150,7 +152,7 @@ def _mac_plot(rows, path):
         rows_t = [r for r in rows if target in r["synth"]]
         labels = [r["label"] for r in rows_t]
         got = [_gmacs(r, target) or 0 for r in rows_t]
-        ceiling = [TARGETS[target]["multipliers"] * r["synth"][target].get("fmax_mhz", 0) / 1000
+        ceiling = [TARGETS[target]["capacity"]["dsps"] * r["synth"][target].get("fmax_mhz", 0) / 1000
                    for r in rows_t]
         xs = np.arange(len(rows_t))
         ax.bar(xs - 0.2, got, 0.4, label="measured")
@@ -493,7 +495,7 @@ def bench_winograd(out_dir, progress=print, digits=20):
                        multipliers=sim["multipliers"],
                        per_output=sim["multipliers"] / (t.m * t.m))
             make = lambda target, p=params: winograd_sim.synth(  # noqa: E731
-                dict(p, dsp_multipliers=TARGETS[target]["multipliers"]), target)
+                dict(p, dsp_multipliers=TARGETS[target]["capacity"]["dsps"]), target)
         else:
             # Direct convolution as dot products of C*r*r inputs per output.
             cols = _im2col_layer(layer_x, w.shape[2])
@@ -543,7 +545,7 @@ def _mac_synth(params, target):
     from . import mac
     from .toolchain import synth_report
     from .winograd_sim import SYNTH_FLAGS
-    fitted = dict(params, dsp_multipliers=TARGETS[target]["multipliers"])
+    fitted = dict(params, dsp_multipliers=TARGETS[target]["capacity"]["dsps"])
     report = synth_report(lambda: mac.build_core(fitted), mac.TOP, target,
                           synth_flags=SYNTH_FLAGS)
     return report

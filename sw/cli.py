@@ -358,9 +358,13 @@ def cmd_golden(args):
     np.save(args.out, y)
     _progress(f"wrote {args.out}: {y.shape[0]} x {y.shape[1]} integer outputs")
     if args.report:
-        _progress(f"cycle model: {m.pes} PEs, queue depth {args.queue_depth}")
-        layers, total = network_cycles(m, acts[:-1], args.queue_depth)
+        organization = {key: bool(getattr(args, key)) for _, key, _ in EIE_FLAGS}
+        _progress(f"cycle model: {m.pes} PEs, queue depth {args.queue_depth}"
+                  + "".join(f", {key.replace('_', ' ')}" for key, on in organization.items()
+                            if on))
+        layers, total = network_cycles(m, acts[:-1], args.queue_depth, **organization)
         _write_json(args.report, {"model": m.name, "pes": m.pes, "queue_depth": args.queue_depth,
+                                  **organization,
                                   "samples": int(y.shape[0]), "layers": layers,
                                   "cycles": total["cycles"],
                                   "cycles_per_inference": total["cycles"] / max(1, y.shape[0])})
@@ -781,6 +785,9 @@ def _parser():
     p.add_argument("--out", required=True, help="Y.npy: integer outputs of the last layer")
     p.add_argument("--report", help="R.json: the cycle model's figures per layer")
     p.add_argument("--queue-depth", type=int, default=8, help="activation queue depth (default 8)")
+    for flag, _, help in EIE_FLAGS:
+        p.add_argument(flag, action=argparse.BooleanOptionalAction,
+                       help=f"cycles of an engine built with {flag}")
     p.set_defaults(func=cmd_golden)
 
     p = verbs.add_parser("bench", help="measure cores and write docs/benchmarks.md")

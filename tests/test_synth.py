@@ -53,3 +53,14 @@ def test_pe_register_copies_survive_synthesis(tmp_path):
     done = subprocess.run([str(yosys), "-q", "-s", "check.ys"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_a_core_larger_than_the_device_is_refused_before_placement(tmp_path, capsys):
+    # 12 multipliers, every one asked of a DSP block, against the UP5K's 8.
+    report = tmp_path / "r.json"
+    status = main(["synth", "mac", "--lanes", "3", "--width", "4", "--target", "ice40-up5k",
+                   "--report", str(report)])
+    err = capsys.readouterr().err
+    assert status != 0 and not report.exists()
+    assert "does not fit the ice40-up5k: it needs 12 DSPs, the device has 8" in err, err
+    assert len(err.strip().splitlines()) == 1
