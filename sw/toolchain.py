@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["EiegenError", "ToolchainError", "cache_dir", "to_verilog", "verilator_env",
-           "simulate", "synthesize", "synth_report", "TARGETS"]
+           "simulate", "synthesize", "synth_report", "TARGETS", "DoesNotFit"]
 
 
 class EiegenError(Exception):
@@ -31,6 +31,10 @@ class EiegenError(Exception):
 
 class ToolchainError(EiegenError):
     """A simulator or synthesis tool is missing or failed."""
+
+
+class DoesNotFit(ToolchainError):
+    """A core needs more of some resource than the target device has."""
 
 
 def cache_dir():
@@ -245,7 +249,7 @@ def _check_fits(used, target, core):
                    f"offered) or fewer PEs or lanes" if kind == "dsps" else
                    "generate a smaller configuration (fewer PEs or lanes, smaller or "
                    "narrower memories)")
-            raise ToolchainError(f"{core} does not fit the {target}: it needs {used[kind]} "
+            raise DoesNotFit(f"{core} does not fit the {target}: it needs {used[kind]} "
                                  f"{RESOURCE_NAMES[kind]}, the device has {have}; {fix}")
 
 
@@ -273,6 +277,14 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     -------
     dict with ``target``, ``luts``, ``ffs``, ``dsps``, ``brams``,
     ``fmax_mhz``, ``cells`` (Yosys cell counts) and ``logs``.
+
+    Raises
+    ------
+    DoesNotFit
+        The core alone needs more LUTs, DSPs, block RAMs or SPRAMs than the
+        device has (found before placement, from Yosys's counts).
+    ToolchainError
+        A tool is missing or failed.
     """
     if target not in TARGETS:
         raise EiegenError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
@@ -326,8 +338,13 @@ def synth_report(make_core, top, target, workdir=None, synth_flags="", seed=1):
     shell_v = to_verilog(shell, "eiegen_shell", ports=shell.ports)
     keep = workdir is not None
     workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-synth-"))
-    report = synthesize(core_v, top, shell_v, "eiegen_shell", target, workdir, synth_flags,
-                        seed)
+    try:
+        report = synthesize(core_v, top, shell_v, "eiegen_shell", target, workdir,
+                            synth_flags, seed)
+    except DoesNotFit:
+        if not keep:  # nothing in it to look at: the message says it all
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
         report.pop("logs")
