@@ -152,8 +152,8 @@ def _mac_plot(rows, path):
         rows_t = [r for r in rows if target in r["synth"]]
         labels = [r["label"] for r in rows_t]
         got = [_gmacs(r, target) or 0 for r in rows_t]
-        ceiling = [TARGETS[target]["capacity"]["dsps"] * r["synth"][target].get("fmax_mhz", 0) / 1000
-                   for r in rows_t]
+        dsps = TARGETS[target]["capacity"]["dsps"]
+        ceiling = [dsps * r["synth"][target].get("fmax_mhz", 0) / 1000 for r in rows_t]
         xs = np.arange(len(rows_t))
         ax.bar(xs - 0.2, got, 0.4, label="measured")
         ax.bar(xs + 0.2, ceiling, 0.4, label="all DSPs at this Fmax")
