@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .toolchain import TARGETS, ToolchainError
+from .toolchain import TARGETS, DoesNotFit, ToolchainError
 
 __all__ = ["bench_mac", "bench_winograd", "write_section"]
 
@@ -41,9 +41,9 @@ def write_section(path, name, body):
 
 def _why_not(error):
     """A failed place-and-route as a table cell: what ran out, in a few words."""
+    if isinstance(error, DoesNotFit):  # counted before placement
+        return error.shortfall
     reason = str(error).split(";")[0].split("ERROR:")[-1].strip()
-    if "does not fit the" in reason:  # sw.toolchain's count before placement
-        return "needs " + reason.split("it needs ")[-1]
     if "ICESTORM_RAM" in reason or "DP16KD" in reason:
         return "more block RAMs than the device has"
     if "BELs remaining" in reason or "expand region" in reason:
@@ -274,10 +274,10 @@ QUEUE_DEPTHS = [1, 2, 4, 8, 16, 32]
 #: (target, model, PEs, organization, nextpnr seeds): the engines synthesized
 #: for the table; "ice40" is the iCEBreaker's (``boards.flow.BOARDS``: SPRAM,
 #: sequential scan, two entries a word, 1-deep queues), "ice40, block RAM"
-#: the same with the sparse matrix and activations in block RAM. The 100 MHz claim is placed
-#: and routed twice, as one seed's Fmax moves by several MHz. The 8-bit
-#: digits network on 8 PEs is the smallest engine of 8 PEs a bundled network
-#: gives.
+#: the same with the sparse matrix and activations in block RAM. The 100 MHz
+#: claim is placed and routed twice, as one seed's Fmax moves by several MHz.
+#: The 8-bit digits network on 8 PEs is the smallest engine of 8 PEs a
+#: bundled network gives.
 EIE_SYNTH = [("ecp5-85f", "lenet-300-100", 8, "block RAM", (1, 2)),
              ("ice40-up5k", "digits-mlp 8-bit", 8, "ice40, block RAM", (1,)),
              ("ice40-up5k", "lenet-300-100", 8, "ice40", (1,)),
@@ -313,12 +313,13 @@ def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
         for depth in QUEUE_DEPTHS:
             sweep[(pes, depth)] = network_cycles(spread, acts, depth)[0]
 
+    from boards.flow import board_engine
+    organizations = {"block RAM": {}, "ice40": board_engine("icebreaker", {}),
+                     "ice40, block RAM": board_engine("icebreaker", {"spram": False})}
     synth = []
     for target, name, pes, organization, seeds in EIE_SYNTH:
-        from boards.flow import board_engine
         m = models[name] if pes == models[name].pes else models[name].interleaved(pes)
-        options = {"block RAM": {}, "ice40": board_engine("icebreaker", {}),
-                   "ice40, block RAM": board_engine("icebreaker", {"spram": False})}[organization]
+        options = organizations[organization]
         fmax = []
         try:
             for seed in seeds:

@@ -34,7 +34,13 @@ class ToolchainError(EiegenError):
 
 
 class DoesNotFit(ToolchainError):
-    """A core needs more of some resource than the target device has."""
+    """A core needs more of some resource than the target device has:
+    ``shortfall`` says which and how much ("needs 61 block RAMs, the device
+    has 30")."""
+
+    def __init__(self, core, target, shortfall, fix):
+        super().__init__(f"{core} does not fit the {target}: it {shortfall}; {fix}")
+        self.shortfall = shortfall
 
 
 def cache_dir():
@@ -251,8 +257,8 @@ def _check_fits(used, target, core):
                    f"offered) or fewer PEs or lanes" if kind == "dsps" else
                    "generate a smaller configuration (fewer PEs or lanes, smaller or "
                    "narrower memories)")
-            raise DoesNotFit(f"{core} does not fit the {target}: it needs {used[kind]} "
-                                 f"{RESOURCE_NAMES[kind]}, the device has {have}; {fix}")
+            raise DoesNotFit(core, target, f"needs {used[kind]} {RESOURCE_NAMES[kind]}, "
+                                           f"the device has {have}", fix)
 
 
 def _tool_bin(name):
