@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sw.toolchain import AFTER_READ, EiegenError, ToolchainError
+from sw.flows.toolchain import AFTER_READ
+from sw.errors import EiegenError, ToolchainError
 
 __all__ = ["BOARDS", "board_engine", "build", "flash"]
 
@@ -74,7 +75,7 @@ def build(board, config, image, out_dir, clock_mhz=None, progress=print):
     ``brams``, ``timing_met``, the bitstream's path and the utilization.
     """
     import importlib
-    from sw.dense_image import DenseConfig
+    from hw.dense_config import DenseConfig
     from .top import BoardTop
     b = _board(board)
     module, cls = b["platform"].split(":")

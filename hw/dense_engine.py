@@ -3,9 +3,10 @@
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
-from .eie.layouts import address_bits, placed_memory
+from .memory import address_bits, placed_memory
 from .engine import Engine
 from .mac import MacArray
+from .dense_config import DENSE_MEMORIES, dense_layer_fields
 
 __all__ = ["DenseEngine"]
 
@@ -16,21 +17,21 @@ class DenseEngine(Engine):
     The second option behind the host link (``hw.system``), with the EIE
     engine's ports, so the same link, driver and bench serve both. It runs
     the network of a compressed model with its weights decoded (dense),
-    bit-exact with the same golden model (``sw.eie_golden``): the array
+    bit-exact with the same golden model (``sw.golden.eie``): the array
     accumulates raw, and each layer's shift, round half up, saturation and
     ReLU follow (``docs/numerics.md``).
 
     Parameters
     ----------
-    config : sw.dense_image.DenseConfig
+    config : hw.dense_config.DenseConfig
         Sizes and widths (validated here).
-    image : sw.dense_image.DenseImage, optional
+    image : sw.flows.dense_image.DenseImage, optional
         Weights, biases and layer table to bake in; without one the memories
         start empty and are filled through ``load``.
 
     Ports
     -----
-    As ``hw.engine.Engine``: ``load`` beats write ``sw.dense_image.DENSE_MEMORIES``
+    As ``hw.engine.Engine``: ``load`` beats write ``hw.dense_config.DENSE_MEMORIES``
     (``pe`` 0); ``input`` and ``output`` carry ``width`` activations a beat.
 
     Timing
@@ -42,7 +43,6 @@ class DenseEngine(Engine):
     """
 
     def elaborate(self, platform):
-        from sw.dense_image import DENSE_MEMORIES, dense_layer_fields
         c = self._c
         m = Module()
         m.submodules.mac = mac = MacArray(

@@ -5,7 +5,7 @@ from amaranth.hdl import signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .eie.layouts import address_bits, load_layout
+from .memory import address_bits, load_layout
 
 __all__ = ["Engine"]
 

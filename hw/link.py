@@ -5,16 +5,16 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sw.protocol import DEVICE_SYNC, HOST_SYNC, MAX_PAYLOAD, Command, Status
+from sw.spec.protocol import DEVICE_SYNC, HOST_SYNC, MAX_PAYLOAD, Command, Status
 
-from .eie.layouts import load_layout
+from .memory import load_layout
 from .uart import UartRx, UartTx
 
 __all__ = ["HostLink", "link_sizes"]
 
 
 def _crc_byte(crc, byte):
-    """CRC-16/CCITT-FALSE after one more byte, unrolled (``sw.protocol.crc16``)."""
+    """CRC-16/CCITT-FALSE after one more byte, unrolled (``sw.spec.protocol.crc16``)."""
     for i in range(8):
         top = crc[15] ^ byte[7 - i]
         crc = Cat(Const(0, 1), crc[:15]) ^ Mux(top, 0x1021, 0)
@@ -33,7 +33,7 @@ def _sign_extend(value, bits):
 
 
 class HostLink(wiring.Component):
-    """Framed protocol (``sw.protocol``, docs/formats.md) between a UART and the engine.
+    """Framed protocol (``sw.spec.protocol``, docs/formats.md) between a UART and the engine.
 
     A frame is received whole into a buffer and its CRC checked before any of
     it reaches the engine, so a corrupt frame changes nothing. Every frame
@@ -46,7 +46,7 @@ class HostLink(wiring.Component):
 
     Parameters
     ----------
-    config : sw.eie_image.EieConfig or sw.dense_image.DenseConfig
+    config : hw.eie.config.EieConfig or hw.dense_config.DenseConfig
         The engine behind the link (``beat_lanes`` activations a beat,
         ``load_data_bits``, ``act_bits``, ``max_cols``, ``max_layers``).
     divisor : int

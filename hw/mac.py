@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sw.numerics import accumulator_bits
+from sw.spec.numerics import accumulator_bits
 
 from .adder_tree import AdderTree, tree_stages
 from .multiply import multiply
@@ -66,7 +66,7 @@ class MacArray(wiring.Component):
         Longest dot product accepted; sizes the accumulator.
     acc_bits : int, optional
         Accumulator width; by default the smallest that cannot overflow
-        (``sw.numerics.accumulator_bits``). A smaller one is refused.
+        (``sw.spec.numerics.accumulator_bits``). A smaller one is refused.
     tree_regs_every : int
         A pipeline register after every this many adder-tree levels; 0 for a
         combinational tree.

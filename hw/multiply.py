@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Const, Mux, Value
 
-from sw.numerics import naf
+from sw.spec.numerics import naf
 
 __all__ = ["multiply", "times_constant", "balanced_sum"]
 

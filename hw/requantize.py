@@ -14,7 +14,7 @@ class Requantize(wiring.Component):
 
     Round half up, then saturate to a signed ``out_bits`` number, then
     (optionally) clamp negatives to zero, exactly as ``docs/numerics.md``
-    and ``sw.numerics.requantize`` say.
+    and ``sw.spec.numerics.requantize`` say.
 
     Parameters
     ----------

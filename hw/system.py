@@ -9,6 +9,7 @@ from .dense_engine import DenseEngine
 from .eie import EieEngine
 from .link import HostLink
 from .uart import UartRx, UartTx
+from .dense_config import DenseConfig
 
 __all__ = ["EieSystem", "SimulatedBoard"]
 
@@ -18,24 +19,23 @@ class EieSystem(wiring.Component):
 
     Parameters
     ----------
-    config : sw.eie_image.EieConfig or sw.dense_image.DenseConfig
+    config : hw.eie.config.EieConfig or hw.dense_config.DenseConfig
         The EIE engine's, or the dense engine's (the MAC array).
     divisor : int
         Clock cycles per UART bit.
-    image : sw.eie_image.EieImage or sw.dense_image.DenseImage, optional
+    image : sw.flows.eie_image.EieImage or sw.flows.dense_image.DenseImage, optional
         A model baked into the memories (otherwise loaded through the link).
 
     Ports
     -----
     rx : In(1), tx : Out(1)
-        The serial line to the host (``sw.protocol``).
+        The serial line to the host (``sw.spec.protocol``).
     """
 
     rx: In(1, init=1)
     tx: Out(1, init=1)
 
     def __init__(self, config, divisor, image=None):
-        from sw.dense_image import DenseConfig
         engine = DenseEngine if isinstance(config, DenseConfig) else EieEngine
         self.engine = engine(config, image)
         self.link = HostLink(self.engine.config, divisor)

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sw.lowbit import ternary_acc_bits, ternary_sum_bits
+from sw.spec.lowbit import ternary_acc_bits, ternary_sum_bits
 
 from .adder_tree import AdderTree, tree_stages
 from .mac import MAX_ACC_BITS, _check_acc_bits, _check_int
@@ -44,7 +44,7 @@ class TernaryArray(wiring.Component):
     acc_bits : int, optional
         Width of the result before requantization (raw: the accumulator);
         by default the smallest that cannot overflow
-        (``sw.lowbit.ternary_acc_bits``). A smaller one is refused.
+        (``sw.spec.lowbit.ternary_acc_bits``). A smaller one is refused.
     tree_regs_every : int
         A register after every this many adder-tree levels; 0 for none.
     scaled : bool

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sw.winograd import cook_toom, odd_inverse, tile_widths
+from sw.spec.winograd import cook_toom, odd_inverse, tile_widths
 
 from .multiply import balanced_sum, multiply, times_constant
 from .pipeline import register_stage
@@ -35,7 +35,7 @@ class WinogradTile(wiring.Component):
     """One Winograd tile F(m x m, r x r): ``n^2`` multipliers, ``n = m + r - 1``.
 
     Computes ``Y = A'^T [sum_c U_c * (B'^T d_c B')] A' / S^2`` with the
-    integer transforms of ``sw.winograd.cook_toom`` (see ``docs/numerics.md``).
+    integer transforms of ``sw.spec.winograd.cook_toom`` (see ``docs/numerics.md``).
     A beat brings one n x n input tile ``d`` of one channel and that channel's
     Winograd-domain weights ``U`` (``G' g G'^T``, computed off line: filters
     are constants); ``first`` starts a sum over channels, ``last`` ends it and

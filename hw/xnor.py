@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sw.lowbit import xnor_acc_bits
+from sw.spec.lowbit import xnor_acc_bits
 
 from .adder_tree import AdderTree, tree_stages
 from .mac import MAX_ACC_BITS, _check_int
@@ -35,7 +35,7 @@ class XnorArray(wiring.Component):
         Longest dot product accepted; sizes the accumulator.
     acc_bits : int, optional
         Accumulator width; by default the smallest that cannot overflow
-        (``sw.lowbit.xnor_acc_bits``). A smaller one is refused.
+        (``sw.spec.lowbit.xnor_acc_bits``). A smaller one is refused.
     tree_regs_every : int
         A register after every this many popcount-tree levels; 0 for a
         combinational tree.

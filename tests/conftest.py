@@ -1,6 +1,9 @@
-"""Test-session settings."""
+"""Test-session settings and the fixtures the CLI tests share."""
 
+import numpy as np
 import pytest
+
+from sw.cli import main
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -9,3 +12,28 @@ def one_blas_thread():
     from threadpoolctl import threadpool_limits
     with threadpool_limits(1, user_api="blas"):
         yield
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli(*argv)`` runs ``eiegen argv`` in-process: ``(status, stdout, stderr)``."""
+    def run(*argv):
+        try:
+            status = main(list(argv))
+        except SystemExit as exit:  # argparse usage errors
+            status = exit.code
+        out, err = capsys.readouterr()
+        return status, out, err
+    return run
+
+
+def _save(tmp_path, name, array):
+    path = tmp_path / name
+    np.save(path, array)
+    return str(path)
+
+
+@pytest.fixture
+def save():
+    """``save(folder, name, array)``: the array as folder/name.npy; its path as a string."""
+    return _save

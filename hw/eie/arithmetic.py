@@ -4,7 +4,8 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import address_bits, load_layout, loadable_memory, placed_memory, replica
+from ..memory import address_bits, load_layout, placed_memory
+from .layouts import loadable_memory, replica
 from .spmat import entry_layout
 
 __all__ = ["ArithmeticUnit"]
@@ -26,10 +27,10 @@ class ArithmeticUnit(wiring.Component):
 
     Parameters
     ----------
-    config : sw.eie_image.EieConfig
+    config : hw.eie.config.EieConfig
     index : int
         The PE's number (its load beats).
-    image : sw.eie_image.EieImage, optional
+    image : sw.flows.eie_image.EieImage, optional
 
     Ports
     -----

@@ -8,8 +8,10 @@ from amaranth.lib.memory import Memory
 
 from ..engine import Engine
 from .lnzd import LeadingNonzero, at_most_one
-from .layouts import address_bits, layer_config_layout, placed_memory, single_port
+from ..memory import address_bits, placed_memory, single_port
+from .layouts import layer_config_layout
 from .pe import ProcessingElement
+from .config import MEMORIES, layer_fields
 
 __all__ = ["EieEngine"]
 
@@ -19,9 +21,9 @@ class EieEngine(Engine):
 
     Parameters
     ----------
-    config : sw.eie_image.EieConfig
+    config : hw.eie.config.EieConfig
         Sizes and widths (validated here).
-    image : sw.eie_image.EieImage, optional
+    image : sw.flows.eie_image.EieImage, optional
         A model's memory images to bake in; without one the memories start
         empty and are filled through ``load``. Not with ``config.spram``,
         which puts the sparse matrix and the activations in iCE40 SPRAM
@@ -29,7 +31,7 @@ class EieEngine(Engine):
 
     Ports
     -----
-    As ``hw.engine.Engine``: ``load`` beats write ``sw.eie_image.MEMORIES``;
+    As ``hw.engine.Engine``: ``load`` beats write ``hw.eie.config.MEMORIES``;
     ``input`` and ``output`` carry ``pes`` activations a beat (activation
     ``j`` is lane ``j mod pes`` of beat ``j // pes``). ``input`` is not ready
     in the cycle after entry 0 of the layer table is written (the input
@@ -56,7 +58,6 @@ class EieEngine(Engine):
         super().__init__(config, image)
 
     def elaborate(self, platform):
-        from sw.eie_image import MEMORIES, layer_fields
         c = self._c
         n = c.pes
         m = Module()

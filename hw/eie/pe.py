@@ -6,7 +6,8 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .arithmetic import ArithmeticUnit
-from .layouts import address_bits, broadcast_layout, layer_config_layout, load_layout, replica
+from ..memory import address_bits, load_layout
+from .layouts import broadcast_layout, layer_config_layout, replica
 from .pointers import PointerRead
 from .spmat import SparseMatrixRead
 from .writeback import WriteBack
@@ -25,10 +26,10 @@ class ProcessingElement(wiring.Component):
 
     Parameters
     ----------
-    config : sw.eie_image.EieConfig
+    config : hw.eie.config.EieConfig
     index : int
         This PE's number: its memories are written by load beats for it.
-    image : sw.eie_image.EieImage, optional
+    image : sw.flows.eie_image.EieImage, optional
         Memory contents to bake in.
 
     Ports

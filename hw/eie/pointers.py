@@ -4,7 +4,8 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import address_bits, broadcast_layout, load_layout, loadable_memory
+from ..memory import address_bits, load_layout
+from .layouts import broadcast_layout, loadable_memory
 
 __all__ = ["PointerRead", "span_layout"]
 
@@ -27,10 +28,10 @@ class PointerRead(wiring.Component):
 
     Parameters
     ----------
-    config : sw.eie_image.EieConfig
+    config : hw.eie.config.EieConfig
     index : int
         The PE's number (its load beats).
-    image : sw.eie_image.EieImage, optional
+    image : sw.flows.eie_image.EieImage, optional
         Pointer contents to bake in.
 
     Ports

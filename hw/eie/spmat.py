@@ -4,7 +4,8 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import address_bits, load_layout, loadable_memory
+from ..memory import address_bits, load_layout
+from .layouts import loadable_memory
 from .pointers import span_layout
 
 __all__ = ["SparseMatrixRead", "entry_layout"]
@@ -32,10 +33,10 @@ class SparseMatrixRead(wiring.Component):
 
     Parameters
     ----------
-    config : sw.eie_image.EieConfig
+    config : hw.eie.config.EieConfig
     index : int
         The PE's number (its load beats).
-    image : sw.eie_image.EieImage, optional
+    image : sw.flows.eie_image.EieImage, optional
 
     Ports
     -----

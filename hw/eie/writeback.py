@@ -4,7 +4,8 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import address_bits, layer_config_layout, load_layout, loadable_memory
+from ..memory import address_bits, load_layout
+from .layouts import layer_config_layout, loadable_memory
 
 __all__ = ["WriteBack"]
 
@@ -19,10 +20,10 @@ class WriteBack(wiring.Component):
 
     Parameters
     ----------
-    config : sw.eie_image.EieConfig
+    config : hw.eie.config.EieConfig
     index : int
         The PE's number (its load beats).
-    image : sw.eie_image.EieImage, optional
+    image : sw.flows.eie_image.EieImage, optional
 
     Ports
     -----

@@ -1,0 +1,69 @@
+"""Memories as every engine and the host link build them: address widths, the
+load port's write beats, memories placed in block RAM or iCE40 SPRAM, and
+SPRAM's single shared port."""
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Mux, Signal
+from amaranth.lib import data
+from amaranth.lib.memory import Memory
+
+__all__ = ["address_bits", "load_layout", "placed_memory", "single_port", "SPRAM_SUFFIX"]
+
+
+def address_bits(n):
+    """Address width for ``n`` locations (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+def load_layout(config):
+    """A write into one of an engine's memories (for the EIE engine,
+    ``hw.eie.config.MEMORIES`` ids; for the dense engine,
+    ``hw.dense_config.DENSE_MEMORIES``); ``data`` is ``config.load_data_bits`` wide.
+
+    The host link carries these too (``hw.link``), which is why they live
+    here and not with either engine."""
+    return data.StructLayout({"mem": 3, "pe": 6, "addr": 20, "data": config.load_data_bits})
+
+
+#: Names of memories placed in iCE40 SPRAM end with this; the synthesis
+#: scripts drop their (all-zero) initial contents, which SPRAM cannot hold
+#: (``sw.flows.toolchain.AFTER_READ``).
+SPRAM_SUFFIX = "_spram"
+
+
+def placed_memory(m, name, shape, depth, init=(), spram=False):
+    """A memory added as submodule ``name``; with ``spram`` named and marked so
+    that Yosys places it in iCE40 SPRAM (its ports must then be ``single_port``).
+
+    The caller promises that no read needs the word being written in the same
+    cycle (a memory loaded only while the engine is idle; activation banks
+    read and written in different phases; accumulators whose bypass covers
+    the one collision). The memory says so to Yosys (``no_rw_check``), which
+    otherwise wraps each block RAM in an address comparator and a data
+    register to give the old word on a collision: LUTs, and on the pointer
+    banks the ECP5's critical path.
+    """
+    attrs = {"no_rw_check": 1}
+    if spram:
+        attrs["ram_style"] = "huge"
+    mem = Memory(shape=shape, depth=depth, init=init, attrs=attrs)
+    m.submodules[name + SPRAM_SUFFIX if spram else name] = mem
+    return mem
+
+
+def single_port(m, mem, write_addr, write_data, write_en):
+    """Reads and writes of ``mem`` through one address, as an iCE40 SPRAM has.
+
+    A write takes the address in its cycle and the read output holds its
+    previous word meanwhile (SPRAM's no-change mode), so the user must not
+    need a read in a cycle that writes. Returns the read side: ``addr``,
+    ``en`` (default 1) and ``data``, like a read port's.
+    """
+    rd, wr = mem.read_port(), mem.write_port()
+    read = SimpleNamespace(addr=Signal.like(rd.addr), en=Signal(init=1), data=rd.data)
+    shared = Signal.like(rd.addr)
+    m.d.comb += [shared.eq(Mux(write_en, write_addr, read.addr)),
+                 rd.addr.eq(shared), wr.addr.eq(shared), wr.data.eq(write_data),
+                 wr.en.eq(write_en), rd.en.eq(read.en & ~write_en)]
+    return read

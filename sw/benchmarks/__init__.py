@@ -1,0 +1,2 @@
+"""``eiegen bench``: measured figures and plots into docs/benchmarks.md.
+"""

@@ -1,0 +1,5 @@
+"""The ``eiegen`` command line."""
+
+from sw.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,164 @@
+"""``eiegen build``, ``eiegen flash`` and ``eiegen infer``: the board verbs."""
+
+import time
+
+import numpy as np
+
+from sw.errors import EiegenError
+
+__all__ = ["add_board_verbs"]
+
+
+def _progress(message):
+    print(f"eiegen: {message}", flush=True)
+
+
+def _design(args, model):
+    """``(model, engine)`` a board is built with (``sw.host.simulated.board_design``)
+    from the command line: the engine options over the board's organization,
+    or with ``--core mac`` the dense engine (the MAC array, ``--lanes x
+    --width``) running the model's layers decoded. ``build`` and ``infer``
+    take the same options, so they agree on the memory layout a load writes."""
+    from sw.host.simulated import board_design
+    from sw.cli import _eie_overrides
+    overrides = _eie_overrides(args)
+    if args.core == "mac":
+        if model is None:
+            raise EiegenError("--core mac needs --model: the dense engine is sized for it")
+        if overrides:
+            raise EiegenError(f"{', '.join('--' + k.replace('_', '-') for k in overrides)} "
+                              f"set the EIE engine; the MAC array takes --lanes and --width")
+        return board_design(args.board, model, mac=(args.lanes, args.width))
+    return board_design(args.board, model, **overrides)
+
+
+def cmd_build(args):
+    from boards.flow import build
+    from sw.cli import _load_model, _write_json
+    model, engine = _design(args, _load_model(args.model))
+    image = engine.baked_image
+    t = time.time()
+    report = build(args.board, engine.config, image, args.out, clock_mhz=args.clock,
+                   progress=_progress)
+    report["wall_s"] = round(time.time() - t, 1)
+    if args.report:
+        _write_json(args.report, {k: v for k, v in report.items() if k != "utilization"})
+    _progress(f"{args.board}: {report['bitstream']}, {report['luts']} LUTs, {report['dsps']} "
+              f"DSPs, {report['brams']} BRAMs, {report['sprams']} SPRAMs, Fmax "
+              f"{report['fmax_mhz']} MHz at a {report['clock_mhz']} MHz clock (timing met), "
+              f"{report['wall_s']} s")
+    if model is not None and image is None:
+        _progress(f"the model is not in the bitstream (SPRAM starts empty): load it at run "
+                  f"time with eiegen infer --port PORT --model {args.model} --load")
+
+
+def cmd_flash(args):
+    from boards.flow import flash
+    path = flash(args.board, args.dir)
+    _progress(f"programmed {args.board} with {path}")
+
+
+def cmd_infer(args):
+    from sw.cli import _check_writable, _load_model, _load_model_inputs, _write_json
+    from sw.golden.eie import infer as golden
+    from sw.host.driver import Device
+    model = _load_model(args.model)
+    if args.sim and model is None:
+        raise EiegenError("--sim needs --model: the simulated board is built for a model")
+    if not args.sim and args.port is None:
+        raise EiegenError("name the board's serial port with --port (or use --sim)")
+    if model is None:
+        raise EiegenError("--model is needed to know the network's output size")
+    x = _load_model_inputs(args.inputs, model)
+    _check_writable(args.out, args.report)
+    outputs = model.layers[-1].rows
+    t = time.time()
+
+    def run(url, image):
+        with Device(url, baud=args.baud, timeout=args.timeout) as dev:
+            if image is not None:
+                _progress(f"loading the model: {len(image.load_beats())} memory words")
+                dev.load(image, progress=_progress)
+            ys, cycles = [], []
+            for k, xi in enumerate(x):
+                ys.append(dev.infer(xi, outputs))
+                cycles.append(dev.status()["cycles"])
+                if (k + 1) % 10 == 0 or k + 1 == len(x):
+                    _progress(f"{k + 1} of {len(x)} inferences")
+            return np.array(ys), cycles
+
+    from sw.host.simulated import image_for
+    # The engine the board was built with (its organization and options decide
+    # the memory layout a load writes).
+    model, engine = _design(args, model)
+    image = image_for(model, engine.config)
+    load = args.load or engine.baked_image is None
+    if args.sim:
+        from sw.host.simulated import simulated_board
+        _progress("building the simulated board (the system top, UART included, in Verilator)")
+        # Like a bitstream built with --model, unless --load asks for the
+        # memories to go over the link (or the board keeps them in SPRAM).
+        with simulated_board(engine.config, None if load else image) as url:
+            y, cycles = run(url, image if load else None)
+    else:
+        y, cycles = run(args.port, image if load else None)
+    expected = golden(model, x)
+    mismatches = int((y != expected).sum())
+    report = {"samples": len(x), "mismatches": mismatches, "cycles_per_inference": cycles,
+              "wall_s": round(time.time() - t, 1), "port": "sim" if args.sim else args.port}
+    if args.report:
+        _write_json(args.report, report)
+    if mismatches:
+        raise EiegenError(f"{mismatches} outputs differ from the golden model; "
+                          f"nothing written to {args.out}")
+    np.save(args.out, y)
+    _progress(f"{len(x)} inferences, 0 mismatches against the golden model, "
+              f"{np.mean(cycles):.0f} engine cycles each; wrote {args.out}")
+
+
+def _core_options(p):
+    g = p.add_argument_group("engine (default: EIE)")
+    g.add_argument("--core", choices=["eie", "mac"], default="eie",
+                   help="eie: the sparse engine; mac: the dense MAC array running the "
+                        "model's layers with their weights decoded")
+    g.add_argument("--lanes", type=int, default=2, help="MAC array lanes (--core mac; 2)")
+    g.add_argument("--width", type=int, default=4, help="MAC array width (--core mac; 4)")
+
+
+def add_board_verbs(verbs):
+    from boards.flow import BOARDS
+    from sw.cli import _eie_options
+    p = verbs.add_parser("build", help="bitstream for a dev board, with a timing report")
+    p.add_argument("--board", required=True, choices=list(BOARDS))
+    _eie_options(p, model_required=False)
+    _core_options(p)
+    p.add_argument("--clock", type=float,
+                   help="system clock in MHz (default: the board's; a PLL makes it)")
+    p.add_argument("--out", required=True, help="build folder (bitstream, logs, build.json)")
+    p.add_argument("--report", help="R.json: fmax_mhz, clock_mhz, luts, dsps, brams, timing_met")
+    p.set_defaults(func=cmd_build)
+
+    p = verbs.add_parser("flash", help="program a board with a built bitstream")
+    p.add_argument("--board", required=True, choices=list(BOARDS))
+    p.add_argument("dir", help="the build folder of eiegen build")
+    p.set_defaults(func=cmd_flash)
+
+    p = verbs.add_parser("infer", help="run inference on a board (or a simulated one)")
+    p.add_argument("--port", help="the board's serial port (/dev/ttyUSB1, COM3)")
+    p.add_argument("--sim", action="store_true",
+                   help="a simulated board: the system top in Verilator, UART included")
+    p.add_argument("--board", choices=list(BOARDS),
+                   help="the board, with the engine options it was built with, so a load "
+                        "matches its memories (an iCEBreaker is always loaded: its sparse "
+                        "matrix is in SPRAM)")
+    _eie_options(p, model_required=False)
+    _core_options(p)
+    p.add_argument("--load", action="store_true",
+                   help="write --model into the board's memories first (a bitstream built "
+                        "without --model)")
+    p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
+    p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
+    p.add_argument("--report", help="R.json: mismatches, cycles per inference, wall time")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
+    p.set_defaults(func=cmd_infer)

@@ -1,0 +1,194 @@
+"""The EIE engine's flow: generate, simulate whole networks, compare, synthesize."""
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sw.golden.cycles import network_cycles
+from sw.golden.eie import infer, input_activations
+from sw.flows.eie_image import build_image, config_for
+from sw.spec.packing import pack, unpack
+from sw.flows.toolchain import simulate, to_verilog
+
+__all__ = ["TOP", "engine_for", "run", "layer_cycles_from_events"]
+
+TOP = "eiegen_eie"
+
+
+def engine_for(model, *, runtime_load=False, **overrides):
+    """``(engine, image)`` sized for ``model``; baked in unless ``runtime_load``
+    or the engine keeps memories in SPRAM (which starts empty)."""
+    from hw.eie import EieEngine
+    config = config_for(model, **overrides)
+    image = build_image(model, config)
+    return EieEngine(config, None if runtime_load or config.spram else image), image
+
+
+def layer_cycles_from_events(events, starts, n_layers):
+    """Per sample, the cycles of each layer and of the output, from the bench's
+    time stamps of ``(cycle, layer, busy)`` changes."""
+    per_sample = []
+    bounds = list(starts[1:]) + [float("inf")]
+    for start, stop in zip(starts, bounds):
+        mine = [e for e in events if start <= e[0] <= stop]
+        up = next(t for t, _, busy in mine if busy)
+        marks = [up] + [t for t, layer, busy in mine if t > up and busy][:n_layers]
+        down = next(t for t, _, busy in mine if t > up and not busy)
+        cycles = [b - a for a, b in zip(marks, marks[1:])]
+        per_sample.append({"layers": cycles, "output": down - marks[-1],
+                           "inference": marks[-1] - up})
+    return per_sample
+
+
+def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
+        workdir=None, progress=None, **overrides):
+    """Run raw inputs (B, inputs) through the generated engine in Verilator.
+
+    Returns ``(y, report)``; ``report["mismatches"]`` counts outputs that
+    differ from the golden model ``sw.golden.eie.infer``.
+    """
+    started = time.monotonic()
+    engine, image = engine_for(model, runtime_load=runtime_load, **overrides)
+    c = engine.config
+    runtime_load = runtime_load or c.spram
+    n = c.pes
+    golden, acts = infer(model, raw, trace=True)
+    load = image.load_beats() if runtime_load else []
+    model_layers, _ = network_cycles(model, acts[:-1], c.queue_depth, c.sequential_scan,
+                                     c.spram)
+    budget = 20 * sum(l["cycles"] for l in model_layers)
+    if progress:
+        progress(f"Verilator: {len(raw)} inferences on {n} PEs (queue depth {c.queue_depth})")
+    y, result = drive(engine, input_activations(model, raw), load, image.out_rows, budget,
+                      len(model.layers), seed=seed, in_stall=in_stall, out_stall=out_stall,
+                      workdir=workdir)
+    rtl_layers = result["layer_cycles"]
+    layers = []
+    for l, (cycles, figures) in enumerate(zip(rtl_layers, model_layers)):
+        layers.append({
+            "cycles": cycles, "model_cycles": figures["cycles"],
+            "useful_macs": figures["useful_macs"],
+            "pe_utilization": figures["useful_macs"] / (n * cycles),
+            "load_balance_efficiency": figures["load_balance_efficiency"],
+        })
+    total = sum(rtl_layers)
+    report = {
+        "model": model.name, "config": vars(c) | {"acc_bits": c.accumulator_bits},
+        "samples": len(raw), "mismatches": int(np.count_nonzero(y != golden)),
+        "outputs": int(golden.size), "layers": layers, "cycles": total,
+        "cycles_per_inference": total / len(raw),
+        "output_cycles": sum(t["output"] for t in result["timing"]),
+        "model_cycles": sum(l["cycles"] for l in model_layers),
+        "pe_utilization": sum(l["useful_macs"] for l in layers) / (n * total),
+        "load_balance_efficiency": float(np.average(
+            [l["load_balance_efficiency"] for l in layers], weights=rtl_layers)),
+        "runtime_load": runtime_load, "load_beats": len(load),
+        "simulated_cycles": result["end"], "wall_s": round(time.monotonic() - started, 2),
+    }
+    return y, report
+
+
+def drive(engine, a0, load, out_rows, budget, n_layers, *, seed=0, in_stall=0.0,
+          out_stall=0.0, workdir=None):
+    """Stream activation vectors ``a0`` (B, inputs) through ``engine`` (the EIE or
+    the dense engine: the same ports) in Verilator, after ``load`` beats
+    ``(mem, pe, addr, data)``, with random stalls on both streams.
+
+    Returns ``(y, result)``: the first ``out_rows`` outputs of every vector,
+    and the bench's record (``samples`` with their start cycles, ``events``
+    of ``layer`` and ``busy``, ``end``) with each vector's cycles
+    (``timing``, ``layer_cycles_from_events``) and each of the ``n_layers``
+    layers' cycles summed over the vectors (``layer_cycles``). ``budget``
+    bounds the cycles of the computation; the bench fails past it.
+    """
+    n = len(engine.input.payload)
+    lanes = engine.input.payload.shape()
+    words_in = -(-a0.shape[1] // n)
+    padded = np.zeros((a0.shape[0], words_in * n), dtype=np.int64)
+    padded[:, :a0.shape[1]] = a0
+    samples = [[format(pack(lanes, row[w * n:(w + 1) * n]), "x") for w in range(words_in)]
+               for row in padded]
+    layout = engine.load.payload.shape()
+    beats = [format(pack(layout, {"mem": mem, "pe": pe, "addr": addr, "data": value}), "x")
+             for mem, pe, addr, value in load]
+    keep = workdir is not None
+    workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-engine-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    job = {"load": beats, "samples": samples, "out_words": -(-out_rows // n), "seed": seed,
+           "in_stall": in_stall, "out_stall": out_stall,
+           "max_cycles": budget + 200 * len(a0) + 10 * len(beats) + 10_000,
+           "result": str(workdir / "result.json")}
+    (workdir / "job.json").write_text(json.dumps(job))
+    simulate(to_verilog(engine, TOP), TOP, "sw.flows.testbench.eie", workdir=workdir,
+             env={"EIEGEN_JOB": str(workdir / "job.json")})
+    result = json.loads((workdir / "result.json").read_text())
+    shape = engine.output.payload.shape()
+    y = np.array([[v for word in s["outputs"] for v in unpack(shape, int(word, 16))]
+                  for s in result["samples"]], dtype=np.int64)[:, :out_rows]
+    result["timing"] = timing = layer_cycles_from_events(
+        result["events"], [s["start"] for s in result["samples"]], n_layers)
+    result["layer_cycles"] = [sum(t["layers"][l] for t in timing) for l in range(n_layers)]
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return y, result
+
+
+def describe(engine):
+    """JSON-ready description: configuration, ports, memories, layer-table fields."""
+    from hw.eie.config import MEMORIES, layer_fields
+    from amaranth.hdl import Value
+    c = engine.config
+    ports = [{"name": "clk", "direction": "in", "width": 1},
+             {"name": "rst", "direction": "in", "width": 1}]
+    for path, member, value in engine.signature.flatten(engine):
+        ports.append({"name": "__".join(map(str, path)),
+                      "direction": "in" if member.flow.name == "In" else "out",
+                      "width": len(Value.cast(value))})
+    return {
+        "core": "eie", "top": TOP, "config": vars(c) | {"acc_bits": c.accumulator_bits},
+        "ports": ports, "load_memories": MEMORIES,
+        "load_fields": {name: {"offset": f.offset, "width": f.width}
+                        for name, f in engine.load.payload.shape()},
+        "layer_fields": {k: {"offset": o, "width": w} for k, (o, w) in layer_fields(c).items()},
+        "baked_model": engine.baked_image is not None,
+        "macs_per_cycle_ceiling": c.pes,
+    }
+
+
+def generate(model, out_dir, **overrides):
+    """Write ``eie.v`` and ``eie.json``; the model (if any) is baked in."""
+    from hw.eie import EieEngine
+    from hw.eie.config import EieConfig
+    if model is None:
+        engine = EieEngine(EieConfig(**overrides))
+    else:
+        engine, _ = engine_for(model, **overrides)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "eie.v").write_text(to_verilog(engine, TOP))
+    (out_dir / "eie.json").write_text(json.dumps(describe(engine), indent=2) + "\n")
+    return out_dir / "eie.v", out_dir / "eie.json"
+
+
+def synth(model, target, workdir=None, seed=1, **overrides):
+    """Out-of-context synthesis report of an engine (sized for ``model`` if
+    given), placed and routed with nextpnr seed ``seed``."""
+    from hw.eie import EieEngine
+    from hw.eie.config import EieConfig
+    from sw.flows.toolchain import synth_report
+
+    made = []  # the engines synthesized; the first one describes them all
+
+    def make():
+        made.append(EieEngine(EieConfig(**overrides)) if model is None
+                    else engine_for(model, **overrides)[0])
+        return made[-1]
+    report = synth_report(make, TOP, target, workdir, seed=seed)
+    config = made[0].config
+    report.update(core="eie", config=vars(config) | {"acc_bits": config.accumulator_bits},
+                  pes=config.pes, luts_per_pe=round(report["luts"] / config.pes, 1))
+    return report

@@ -1,0 +1,106 @@
+"""The ternary array's flow: generate, tile a ternary layer into beats, simulate, synthesize.
+
+A layer of ternary weights ``W`` (M, N: -1, 0, +1) times samples ``X``
+(B, N integers) runs as the MAC array's layers do (``sw.flows.stream``);
+in scaled mode each row group also carries its rows' ``Wp``, ``Wn`` and
+bias, read on the first beat.
+"""
+
+import time
+
+import numpy as np
+
+from sw.golden.lowbit import check_ternary, ternary_layer
+from sw.spec.numerics import check_fits
+from sw.flows.stream import (check_shapes, describe_core, layer_report, run_beats, synth_core,
+                          tile_rows, untile, write_design)
+
+__all__ = ["build_core", "describe", "generate", "check_layer", "row_scales", "run", "synth"]
+
+TOP = "eiegen_ternary"
+
+
+def build_core(params):
+    """A ``TernaryArray`` from CLI-style parameters (``ValueError`` if invalid)."""
+    from hw.ternary import TernaryArray
+    return TernaryArray(**params)
+
+
+def describe(core):
+    """JSON-ready description: parameters, ports, payload fields, latency."""
+    return describe_core(core, "ternary", TOP, multipliers=core.multipliers,
+                         peak_macs_per_cycle=core.macs)
+
+
+def generate(params, out_dir):
+    """Write ``ternary.v`` and ``ternary.json`` into ``out_dir``; return their paths."""
+    core = build_core(params)
+    return write_design(core, TOP, out_dir, "ternary", describe(core))
+
+
+def row_scales(scales, m):
+    """Scales as (M, 2) rows of (Wp, Wn): one pair for the layer (2,) or one a row."""
+    scales = np.asarray(scales)
+    if scales.shape == (2,):
+        return np.tile(scales, (m, 1))
+    if scales.shape != (m, 2):
+        raise ValueError(f"scales have shape {scales.shape}, expected (2,) for the layer or "
+                         f"({m}, 2) for its rows: (Wp, Wn)")
+    return scales
+
+
+def check_layer(core, w, x, b=None, scales=None):
+    """Validate a ternary layer against the array; one-line ``ValueError`` if wrong."""
+    p = core.params
+    if scales is None and p["scaled"]:
+        raise ValueError("the scaled mode needs the scales Wp and Wn (--scales S.npy), "
+                         "or --raw for the exact sums")
+    if scales is not None and not p["scaled"]:
+        raise ValueError("scales need the scaled mode: drop --raw")
+    check_shapes(w, x, p["max_inputs"], bias=b)
+    check_ternary("weights", w)
+    check_fits("inputs", x, p["act_bits"])
+    if b is not None:
+        check_fits("bias", b, p["bias_bits"])
+    if scales is not None:
+        if not np.issubdtype(np.asarray(scales).dtype, np.integer):
+            raise ValueError(f"scales must hold integers (fixed-point mantissas), "
+                             f"not {np.asarray(scales).dtype}")
+        check_fits("scales", row_scales(scales, w.shape[0]), p["scale_bits"])
+
+
+def run(params, w, x, b=None, scales=None, *, seed=0, in_stall=0.0, out_stall=0.0,
+        workdir=None):
+    """Run a ternary layer through the generated Verilog in Verilator.
+
+    Returns ``(y, report)``; ``report["mismatches"]`` counts outputs that
+    differ from the golden model ``sw.golden.lowbit.ternary_layer``.
+    """
+    started = time.monotonic()
+    core = build_core(params)
+    w, x = np.asarray(w), np.asarray(x)
+    b = None if b is None else np.asarray(b)
+    check_layer(core, w, x, b, scales)
+    p = core.params
+    m, batch = w.shape[0], x.shape[0]
+    side = {"bias": b}
+    if scales is not None:
+        scales = row_scales(scales, m)
+        side.update(wp=scales[:, 0], wn=scales[:, 1])
+    beats = tile_rows(w, x, p["lanes"], p["width"], side, layout=core.i.payload.shape())
+    results, cycles = run_beats(core, TOP, beats, batch * -(-m // p["lanes"]), seed=seed,
+                                in_stall=in_stall, out_stall=out_stall, workdir=workdir)
+    y = untile(results, batch, m, p["lanes"])
+    golden = ternary_layer(x, w, b, scales, shift=p["shift"], out_bits=p["out_bits"],
+                           relu=p["relu"])
+    report = layer_report("ternary", core, w, x, beats, cycles, y, golden, peak=core.macs,
+                          seed=seed, in_stall=in_stall, out_stall=out_stall, started=started)
+    return y, report
+
+
+def synth(params, target, workdir=None):
+    """Out-of-context synthesis report of the array on ``target``."""
+    report, core = synth_core(build_core, params, TOP, target, workdir)
+    report.update(core="ternary", params=core.params, multipliers=core.multipliers,
+                  peak_macs_per_cycle=core.macs)
+    return report

@@ -1,0 +1,233 @@
+"""The Winograd tile's flow: generate, stream a layer as tiles, simulate, synthesize.
+
+A layer X (C, H, W) * W (K, C, r, r) runs as beats: output tiles row-major,
+then output channels, then input channels; each beat is one n x n input
+tile of one channel and the Winograd-domain weights ``U[k, c]`` (computed
+here off line from the spatial filters, as a host would load constants).
+Each (tile, k) sums its channels in the Winograd domain and returns one
+m x m output tile; tiles past the layer's edge are dropped.
+"""
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from amaranth.hdl import Value
+
+from sw.golden.conv import check_conv, correlate2d
+from sw.spec.numerics import check_fits
+from sw.spec.packing import pack, unpack
+from sw.flows.toolchain import simulate, synth_report, to_verilog
+from sw.golden.winograd import filter_transform, input_tiles, winograd_conv
+
+__all__ = ["TOP", "build_core", "describe", "generate", "check_layer", "beats", "golden", "run",
+           "run_cnn", "synth"]
+
+TOP = "eiegen_winograd"
+
+
+def build_core(params):
+    """A ``WinogradTile`` from CLI-style parameters (``ValueError`` if invalid)."""
+    from hw.winograd import WinogradTile
+    return WinogradTile(**params)
+
+
+def describe(core):
+    """JSON-ready description: parameters, transforms, widths, ports, latency."""
+    t, p = core.transforms, core.params
+    ports = [{"name": "__".join(map(str, path)),
+              "direction": "in" if member.flow.name == "In" else "out",
+              "width": len(Value.cast(value))}
+             for path, member, value in core.signature.flatten(core)]
+    return {
+        "core": "winograd", "top": TOP, "params": p,
+        "transforms": {"AT": t.at.tolist(), "G": t.g.tolist(), "BT": t.bt.tolist(),
+                       "divisor": t.divisor, "points": [str(x) for x in t.points] + ["inf"]},
+        "widths": {k: v for k, v in core.widths.items() if not k.endswith("range")},
+        "ports": [{"name": "clk", "direction": "in", "width": 1},
+                  {"name": "rst", "direction": "in", "width": 1}] + ports,
+        "input_fields": {name: {"offset": f.offset, "width": f.width}
+                         for name, f in core.i.payload.shape()},
+        "latency_cycles": core.latency,
+        "multipliers": core.multipliers,
+        "multiplies_per_output": core.multipliers / (t.m * t.m),
+        "direct_multiplies_per_output": t.r * t.r,
+    }
+
+
+def generate(params, out_dir):
+    """Write ``winograd.v`` and ``winograd.json`` into ``out_dir``; return their paths."""
+    core = build_core(params)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "winograd.v").write_text(to_verilog(core, TOP))
+    (out_dir / "winograd.json").write_text(json.dumps(describe(core), indent=2) + "\n")
+    return out_dir / "winograd.v", out_dir / "winograd.json"
+
+
+def check_layer(core, x, w):
+    """Validate a layer against the tile; one-line ``ValueError`` if wrong.
+
+    Spatial domain: ``w`` is (K, C, r, r) spatial filters. Winograd domain:
+    ``w`` is (K, C, n, n) Winograd-domain weights, zero where pruned.
+    """
+    p, t = core.params, core.transforms
+    x, w = np.asarray(x), np.asarray(w)
+    side = t.r if p["domain"] == "spatial" else t.n
+    if w.ndim != 4 or w.shape[2:] != (side, side):
+        raise ValueError(f"weights must have shape (K, C, {side}, {side}) for "
+                         f"F({t.m}x{t.m}, {t.r}x{t.r}) in the {p['domain']} domain, "
+                         f"not {w.shape}")
+    if p["domain"] == "spatial":
+        check_conv(x, w, p["act_bits"], p["weight_bits"])
+    else:
+        # The same checks on the image, against a stand-in spatial filter.
+        check_conv(x, np.zeros(w.shape[:2] + (t.r, t.r), dtype=np.int64), p["act_bits"])
+        check_fits("weights", w, p["weight_bits"])
+        if np.any(w[:, :, np.array(p["keep"]) == 0] != 0):
+            raise ValueError("weights are non-zero at positions the tile has no multiplier "
+                             "for: prune them or keep those positions")
+    if x.shape[0] > p["max_channels"]:
+        raise ValueError(f"the layer has {x.shape[0]} input channels, over the tile's maximum "
+                         f"{p['max_channels']}: raise --max-channels")
+
+
+def beats(core, x, u):
+    """Input beats for ``x`` (C, H, W) and Winograd weights ``u`` (K, C, n, n)."""
+    t = core.transforms
+    tiles = input_tiles(x, t.m, t.r)
+    c, ty, tx = tiles.shape[:3]
+    kept = core.positions
+    out = []
+    for i in range(ty):
+        for j in range(tx):
+            for k in range(u.shape[0]):
+                for ch in range(c):
+                    out.append({"d": tiles[ch, i, j].tolist(),
+                                "u": [int(u[k, ch, a, b]) for a, b in kept],
+                                "first": int(ch == 0), "last": int(ch == c - 1)})
+    return out
+
+
+def _untile(results, k, ty, tx, m, ho, wo):
+    y = np.array(results, dtype=np.int64).reshape(ty, tx, k, m, m)
+    return y.transpose(2, 0, 3, 1, 4).reshape(k, ty * m, tx * m)[:, :ho, :wo]
+
+
+def golden(core, x, w):
+    """The golden model for the core's domain: direct correlation (spatial) or
+    the Winograd-domain layer (``sw.golden.winograd.winograd_conv``, undivided)."""
+    p = core.params
+    if p["domain"] == "spatial":
+        return correlate2d(x, w)
+    return winograd_conv(x, w, core.transforms, domain="winograd", relu=p["relu"])
+
+
+def run(params, x, w, *, seed=0, in_stall=0.0, out_stall=0.0, workdir=None):
+    """Run a layer through the generated Verilog in Verilator.
+
+    ``x`` is one image (C, H, W) or a batch (B, C, H, W), streamed one after
+    the other. Returns ``(y, report)``; ``report["mismatches"]`` counts
+    outputs that differ from the golden model.
+    """
+    started = time.monotonic()
+    core = build_core(params)
+    x, w = np.asarray(x), np.asarray(w)
+    images = x if x.ndim == 4 else x[None]
+    if x.ndim not in (3, 4) or len(images) == 0:
+        raise ValueError(f"inputs must have shape (C, H, W), not {x.shape}")
+    for image in images:
+        check_layer(core, image, w)
+    t, p = core.transforms, core.params
+    u = filter_transform(w, t) if p["domain"] == "spatial" else w
+    stream = [beat for image in images for beat in beats(core, image, u)]
+    k, (c, h, wd) = w.shape[0], images.shape[1:]
+    ho, wo = h - t.r + 1, wd - t.r + 1
+    ty, tx = -(-ho // t.m), -(-wo // t.m)
+    per_image = ty * tx * k
+    keep = workdir is not None
+    workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-sim-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    job = {
+        "inputs": [format(pack(core.i.payload.shape(), beat), "x") for beat in stream],
+        "outputs": per_image * len(images), "seed": seed, "in_stall": in_stall,
+        "out_stall": out_stall, "result": str(workdir / "result.json"),
+        "max_cycles": int(20 * (len(stream) + core.latency)
+                          / max(1e-3, (1 - in_stall) * (1 - out_stall))) + 1000,
+    }
+    (workdir / "job.json").write_text(json.dumps(job))
+    simulate(to_verilog(core, TOP), TOP, "sw.flows.testbench.stream", workdir=workdir,
+             env={"EIEGEN_JOB": str(workdir / "job.json")})
+    result = json.loads((workdir / "result.json").read_text())
+    shape = core.o.payload.shape()
+    tiles = [unpack(shape, int(beat, 16)) for beat in result["outputs"]]
+    y = np.stack([_untile(tiles[b * per_image:(b + 1) * per_image], k, ty, tx, t.m, ho, wo)
+                  for b in range(len(images))])
+    expected = np.stack([golden(core, image, w) for image in images])
+    report = {
+        "core": "winograd", "params": p, "images": len(images), "channels": c, "filters": k,
+        "height": h, "width": wd, "tiles": ty * tx * len(images), "beats": len(stream),
+        "cycles": result["cycles"], "latency_cycles": core.latency,
+        "mismatches": int(np.count_nonzero(y != expected)), "outputs": int(y.size),
+        "multipliers": core.multipliers,
+        "multiplies": len(stream) * core.multipliers,
+        "direct_multiplies": int(y.size) * c * t.r * t.r,
+        "seed": seed, "in_stall": in_stall, "out_stall": out_stall,
+        "wall_s": round(time.monotonic() - started, 2),
+    }
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return (y if x.ndim == 4 else y[0]), report
+
+
+def run_cnn(params, q, x, **sim):
+    """A quantized CNN (``sw.train.cnn.quantize``) with every conv layer on the tile.
+
+    ``x`` are the integer inputs (B, C, H, W). Each conv layer's batch runs
+    through the generated Verilog and is checked against direct correlation;
+    the rest (bias, requantize, ReLU, pooling, fully connected layers) is
+    the golden model's. Returns ``(logits, report)``.
+    """
+    from sw.train.cnn import infer_fixed
+    layers = []
+
+    def on_tile(xs, w):
+        y, report = run(params, xs, w, **sim)
+        layers.append(report)
+        return y
+    logits = infer_fixed(q, x, conv=on_tile)
+    golden_logits = infer_fixed(q, x)
+    return logits, {
+        "layers": layers, "images": len(x),
+        "mismatches": sum(r["mismatches"] for r in layers)
+        + int(np.count_nonzero(logits != golden_logits)),
+        "outputs": sum(r["outputs"] for r in layers) + int(logits.size),
+        "cycles": sum(r["cycles"] for r in layers),
+        "multiplies": sum(r["multiplies"] for r in layers),
+        "direct_multiplies": sum(r["direct_multiplies"] for r in layers),
+        "wall_s": round(sum(r["wall_s"] for r in layers), 2),
+    }
+
+
+#: Yosys 0.70's ABC (YoWASP build) exits without a message mapping these
+#: netlists unless it is given the flip-flops too (``abc9 -dff``); benchmarks
+#: that compare with the tile synthesize their baselines the same way.
+SYNTH_FLAGS = "-dff"
+
+
+def synth(params, target, workdir=None):
+    """Out-of-context synthesis report of the tile on ``target``."""
+    made = []
+
+    def make():
+        made.append(build_core(params))
+        return made[-1]
+    report = synth_report(make, TOP, target, workdir, synth_flags=SYNTH_FLAGS)
+    core = made[0]
+    report.update(core="winograd", params=core.params, multipliers=core.multipliers,
+                  synth_flags=SYNTH_FLAGS,
+                  widths={k: v for k, v in core.widths.items() if not k.endswith("range")})
+    return report

@@ -1,0 +1,114 @@
+"""The XNOR array's flow: generate, tile a binary layer into beats, simulate, synthesize.
+
+A binary layer ``W`` (M, N bits) times samples ``X`` (B, N bits) runs as
+the MAC array's layers do (``sw.flows.stream``); a chunk of ``width`` bits
+travels as one integer. The accumulator of each row group starts at the
+offset ``N + b`` (raw) or ``N - T'`` with ``T' = T - b`` clamped to
+``[-N, N + 1]`` (sign mode), as ``docs/numerics.md`` explains.
+"""
+
+import time
+
+import numpy as np
+
+from sw.golden.lowbit import check_bits, xnor_layer
+from sw.spec.numerics import check_fits
+from sw.flows.stream import (check_shapes, describe_core, layer_report, run_beats, synth_core,
+                          tile_rows, untile, write_design)
+
+__all__ = ["build_core", "describe", "generate", "check_layer", "offsets", "run", "synth"]
+
+TOP = "eiegen_xnor"
+
+
+def build_core(params):
+    """An ``XnorArray`` from CLI-style parameters (``ValueError`` if invalid)."""
+    from hw.xnor import XnorArray
+    return XnorArray(**params)
+
+
+def describe(core):
+    """JSON-ready description: parameters, ports, payload fields, latency."""
+    return describe_core(core, "xnor", TOP, peak_macs_per_cycle=core.macs)
+
+
+def generate(params, out_dir):
+    """Write ``xnor.v`` and ``xnor.json`` into ``out_dir``; return their paths."""
+    core = build_core(params)
+    return write_design(core, TOP, out_dir, "xnor", describe(core))
+
+
+def offsets(core, n, bias, thresholds=None):
+    """Each row's accumulator start for an N-bit dot product (see the module doc).
+
+    ``bias`` is an (M,) integer array; ``thresholds`` too, or None for 0.
+    """
+    b = np.asarray(bias, dtype=np.int64)
+    if not core.params["sign"]:
+        return n + b
+    t = np.zeros_like(b) if thresholds is None else np.asarray(thresholds, dtype=np.int64)
+    return n - np.clip(t - b, -n, n + 1)
+
+
+def check_layer(core, w, x, bias=None, thresholds=None):
+    """Validate a binary layer against the array; one-line ``ValueError`` if wrong."""
+    p = core.params
+    if thresholds is not None and not p["sign"]:
+        raise ValueError("thresholds need the sign output: drop --raw")
+    check_shapes(w, x, p["max_inputs"], bias=bias, thresholds=thresholds)
+    check_bits("weights", w)
+    check_bits("inputs", x)
+    n = w.shape[1]
+    if bias is not None:
+        start = offsets(core, n, bias, thresholds)
+        # The accumulator runs from the offset down by up to 2N.
+        for name, values in (("bias + N", start), ("bias - N", start - 2 * n)):
+            try:
+                check_fits(name, values, p["acc_bits"])
+            except ValueError as error:
+                raise ValueError(f"{error}; raise --acc-bits") from None
+
+
+def _bits_to_int(chunk):
+    """A chunk of bits (bit k = input k) as one integer for an ``unsigned(width)`` field."""
+    return int.from_bytes(np.packbits(chunk.astype(np.uint8), bitorder="little").tobytes(),
+                          "little")
+
+
+def run(params, w, x, bias=None, thresholds=None, *, seed=0, in_stall=0.0, out_stall=0.0,
+        workdir=None):
+    """Run a binary layer through the generated Verilog in Verilator.
+
+    Returns ``(y, report)``: raw ``Y = N - 2 popcount(x xor w) + bias``, or
+    in sign mode the bits ``Y >= thresholds`` (default 0);
+    ``report["mismatches"]`` counts outputs that differ from the golden
+    model ``sw.golden.lowbit.xnor_layer``.
+    """
+    started = time.monotonic()
+    core = build_core(params)
+    w, x = np.asarray(w), np.asarray(x)
+    bias = None if bias is None else np.asarray(bias)
+    thresholds = None if thresholds is None else np.asarray(thresholds)
+    check_layer(core, w, x, bias, thresholds)
+    p = core.params
+    (m, n), batch = w.shape, x.shape[0]
+    if p["sign"] and thresholds is None:
+        thresholds = np.zeros(m, dtype=np.int64)
+    start = offsets(core, n, np.zeros(m, dtype=np.int64) if bias is None else bias, thresholds)
+    beats = tile_rows(w, x, p["lanes"], p["width"], {"offset": start}, encode=_bits_to_int,
+                      layout=core.i.payload.shape())
+    results, cycles = run_beats(core, TOP, beats, batch * -(-m // p["lanes"]), seed=seed,
+                                in_stall=in_stall, out_stall=out_stall, workdir=workdir)
+    y = untile(results, batch, m, p["lanes"])
+    golden = xnor_layer(x, w, bias, thresholds)
+    report = layer_report("xnor", core, w, x, beats, cycles, y, golden, peak=core.macs,
+                          seed=seed, in_stall=in_stall, out_stall=out_stall, started=started)
+    return y, report
+
+
+def synth(params, target, workdir=None):
+    """Out-of-context synthesis report of the array on ``target``."""
+    report, core = synth_core(build_core, params, TOP, target, workdir)
+    report.update(core="xnor", params=core.params, multipliers=0,
+                  peak_macs_per_cycle=core.macs)
+    return report

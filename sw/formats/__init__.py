@@ -1,0 +1,2 @@
+"""File formats: the compressed-model file, EIE's CSC encoding, Huffman coding.
+"""

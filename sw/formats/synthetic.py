@@ -1,0 +1,52 @@
+"""Synthetic compressed models with the EIE format's edge cases built in."""
+
+import numpy as np
+
+from sw.formats.csc import encode_layer
+from sw.formats.model import CompressedModel, Layer
+
+
+def random_model(seed, sizes, pes, *, density=0.3, act_bits=16, codebook_bits=16,
+                 bias_bits=32, shifts=None, saturate=False):
+    """A model of random sparse layers: some columns empty, some zero runs
+    longer than 15 (padding entries), every layer but the last with ReLU.
+
+    With ``saturate``, codebook values sit at the extremes and shifts are 0,
+    so most outputs clip.
+    """
+    rng = np.random.default_rng(seed)
+    layers = []
+    frac = 8
+    for i, (cols, rows) in enumerate(zip(sizes[:-1], sizes[1:])):
+        indices = rng.integers(1, 16, (rows, cols)) * (rng.random((rows, cols)) < density)
+        indices[:, rng.integers(0, cols)] = 0  # an empty column
+        if rows > 20 * pes:
+            # A long zero run inside one PE's slice of a column, then a non-zero.
+            col = rng.integers(0, cols)
+            indices[:, col] = 0
+            indices[-1, col] = 3
+        hi = (1 << (codebook_bits - 1)) - 1
+        if saturate:
+            codebook = rng.choice([-hi - 1, hi, hi // 2, -hi // 2], 16)
+        else:
+            codebook = rng.integers(-hi // 8, hi // 8, 16)
+        codebook[0] = 0
+        bias = rng.integers(-(1 << 20), 1 << 20, rows)
+        weight_frac = 14
+        shift = 0 if saturate else (shifts[i] if shifts else 14)
+        layers.append(Layer(encode_layer(indices, pes, 4), codebook.astype(np.int64),
+                            bias.astype(np.int64), weight_frac, frac,
+                            frac + weight_frac - shift, relu=i < len(sizes) - 2))
+        frac = frac + weight_frac - shift
+    return CompressedModel(name=f"random-{seed}", pes=pes, index_bits=4, z_bits=4,
+                           act_bits=act_bits, codebook_bits=codebook_bits, bias_bits=bias_bits,
+                           input_frac=8, input_shift=0, layers=layers)
+
+
+def random_inputs(seed, batch, cols, zero_rows=(0,)):
+    """Raw inputs 0-255, mostly sparse, with all-zero samples at ``zero_rows``."""
+    rng = np.random.default_rng(seed + 1000)
+    x = rng.integers(0, 256, (batch, cols)) * (rng.random((batch, cols)) < 0.4)
+    for r in zero_rows:
+        x[r] = 0
+    return x

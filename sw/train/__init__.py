@@ -1,0 +1,2 @@
+"""Training: the bundled data sets and the numpy network stacks trained on them.
+"""

@@ -1,0 +1,273 @@
+"""Sequential networks in numpy: the layers the compression experiments rearrange.
+
+``sw.train.cnn`` and ``sw.train.mlp`` train fixed shapes (conv-ReLU-pool blocks, then
+dense layers). Low-rank factorization splits a layer in two with no ReLU
+between, batch normalization inserts layers and folding removes them, so
+the experiments need a network that is a list of layers:
+
+* ``{"kind": "dense", "W": (out, in), "b": (out,)}``
+* ``{"kind": "conv", "W": (K, C, r, r), "b": (K,)}``: valid correlation, stride 1
+* ``{"kind": "bn", "gamma", "beta", "mean", "var"}``: batch normalization of the
+  features (2-D inputs) or channels (4-D inputs), ``eps`` = ``BN_EPS``
+* ``{"kind": "relu"}``, ``{"kind": "pool"}`` (2x2 max) and ``{"kind": "flatten"}``
+
+``from_cnn`` turns ``sw.train.cnn``'s networks into this form (same weights, same
+outputs), so its architectures and initialization are reused. Training is
+mini-batch SGD with momentum like ``sw.train.mlp`` and ``sw.train.cnn``, with the
+compression hooks of ``sw.train.mlp`` for any weighted layer (masks, shared
+codebooks) and an optional teacher (distillation, Hinton et al. 2015).
+Batch normalization normalizes with the batch's statistics while training
+and with running averages otherwise.
+"""
+
+import copy
+
+import numpy as np
+
+from sw.train.cnn import _im2col, _pool
+
+__all__ = ["BN_EPS", "from_cnn", "with_bn", "weighted", "forward", "predict", "accuracy",
+           "logits", "gradients", "train", "count_weights"]
+
+BN_EPS = 1e-5
+#: Running statistics: new = MOMENTUM * old + (1 - MOMENTUM) * batch.
+BN_MOMENTUM = 0.9
+
+
+def from_cnn(net):
+    """A ``sw.train.cnn`` network (``{"convs": [...], "fcs": [...]}``) as a list of layers."""
+    layers = []
+    for c in net["convs"]:
+        layers += [{"kind": "conv", "W": c["W"].copy(), "b": c["b"].copy()},
+                   {"kind": "relu"}, {"kind": "pool"}]
+    layers.append({"kind": "flatten"})
+    for i, f in enumerate(net["fcs"]):
+        layers.append({"kind": "dense", "W": f["W"].copy(), "b": f["b"].copy()})
+        if i < len(net["fcs"]) - 1:
+            layers.append({"kind": "relu"})
+    return layers
+
+
+def with_bn(layers):
+    """A copy with batch normalization after every weighted layer but the last
+    (before its ReLU, as Ioffe and Szegedy place it); gamma 1, beta 0."""
+    last = weighted(layers)[-1]
+    out = []
+    for i, layer in enumerate(layers):
+        out.append(copy.deepcopy(layer))
+        if layer["kind"] in ("dense", "conv") and i != last:
+            n = layer["W"].shape[0]
+            out.append({"kind": "bn", "gamma": np.ones(n), "beta": np.zeros(n),
+                        "mean": np.zeros(n), "var": np.ones(n)})
+    return out
+
+
+def weighted(layers):
+    """Indices of the dense and conv layers."""
+    return [i for i, l in enumerate(layers) if l["kind"] in ("dense", "conv")]
+
+
+def count_weights(layers):
+    """Weights of the dense and conv layers (biases not counted)."""
+    return sum(layers[i]["W"].size for i in weighted(layers))
+
+
+def _bn_shape(x, n):
+    return (1, n) if x.ndim == 2 else (1, n, 1, 1)
+
+
+def forward(layers, x, *, train=False):
+    """Logits of inputs ``x``, with what ``gradients`` needs.
+
+    With ``train``, batch normalization uses (and folds into its running
+    statistics) the batch's mean and variance.
+    """
+    caches = []
+    for layer in layers:
+        kind = layer["kind"]
+        if kind == "dense":
+            caches.append(x)
+            x = x @ layer["W"].T + layer["b"]
+        elif kind == "conv":
+            k, _, r, _ = layer["W"].shape
+            cols = _im2col(x, r)
+            caches.append((x.shape, cols))
+            x = (cols @ layer["W"].reshape(k, -1).T + layer["b"]).transpose(0, 3, 1, 2)
+        elif kind == "relu":
+            caches.append(x > 0)
+            x = np.maximum(x, 0)
+        elif kind == "pool":
+            pooled, cropped = _pool(x)
+            caches.append((x.shape, cropped, pooled))
+            x = pooled
+        elif kind == "flatten":
+            caches.append(x.shape)
+            x = x.reshape(len(x), -1)
+        elif kind == "bn":
+            shape = _bn_shape(x, len(layer["gamma"]))
+            axes = (0,) if x.ndim == 2 else (0, 2, 3)
+            if train:
+                mean, var = x.mean(axis=axes), x.var(axis=axes)
+                n = x.size // len(mean)
+                layer["mean"] = BN_MOMENTUM * layer["mean"] + (1 - BN_MOMENTUM) * mean
+                layer["var"] = BN_MOMENTUM * layer["var"] + \
+                    (1 - BN_MOMENTUM) * var * n / max(n - 1, 1)
+            else:
+                mean, var = layer["mean"], layer["var"]
+            inv = 1 / np.sqrt(var + BN_EPS)
+            xhat = (x - mean.reshape(shape)) * inv.reshape(shape)
+            caches.append((xhat, inv, axes, shape))
+            x = xhat * layer["gamma"].reshape(shape) + layer["beta"].reshape(shape)
+        else:
+            raise ValueError(f"unknown layer kind {kind!r}")
+    return x, caches
+
+
+def logits(layers, x, *, batch=1000):
+    """Inference logits, a batch at a time (im2col of a whole test set is large)."""
+    return np.concatenate([forward(layers, x[i:i + batch])[0] for i in range(0, len(x), batch)])
+
+
+def predict(layers, x):
+    return logits(layers, x).argmax(axis=1)
+
+
+def accuracy(layers, x, y):
+    return float(np.mean(predict(layers, x) == y))
+
+
+def _softmax(z):
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def loss_gradient(z, y, soft=None, temperature=1.0, alpha=0.0):
+    """Gradient of the mean loss with respect to the logits ``z``.
+
+    The loss is cross-entropy with the labels ``y``; with a teacher's logits
+    ``soft``, it is ``(1 - alpha) CE + alpha T^2 KL(softmax(soft/T) ||
+    softmax(z/T))`` (Hinton et al.): the ``T^2`` keeps the soft term's
+    gradient the size of the hard one's whatever the temperature.
+    """
+    delta = _softmax(z)
+    delta[np.arange(len(y)), y] -= 1
+    if soft is not None and alpha:
+        t = temperature
+        delta = (1 - alpha) * delta + alpha * t * (_softmax(z / t) - _softmax(soft / t))
+    return delta / len(y)
+
+
+def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0):
+    """``{layer index: {param: gradient}}`` of the mean loss over the batch."""
+    z, caches = forward(layers, x, train=True)
+    delta = loss_gradient(z, y, soft, temperature, alpha)
+    grads = {}
+    first = weighted(layers)[0]
+    for i in reversed(range(len(layers))):
+        layer, cache = layers[i], caches[i]
+        kind = layer["kind"]
+        if kind == "dense":
+            grads[i] = {"W": delta.T @ cache, "b": delta.sum(axis=0)}
+            delta = delta @ layer["W"]
+        elif kind == "conv":
+            shape, cols = cache
+            k, c, r, _ = layer["W"].shape
+            dzf = delta.transpose(0, 2, 3, 1).reshape(-1, k)
+            grads[i] = {"W": (dzf.T @ cols.reshape(-1, c * r * r)).reshape(layer["W"].shape),
+                        "b": dzf.sum(axis=0)}
+            if i > first:
+                dcols = (dzf @ layer["W"].reshape(k, -1)).reshape(cols.shape[:3] + (c, r, r))
+                dx = np.zeros(shape)
+                ho, wo = cols.shape[1:3]
+                for u in range(r):
+                    for v in range(r):
+                        dx[:, :, u:u + ho, v:v + wo] += dcols[..., u, v].transpose(0, 3, 1, 2)
+                delta = dx
+        elif kind == "relu":
+            delta = delta * cache
+        elif kind == "pool":
+            shape, cropped, pooled = cache
+            # The gradient goes to the maxima (to all of them on a tie, as sw.train.cnn does).
+            up = np.repeat(np.repeat(delta, 2, axis=2), 2, axis=3)
+            mask = cropped == np.repeat(np.repeat(pooled, 2, axis=2), 2, axis=3)
+            dx = np.zeros(shape)
+            dx[:, :, :up.shape[2], :up.shape[3]] = up * mask
+            delta = dx
+        elif kind == "flatten":
+            delta = delta.reshape(cache)
+        elif kind == "bn":
+            xhat, inv, axes, shape = cache
+            grads[i] = {"gamma": (delta * xhat).sum(axis=axes), "beta": delta.sum(axis=axes)}
+            dxhat = delta * layer["gamma"].reshape(shape)
+            n = delta.size // len(inv)
+            delta = inv.reshape(shape) / n * (
+                n * dxhat - dxhat.sum(axis=axes).reshape(shape)
+                - xhat * (dxhat * xhat).sum(axis=axes).reshape(shape))
+        if i == first:
+            break
+    return grads
+
+
+def train(layers, x, y, *, epochs, lr=0.05, momentum=0.9, batch=64, weight_decay=1e-4,
+          lr_decay=1.0, seed=0, masks=None, shared=None, soft=None, temperature=1.0, alpha=0.0,
+          evaluate=None, progress=None, label="train"):
+    """Train ``layers`` in place; return the per-epoch test accuracies.
+
+    Parameters
+    ----------
+    lr_decay : float
+        The learning rate is multiplied by this after every epoch.
+    masks : {layer index: bool array}, optional
+        Weights that may be non-zero; the others stay zero (pruning).
+    shared : {layer index: (indices, centroids)}, optional
+        Train the codebook instead of the weights: a centroid's gradient is the
+        sum of its weights' gradients, index 0 (pruned) stays zero, and
+        ``W = centroids[indices]`` (Deep Compression's fine-tuning).
+    soft : array (len(x), classes), optional
+        A teacher's logits for every training input (distillation, with
+        ``temperature`` and ``alpha``; see ``loss_gradient``).
+    evaluate : (x_test, y_test), optional
+        Accuracy measured after every epoch (returned).
+    """
+    masks, shared = masks or {}, shared or {}
+    rng = np.random.default_rng(seed)
+    velocity = {}
+    history = []
+    for epoch in range(epochs):
+        order = rng.permutation(len(x))
+        if epoch:
+            lr *= lr_decay
+        for start in range(0, len(x), batch):
+            idx = order[start:start + batch]
+            grads = gradients(layers, x[idx], y[idx], soft=None if soft is None else soft[idx],
+                              temperature=temperature, alpha=alpha)
+            for i, grad in grads.items():
+                layer = layers[i]
+                for key, g in grad.items():
+                    if key == "W":
+                        g = g + weight_decay * layer["W"]
+                        if i in shared:
+                            indices, centroids = shared[i]
+                            g = np.bincount(indices.ravel(), weights=g.ravel(),
+                                            minlength=len(centroids))
+                            g[0] = 0  # the zero entry stays zero
+                            v = velocity.setdefault((i, "C"), np.zeros_like(centroids))
+                            v *= momentum
+                            v -= lr * g
+                            centroids += v
+                            layer["W"] = centroids[indices]
+                            continue
+                        if i in masks:
+                            g = g * masks[i]
+                    v = velocity.setdefault((i, key), np.zeros_like(layer[key]))
+                    v *= momentum
+                    v -= lr * g
+                    layer[key] = layer[key] + v
+                    if key == "W" and i in masks:
+                        layer["W"] = layer["W"] * masks[i]
+        if evaluate is not None:
+            history.append(accuracy(layers, *evaluate))
+        if progress:
+            tail = f", test accuracy {100 * history[-1]:.2f}%" if history else ""
+            progress(f"{label}: epoch {epoch + 1}/{epochs}{tail}")
+    return history
