@@ -20,7 +20,7 @@ def _design(args, model):
     --width``) running the model's layers decoded. ``build`` and ``infer``
     take the same options, so they agree on the memory layout a load writes."""
     from sw.host.simulated import board_design
-    from sw.cli import _eie_overrides
+    from sw.cli.main import _eie_overrides
     overrides = _eie_overrides(args)
     if args.core == "mac":
         if model is None:
@@ -34,7 +34,7 @@ def _design(args, model):
 
 def cmd_build(args):
     from boards.flow import build
-    from sw.cli import _load_model, _write_json
+    from sw.cli.main import _load_model, _write_json
     model, engine = _design(args, _load_model(args.model))
     image = engine.baked_image
     t = time.time()
@@ -59,7 +59,7 @@ def cmd_flash(args):
 
 
 def cmd_infer(args):
-    from sw.cli import _check_writable, _load_model, _load_model_inputs, _write_json
+    from sw.cli.main import _check_writable, _load_model, _load_model_inputs, _write_json
     from sw.golden.eie import infer as golden
     from sw.host.driver import Device
     model = _load_model(args.model)
@@ -127,7 +127,7 @@ def _core_options(p):
 
 def add_board_verbs(verbs):
     from boards.flow import BOARDS
-    from sw.cli import _eie_options
+    from sw.cli.main import _eie_options
     p = verbs.add_parser("build", help="bitstream for a dev board, with a timing report")
     p.add_argument("--board", required=True, choices=list(BOARDS))
     _eie_options(p, model_required=False)

@@ -99,7 +99,7 @@ def _summary(r):
 
 
 def cmd_experiment(args):
-    from sw.cli import _check_writable, _write_json
+    from sw.cli.main import _check_writable, _write_json
     from sw.compress.experiments import check_options, run
     if args.experiment == "bench":
         from sw.benchmarks.experiments import bench_experiments
@@ -124,7 +124,7 @@ def cmd_experiment(args):
 
 def add_experiment_verb(verbs):
     """Add ``eiegen experiment`` to the CLI's verbs."""
-    from sw.cli import _Parser
+    from sw.cli.main import _Parser
     from sw.compress.experiments import MODELS
     p = verbs.add_parser("experiment", help="compression experiments: low rank, BN folding, "
                                             "distillation, DSD, LeNet-5")
