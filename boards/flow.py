@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sw.flows.toolchain import AFTER_READ
 from sw.errors import EiegenError, ToolchainError
+from sw.flows.toolchain import AFTER_READ
+from sw.spec.protocol import BAUD
 
 __all__ = ["BOARDS", "board_engine", "build", "flash"]
 
@@ -39,7 +40,6 @@ BOARDS = {
                          loader=["-c", "cmsisdap"], synth_opts="",
                          nextpnr_opts=["--router", "router2"], engine={}),
 }
-BAUD = 115200
 
 
 def _board(name):

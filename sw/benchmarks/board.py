@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from sw.benchmarks.report import _why_not, write_section
-from sw.host.simulated import board_design
 from sw.errors import ToolchainError
+from sw.host.simulated import board_design
+from sw.spec.protocol import BAUD
 
 __all__ = ["bench_board", "BOARD_CONFIGS", "run_simulated_board"]
 
@@ -27,7 +28,6 @@ BOARD_CONFIGS = [("icebreaker", "lenet-300-100", dict(pes=2)),
                  ("ulx3s-85f", "lenet-300-100", dict(pes=8)),
                  ("icesugar-pro", "lenet-300-100", dict(pes=8)),
                  ("ulx3s-85f", "digits-mlp", dict(mac=(2, 4)))]
-BAUD = 115200
 
 
 def run_simulated_board(model, engine, x, progress=print):

@@ -29,11 +29,13 @@ def _rows_of(rows, pes, pe):
 def config_for(model, **overrides):
     """The smallest engine that holds ``model`` (rounded up), with ``overrides``."""
     entries = [sum(len(layer.eie.v[pe]) for layer in model.layers) for pe in range(model.pes)]
-    words = -(-max(entries + [1]) // 8)
+    # Whole memory words of the engine's own entries per word (an override's too).
+    per_word = overrides.get("entries_per_word") or EieConfig.entries_per_word
+    words = -(-max(entries + [1]) // per_word)
     fit = dict(
         pes=model.pes, index_bits=model.index_bits, z_bits=model.z_bits,
         act_bits=model.act_bits, codebook_bits=model.codebook_bits, bias_bits=model.bias_bits,
-        nnz_depth=8 * words,
+        nnz_depth=per_word * words,
         ptr_depth=sum(layer.cols + 1 for layer in model.layers) + 1,
         max_cols=max(model.sizes),
         rows_per_pe=max(-(-layer.rows // model.pes) for layer in model.layers),

@@ -7,13 +7,11 @@ protocol of ``sw.spec.protocol``.
 
 import numpy as np
 
-from sw.spec.protocol import (DEVICE_SYNC, HOST_SYNC, MAX_PAYLOAD, Command, Status, crc16,
-                       encode_frame)
 from sw.errors import EiegenError
+from sw.spec.protocol import (BAUD, DEVICE_SYNC, HOST_SYNC, MAX_PAYLOAD, Command, Status,
+                              crc16, encode_frame)
 
 __all__ = ["Device", "DeviceError"]
-
-BAUD = 115200
 
 
 class DeviceError(EiegenError):

@@ -9,8 +9,11 @@ every frame it gives up on, with one frame of its own, ``DEVICE_SYNC``, the
 status as ``cmd``.
 """
 
-__all__ = ["HOST_SYNC", "DEVICE_SYNC", "MAX_PAYLOAD", "Command", "Status", "crc16",
+__all__ = ["BAUD", "HOST_SYNC", "DEVICE_SYNC", "MAX_PAYLOAD", "Command", "Status", "crc16",
            "encode_frame", "FrameError"]
+
+#: The serial rate of every board and of the driver (8N1, 10 bits a byte).
+BAUD = 115200
 
 HOST_SYNC = 0xA5
 DEVICE_SYNC = 0x5A

@@ -66,3 +66,15 @@ def test_image_rejects_what_does_not_fit():
         build_dense_image(model, dense_config_for(model, max_layers=1))
     with pytest.raises(ValueError, match="weights are 16 bits, wider than the engine's 8"):
         build_dense_image(model, dense_config_for(model, weight_bits=8))
+
+
+def test_checker_catches_a_wrong_answer(monkeypatch):
+    # The comparison must be able to fail: against a golden model that is off
+    # by one, every output is a mismatch.
+    real = dense_sim.infer
+    monkeypatch.setattr(dense_sim, "infer", lambda *a, **k: real(*a, **k) + 1)
+    lanes, width, sizes, extra = CASES["1x1"]
+    model = random_model(3, sizes, 2, **extra)
+    y, report = dense_sim.run(model, random_inputs(3, 2, sizes[0]), lanes=lanes, width=width,
+                              runtime_load=True)
+    assert report["mismatches"] == report["outputs"] == 2 * sizes[-1]

@@ -106,6 +106,18 @@ def test_image_rejects_what_does_not_fit():
         build_image(model, config_for(model, max_cols=20))
 
 
+@pytest.mark.parametrize("per_word", [1, 2, 8, 16])
+def test_engine_fits_the_model_in_whole_words_of_its_own_width(per_word):
+    # Sized in words of the engine's entries per word, an override's too
+    # (not always in words of 8), and not one word more than needed.
+    model = random_model(3, [37, 50, 9], 4)
+    most = max(sum(len(layer.eie.v[pe]) for layer in model.layers) for pe in range(4))
+    config = config_for(model, entries_per_word=per_word)
+    assert config.entries_per_word == per_word
+    assert config.nnz_depth % per_word == 0 and most <= config.nnz_depth < most + per_word
+    build_image(model, config)
+
+
 @pytest.mark.parametrize("option,value,message", [
     ("pes", 0, "PE count must be an integer from 1 to 64"),
     ("pes", 65, "PE count must be an integer from 1 to 64"),
@@ -126,3 +138,21 @@ def test_spram_engine_cannot_bake_a_model():
     config = config_for(model, spram=True, entries_per_word=2)
     with pytest.raises(ValueError, match="SPRAM has no initial contents"):
         EieEngine(config, build_image(model, config))
+
+
+def test_checker_catches_a_wrong_answer(monkeypatch):
+    # The comparison must be able to fail: against a golden model that is off
+    # by one, every output is a mismatch (the cycle model still gets the true
+    # activations, so only the comparison changes).
+    real = eie_sim.infer
+
+    def off_by_one(*args, **kwargs):
+        y, acts = real(*args, **kwargs)
+        return y + 1, acts
+
+    monkeypatch.setattr(eie_sim, "infer", off_by_one)
+    engine, sizes, density, extra = CASES["1pe"]
+    model = random_model(1, sizes, ENGINES[engine]["pes"], density=density, **extra)
+    y, report = eie_sim.run(model, random_inputs(1, 2, sizes[0]), runtime_load=True,
+                            **ENGINES[engine])
+    assert report["mismatches"] == report["outputs"] == 2 * sizes[-1]
