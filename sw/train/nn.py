@@ -1,9 +1,8 @@
-"""Sequential networks in numpy: the layers the compression experiments rearrange.
+"""Sequential networks in numpy, and the one training loop of ``sw.train``.
 
-``sw.train.cnn`` and ``sw.train.mlp`` train fixed shapes (conv-ReLU-pool blocks, then
-dense layers). Low-rank factorization splits a layer in two with no ReLU
-between, batch normalization inserts layers and folding removes them, so
-the experiments need a network that is a list of layers:
+The compression experiments rearrange layers: low-rank factorization splits
+a layer in two with no ReLU between, batch normalization inserts layers and
+folding removes them, so a network here is a list of layers:
 
 * ``{"kind": "dense", "W": (out, in), "b": (out,)}``
 * ``{"kind": "conv", "W": (K, C, r, r), "b": (K,)}``: valid correlation, stride 1
@@ -12,37 +11,53 @@ the experiments need a network that is a list of layers:
 * ``{"kind": "relu"}``, ``{"kind": "pool"}`` (2x2 max) and ``{"kind": "flatten"}``
 
 ``from_cnn`` turns ``sw.train.cnn``'s networks into this form (same weights, same
-outputs), so its architectures and initialization are reused. Training is
-mini-batch SGD with momentum like ``sw.train.mlp`` and ``sw.train.cnn``, with the
-compression hooks of ``sw.train.mlp`` for any weighted layer (masks, shared
-codebooks) and an optional teacher (distillation, Hinton et al. 2015).
-Batch normalization normalizes with the batch's statistics while training
-and with running averages otherwise.
+outputs), so its architectures and initialization are reused. Batch
+normalization normalizes with the batch's statistics while training and
+with running averages otherwise.
+
+Training is ``fit`` (the epochs, the seeded batch order, the per-epoch
+evaluation and progress), ``loss_gradient`` (softmax cross-entropy, with an
+optional teacher: distillation, Hinton et al. 2015) and ``Momentum``
+(mini-batch SGD with momentum and weight decay, with the compression hooks:
+masks keep pruned weights at zero, shared codebooks train with each
+centroid's gradient summed over its cluster, Deep Compression's fine-tuning).
+Every trainer of the package runs this loop: ``sw.train.mlp`` and
+``sw.train.cnn`` hand it their networks as layers of this list holding the
+same arrays, ``sw.train.lowbit`` its own straight-through gradients and Adam.
+This stack is the base because it is the only one every other network maps
+into without a copy (a list of layers, MLPs and CNNs being special cases),
+its gradients are bit for bit those of the fixed-shape MLP and CNN code it
+replaces (the same products in the same order), and it alone had all the
+hooks (masks, shared codebooks, a teacher, batch normalization).
 """
 
 import copy
 
 import numpy as np
 
-from sw.train.cnn import _im2col, _pool
-
 __all__ = ["BN_EPS", "from_cnn", "with_bn", "weighted", "forward", "predict", "accuracy",
-           "logits", "gradients", "train", "count_weights"]
+           "logits", "loss_gradient", "gradients", "fit", "Momentum", "train", "count_weights"]
 
 BN_EPS = 1e-5
 #: Running statistics: new = MOMENTUM * old + (1 - MOMENTUM) * batch.
 BN_MOMENTUM = 0.9
 
 
-def from_cnn(net):
-    """A ``sw.train.cnn`` network (``{"convs": [...], "fcs": [...]}``) as a list of layers."""
+def from_cnn(net, *, share=False):
+    """A ``sw.train.cnn`` network (``{"convs": [...], "fcs": [...]}``) as a list of layers.
+
+    With ``share`` the layers hold ``net``'s own arrays instead of copies
+    (what ``sw.train.cnn`` trains through: an update in place is then an
+    update of ``net``).
+    """
+    own = (lambda a: a) if share else (lambda a: a.copy())
     layers = []
     for c in net["convs"]:
-        layers += [{"kind": "conv", "W": c["W"].copy(), "b": c["b"].copy()},
+        layers += [{"kind": "conv", "W": own(c["W"]), "b": own(c["b"])},
                    {"kind": "relu"}, {"kind": "pool"}]
     layers.append({"kind": "flatten"})
     for i, f in enumerate(net["fcs"]):
-        layers.append({"kind": "dense", "W": f["W"].copy(), "b": f["b"].copy()})
+        layers.append({"kind": "dense", "W": own(f["W"]), "b": own(f["b"])})
         if i < len(net["fcs"]) - 1:
             layers.append({"kind": "relu"})
     return layers
@@ -70,6 +85,24 @@ def weighted(layers):
 def count_weights(layers):
     """Weights of the dense and conv layers (biases not counted)."""
     return sum(layers[i]["W"].size for i in weighted(layers))
+
+
+def _im2col(x, r):
+    """(B, C, H, W) -> (B, Ho, Wo, C*r*r) patches, (c, u, v) order like W's."""
+    b, c, h, w = x.shape
+    ho, wo = h - r + 1, w - r + 1
+    cols = np.empty((b, ho, wo, c, r, r), dtype=x.dtype)
+    for u in range(r):
+        for v in range(r):
+            cols[..., u, v] = x[:, :, u:u + ho, v:v + wo].transpose(0, 2, 3, 1)
+    return cols.reshape(b, ho, wo, c * r * r)
+
+
+def _pool(z):
+    """2x2 max pooling (odd edges dropped); returns pooled and the crop."""
+    b, k, h, w = z.shape
+    zc = z[:, :, :h // 2 * 2, :w // 2 * 2]
+    return zc.reshape(b, k, h // 2, 2, w // 2, 2).max(axis=(3, 5)), zc
 
 
 def _bn_shape(x, n):
@@ -187,7 +220,7 @@ def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0):
             delta = delta * cache
         elif kind == "pool":
             shape, cropped, pooled = cache
-            # The gradient goes to the maxima (to all of them on a tie, as sw.train.cnn does).
+            # The gradient goes to the maxima (to all of them on a tie).
             up = np.repeat(np.repeat(delta, 2, axis=2), 2, axis=3)
             mask = cropped == np.repeat(np.repeat(pooled, 2, axis=2), 2, axis=3)
             dx = np.zeros(shape)
@@ -208,10 +241,122 @@ def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0):
     return grads
 
 
+def fit(n, *, epochs, batch, seed, gradients, optimizer, evaluate=None, progress=None,
+        label="train", template="{label}: epoch {epoch}/{epochs}{tail}"):
+    """The training loop: ``epochs`` passes over ``n`` samples in mini-batches.
+
+    Every epoch draws one permutation of the samples from one
+    ``numpy.random.default_rng(seed)`` (the only random draws of training)
+    and cuts it into batches of ``batch``, the last one shorter.
+
+    Parameters
+    ----------
+    gradients : callable
+        ``gradients(idx)``: ``{layer index: {param: gradient}}`` of the loss
+        over the samples ``idx``.
+    optimizer
+        ``optimizer.start(epoch)`` before each epoch's batches (0-based),
+        ``optimizer.step(grads)`` after each batch's gradients.
+    evaluate : callable, optional
+        ``evaluate()``: an accuracy measured after every epoch.
+    progress : callable, optional
+        Called after every epoch with ``template`` filled in (``tail`` is the
+        measured accuracy, if any).
+
+    Returns
+    -------
+    list of float
+        ``evaluate()`` after every epoch (empty without ``evaluate``).
+    """
+    rng = np.random.default_rng(seed)
+    history = []
+    for epoch in range(epochs):
+        order = rng.permutation(n)
+        optimizer.start(epoch)
+        for start in range(0, n, batch):
+            optimizer.step(gradients(order[start:start + batch]))
+        if evaluate is not None:
+            history.append(evaluate())
+        if progress:
+            tail = f", test accuracy {100 * history[-1]:.2f}%" if history else ""
+            progress(template.format(label=label, epoch=epoch + 1, epochs=epochs, tail=tail))
+    return history
+
+
+class Momentum:
+    """Mini-batch SGD with momentum and weight decay, and the compression hooks.
+
+    Per parameter ``p`` with gradient ``g``: ``g += weight_decay * p`` for
+    weights ``W`` only, ``v = momentum * v - lr * g``, ``p += v``; the
+    velocities start at zero and ``lr`` is multiplied by ``lr_decay`` at the
+    start of every epoch but the first.
+
+    Parameters
+    ----------
+    layers : list of dict
+        The layers ``step``'s gradients index.
+    masks : {layer index: bool array}, optional
+        Weights that may be non-zero; the others stay zero (pruning): their
+        gradients are dropped and the weights masked after each step.
+    shared : {layer index: (indices, centroids)}, optional
+        Train the codebook (in place) instead of the weights: a centroid's
+        gradient is the sum of its weights' gradients (weight decay
+        included), index 0 (pruned) stays zero, and ``W = centroids[indices]``
+        (Deep Compression's fine-tuning).
+    in_place : bool
+        Update the parameter arrays in place (``sw.train.cnn`` always did:
+        whoever holds them sees the training) rather than replace them.
+    """
+
+    def __init__(self, layers, *, lr, momentum=0.9, weight_decay=1e-4, lr_decay=1.0,
+                 masks=None, shared=None, in_place=False):
+        self.layers, self.lr, self.momentum = layers, lr, momentum
+        self.weight_decay, self.lr_decay, self.in_place = weight_decay, lr_decay, in_place
+        self.masks, self.shared = masks or {}, shared or {}
+        self.velocity = {}
+
+    def start(self, epoch):
+        if epoch:
+            self.lr *= self.lr_decay
+
+    def step(self, grads):
+        """Apply ``{layer index: {param: gradient}}``."""
+        lr, momentum, masks, shared = self.lr, self.momentum, self.masks, self.shared
+        for i, grad in grads.items():
+            layer = self.layers[i]
+            for key, g in grad.items():
+                if key == "W":
+                    g = g + self.weight_decay * layer["W"]
+                    if i in shared:
+                        indices, centroids = shared[i]
+                        g = np.bincount(indices.ravel(), weights=g.ravel(),
+                                        minlength=len(centroids))
+                        g[0] = 0  # the zero entry stays zero
+                        v = self.velocity.setdefault((i, "C"), np.zeros_like(centroids))
+                        v *= momentum
+                        v -= lr * g
+                        centroids += v
+                        layer["W"] = centroids[indices]
+                        continue
+                    if i in masks:
+                        g = g * masks[i]
+                v = self.velocity.setdefault((i, key), np.zeros_like(layer[key]))
+                v *= momentum
+                v -= lr * g
+                if self.in_place:
+                    layer[key] += v
+                else:
+                    layer[key] = layer[key] + v
+                if key == "W" and i in masks:
+                    layer["W"] = layer["W"] * masks[i]
+
+
 def train(layers, x, y, *, epochs, lr=0.05, momentum=0.9, batch=64, weight_decay=1e-4,
           lr_decay=1.0, seed=0, masks=None, shared=None, soft=None, temperature=1.0, alpha=0.0,
           evaluate=None, progress=None, label="train"):
     """Train ``layers`` in place; return the per-epoch test accuracies.
+
+    ``fit`` with ``Momentum``'s steps on the gradients of ``gradients``.
 
     Parameters
     ----------
@@ -229,45 +374,14 @@ def train(layers, x, y, *, epochs, lr=0.05, momentum=0.9, batch=64, weight_decay
     evaluate : (x_test, y_test), optional
         Accuracy measured after every epoch (returned).
     """
-    masks, shared = masks or {}, shared or {}
-    rng = np.random.default_rng(seed)
-    velocity = {}
-    history = []
-    for epoch in range(epochs):
-        order = rng.permutation(len(x))
-        if epoch:
-            lr *= lr_decay
-        for start in range(0, len(x), batch):
-            idx = order[start:start + batch]
-            grads = gradients(layers, x[idx], y[idx], soft=None if soft is None else soft[idx],
-                              temperature=temperature, alpha=alpha)
-            for i, grad in grads.items():
-                layer = layers[i]
-                for key, g in grad.items():
-                    if key == "W":
-                        g = g + weight_decay * layer["W"]
-                        if i in shared:
-                            indices, centroids = shared[i]
-                            g = np.bincount(indices.ravel(), weights=g.ravel(),
-                                            minlength=len(centroids))
-                            g[0] = 0  # the zero entry stays zero
-                            v = velocity.setdefault((i, "C"), np.zeros_like(centroids))
-                            v *= momentum
-                            v -= lr * g
-                            centroids += v
-                            layer["W"] = centroids[indices]
-                            continue
-                        if i in masks:
-                            g = g * masks[i]
-                    v = velocity.setdefault((i, key), np.zeros_like(layer[key]))
-                    v *= momentum
-                    v -= lr * g
-                    layer[key] = layer[key] + v
-                    if key == "W" and i in masks:
-                        layer["W"] = layer["W"] * masks[i]
-        if evaluate is not None:
-            history.append(accuracy(layers, *evaluate))
-        if progress:
-            tail = f", test accuracy {100 * history[-1]:.2f}%" if history else ""
-            progress(f"{label}: epoch {epoch + 1}/{epochs}{tail}")
-    return history
+    optimizer = Momentum(layers, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                         lr_decay=lr_decay, masks=masks, shared=shared)
+
+    def batch_gradients(idx):
+        return gradients(layers, x[idx], y[idx], soft=None if soft is None else soft[idx],
+                         temperature=temperature, alpha=alpha)
+
+    return fit(len(x), epochs=epochs, batch=batch, seed=seed, gradients=batch_gradients,
+               optimizer=optimizer,
+               evaluate=None if evaluate is None else lambda: accuracy(layers, *evaluate),
+               progress=progress, label=label)
