@@ -12,8 +12,10 @@ Quantizers (weights ``W`` of a layer, one row per output):
 * ``ttq``: ``+Wp`` where ``W > 0.05 max |W|``, ``-Wn`` where ``W < -0.05 max |W|``,
   else 0, with ``Wp`` and ``Wn`` trained (TTQ, per layer).
 
-Training keeps float "latent" weights and uses the straight-through
-estimator: the gradient of the quantized weights is applied to the latent
+Training is ``sw.train.nn.fit``'s loop and softmax cross-entropy
+(``sw.train.nn.loss_gradient``) with this module's quantized forward pass,
+its straight-through gradients and Adam. It keeps float "latent" weights
+and uses the straight-through estimator: the gradient of the quantized weights is applied to the latent
 ones (zeroed where ``|W| > 1`` for binary weights, scaled by ``Wp``/``Wn``
 for TTQ as the paper does), and ``sign`` passes gradients where its input
 is within [-1, 1]. Every quantized network starts from the trained float
@@ -27,6 +29,7 @@ import time
 
 import numpy as np
 
+from sw.train import nn
 from sw.train.datasets import load as load_dataset
 from sw.golden.dense import dense_layer
 from sw.golden.lowbit import BinaryNet, TernaryNet, binary_infer, ternary_infer
@@ -123,11 +126,7 @@ def accuracy(net, x, y):
 def _gradients(net, x, y):
     kind, layers = net["kind"], net["layers"]
     logits, caches = forward(net, x, train=True)
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    delta = p
-    delta[np.arange(len(y)), y] -= 1
-    delta /= len(y)
+    delta = nn.loss_gradient(logits, y)
     grads = [None] * len(layers)
     for i in reversed(range(len(layers))):
         c, layer = caches[i], layers[i]
@@ -177,30 +176,43 @@ def train(net, x, y, *, epochs, lr=2e-3, batch=100, seed=0, progress=None, label
                       progress=progress, label=label)
 
 
+class _Adam:
+    """Adam (0.9, 0.999, 1e-8) with a cosine decay of the rate over ``steps``
+    steps, latent binary weights clipped to [-1, 1]; ``sw.train.nn.fit``'s optimizer."""
+
+    def __init__(self, net, lr, steps):
+        self.net, self.lr, self.steps, self.step_count = net, lr, steps, 0
+        layers = net["layers"]
+        keys = [[k for k in ("W", "b", "wp", "wn", "gamma", "beta") if k in layer]
+                for layer in layers]
+        self.m = [{k: np.zeros_like(layer[k], dtype=float) for k in ks}
+                  for layer, ks in zip(layers, keys)]
+        self.v = [{k: np.zeros_like(layer[k], dtype=float) for k in ks}
+                  for layer, ks in zip(layers, keys)]
+
+    def start(self, epoch):
+        pass
+
+    def step(self, grads):
+        step = self.step_count
+        rate = self.lr * 0.5 * (1 + math.cos(math.pi * step / self.steps))
+        self.step_count = step = step + 1
+        for i, grad in grads.items():
+            layer, mi, vi = self.net["layers"][i], self.m[i], self.v[i]
+            for k, g in grad.items():
+                mi[k] = 0.9 * mi[k] + 0.1 * g
+                vi[k] = 0.999 * vi[k] + 0.001 * g * g
+                mhat, vhat = mi[k] / (1 - 0.9 ** step), vi[k] / (1 - 0.999 ** step)
+                layer[k] = layer[k] - rate * mhat / (np.sqrt(vhat) + 1e-8)
+            if self.net["kind"] in ("bwn", "xnor"):
+                layer["W"] = np.clip(layer["W"], -1, 1)
+
+
 def _train(net, x, y, *, epochs, lr, batch, seed, progress, label):
-    rng = np.random.default_rng(seed)
-    layers = net["layers"]
-    keys = [[k for k in ("W", "b", "wp", "wn", "gamma", "beta") if k in layer] for layer in layers]
-    m = [{k: np.zeros_like(layer[k], dtype=float) for k in ks} for layer, ks in zip(layers, keys)]
-    v = [{k: np.zeros_like(layer[k], dtype=float) for k in ks} for layer, ks in zip(layers, keys)]
     steps_per_epoch = -(-len(x) // batch)
-    step = 0
-    for epoch in range(epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), batch):
-            idx = order[start:start + batch]
-            rate = lr * 0.5 * (1 + math.cos(math.pi * step / (epochs * steps_per_epoch)))
-            step += 1
-            for layer, grad, mi, vi in zip(layers, _gradients(net, x[idx], y[idx]), m, v):
-                for k, g in grad.items():
-                    mi[k] = 0.9 * mi[k] + 0.1 * g
-                    vi[k] = 0.999 * vi[k] + 0.001 * g * g
-                    mhat, vhat = mi[k] / (1 - 0.9 ** step), vi[k] / (1 - 0.999 ** step)
-                    layer[k] = layer[k] - rate * mhat / (np.sqrt(vhat) + 1e-8)
-                if net["kind"] in ("bwn", "xnor"):
-                    layer["W"] = np.clip(layer["W"], -1, 1)
-        if progress:
-            progress(f"{label}: epoch {epoch + 1}/{epochs}")
+    nn.fit(len(x), epochs=epochs, batch=batch, seed=seed,
+           gradients=lambda idx: dict(enumerate(_gradients(net, x[idx], y[idx]))),
+           optimizer=_Adam(net, lr, epochs * steps_per_epoch), progress=progress, label=label)
     return net
 
 
