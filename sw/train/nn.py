@@ -9,6 +9,18 @@ folding removes them, so a network here is a list of layers:
 * ``{"kind": "bn", "gamma", "beta", "mean", "var"}``: batch normalization of the
   features (2-D inputs) or channels (4-D inputs), ``eps`` = ``BN_EPS``
 * ``{"kind": "relu"}``, ``{"kind": "pool"}`` (2x2 max) and ``{"kind": "flatten"}``
+* ``{"kind": "sign", "beta": bool}``, optionally ``"offset"``: XNOR-Net's
+  binarized activations of 2-D inputs, ``k * sign(x - offset)`` with ``k`` the
+  mean ``|x - offset|`` of each sample (or 1 without ``beta``); its gradient
+  passes where ``|x - offset| <= 1`` (straight through)
+
+A dense layer may compute with quantized weights: ``quantizers`` (of
+``forward``, ``gradients``, ``train``) maps its index to a pair of hooks,
+``quantize(layer) -> (wq, aux)`` (the weights it computes with, and whatever
+the gradient needs) and ``straight_through(layer, aux, dwq) -> {param:
+gradient}``, which turns the gradient of ``wq`` into those of the layer's
+trained (latent) parameters; ``sw.train.lowbit`` trains its binary and
+ternary networks so.
 
 ``from_cnn`` turns ``sw.train.cnn``'s networks into this form (same weights, same
 outputs), so its architectures and initialization are reused. Batch
@@ -21,12 +33,13 @@ optional teacher: distillation, Hinton et al. 2015) and ``Momentum``
 (mini-batch SGD with momentum and weight decay, with the compression hooks:
 masks keep pruned weights at zero, shared codebooks train with each
 centroid's gradient summed over its cluster, Deep Compression's fine-tuning).
-Every trainer of the package runs this loop: ``sw.train.mlp`` and
-``sw.train.cnn`` hand it their networks as layers of this list holding the
-same arrays, ``sw.train.lowbit`` its own straight-through gradients and Adam.
-This stack is the base because it is the only one every other network maps
-into without a copy (a list of layers, MLPs and CNNs being special cases),
-its gradients are bit for bit those of the fixed-shape MLP and CNN code it
+Every trainer of the package runs this stack and this loop: ``sw.train.mlp``,
+``sw.train.cnn`` and ``sw.train.lowbit`` hand their networks over as lists
+of layers holding the same arrays (``lowbit`` with its quantizers as hooks
+and Adam as the optimizer). This stack is the base because it is the only
+one every other network maps into (a list of layers, of which an MLP, a
+LeNet-like CNN and a binary or ternary MLP are special cases), its
+gradients are bit for bit those of the fixed-shape MLP and CNN code it
 replaces (the same products in the same order), and it alone had all the
 hooks (masks, shared codebooks, a teacher, batch normalization).
 """
@@ -41,6 +54,9 @@ __all__ = ["BN_EPS", "from_cnn", "with_bn", "weighted", "forward", "predict", "a
 BN_EPS = 1e-5
 #: Running statistics: new = MOMENTUM * old + (1 - MOMENTUM) * batch.
 BN_MOMENTUM = 0.9
+#: A BN layer's ``"running"`` (default): the weights of the old statistics and
+#: of the batch's, and whether the batch variance is made unbiased first.
+BN_RUNNING = (BN_MOMENTUM, 1 - BN_MOMENTUM, True)
 
 
 def from_cnn(net, *, share=False):
@@ -109,16 +125,27 @@ def _bn_shape(x, n):
     return (1, n) if x.ndim == 2 else (1, n, 1, 1)
 
 
-def forward(layers, x, *, train=False):
+def _sign(v):
+    """+1 where ``v >= 0``, else -1 (the hardware's convention: bit 1 at zero)."""
+    return np.where(v >= 0, 1.0, -1.0)
+
+
+def forward(layers, x, *, train=False, quantizers=None):
     """Logits of inputs ``x``, with what ``gradients`` needs.
 
     With ``train``, batch normalization uses (and folds into its running
-    statistics) the batch's mean and variance.
+    statistics) the batch's mean and variance. A quantized dense layer's
+    cache is ``{"a": input, "wq", "masks": aux, "z": output}``.
     """
     caches = []
-    for layer in layers:
+    for i, layer in enumerate(layers):
         kind = layer["kind"]
-        if kind == "dense":
+        if kind == "dense" and quantizers and i in quantizers:
+            wq, aux = quantizers[i][0](layer)
+            z = x @ wq.T + layer["b"]
+            caches.append({"a": x, "wq": wq, "masks": aux, "z": z})
+            x = z
+        elif kind == "dense":
             caches.append(x)
             x = x @ layer["W"].T + layer["b"]
         elif kind == "conv":
@@ -142,31 +169,38 @@ def forward(layers, x, *, train=False):
             if train:
                 mean, var = x.mean(axis=axes), x.var(axis=axes)
                 n = x.size // len(mean)
-                layer["mean"] = BN_MOMENTUM * layer["mean"] + (1 - BN_MOMENTUM) * mean
-                layer["var"] = BN_MOMENTUM * layer["var"] + \
-                    (1 - BN_MOMENTUM) * var * n / max(n - 1, 1)
+                keep, take, unbiased = layer.get("running", BN_RUNNING)
+                layer["mean"] = keep * layer["mean"] + take * mean
+                layer["var"] = keep * layer["var"] + \
+                    (take * var * n / max(n - 1, 1) if unbiased else take * var)
             else:
                 mean, var = layer["mean"], layer["var"]
             inv = 1 / np.sqrt(var + BN_EPS)
             xhat = (x - mean.reshape(shape)) * inv.reshape(shape)
             caches.append((xhat, inv, axes, shape))
             x = xhat * layer["gamma"].reshape(shape) + layer["beta"].reshape(shape)
+        elif kind == "sign":
+            h = x - layer["offset"] if "offset" in layer else x
+            k = np.abs(h).mean(axis=1, keepdims=True) if layer["beta"] else 1.0
+            caches.append((h, k))
+            x = k * _sign(h)
         else:
             raise ValueError(f"unknown layer kind {kind!r}")
     return x, caches
 
 
-def logits(layers, x, *, batch=1000):
+def logits(layers, x, *, batch=1000, quantizers=None):
     """Inference logits, a batch at a time (im2col of a whole test set is large)."""
-    return np.concatenate([forward(layers, x[i:i + batch])[0] for i in range(0, len(x), batch)])
+    return np.concatenate([forward(layers, x[i:i + batch], quantizers=quantizers)[0]
+                           for i in range(0, len(x), batch)])
 
 
-def predict(layers, x):
-    return logits(layers, x).argmax(axis=1)
+def predict(layers, x, *, quantizers=None):
+    return logits(layers, x, quantizers=quantizers).argmax(axis=1)
 
 
-def accuracy(layers, x, y):
-    return float(np.mean(predict(layers, x) == y))
+def accuracy(layers, x, y, *, quantizers=None):
+    return float(np.mean(predict(layers, x, quantizers=quantizers) == y))
 
 
 def _softmax(z):
@@ -190,16 +224,21 @@ def loss_gradient(z, y, soft=None, temperature=1.0, alpha=0.0):
     return delta / len(y)
 
 
-def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0):
+def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0, quantizers=None):
     """``{layer index: {param: gradient}}`` of the mean loss over the batch."""
-    z, caches = forward(layers, x, train=True)
+    z, caches = forward(layers, x, train=True, quantizers=quantizers)
     delta = loss_gradient(z, y, soft, temperature, alpha)
     grads = {}
     first = weighted(layers)[0]
     for i in reversed(range(len(layers))):
         layer, cache = layers[i], caches[i]
         kind = layer["kind"]
-        if kind == "dense":
+        if kind == "dense" and quantizers and i in quantizers:
+            dwq = delta.T @ cache["a"]
+            grads[i] = {"b": delta.sum(axis=0),
+                        **quantizers[i][1](layer, cache["masks"], dwq)}
+            delta = delta @ cache["wq"]
+        elif kind == "dense":
             grads[i] = {"W": delta.T @ cache, "b": delta.sum(axis=0)}
             delta = delta @ layer["W"]
         elif kind == "conv":
@@ -228,6 +267,9 @@ def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0):
             delta = dx
         elif kind == "flatten":
             delta = delta.reshape(cache)
+        elif kind == "sign":
+            h, k = cache
+            delta = delta * k * (np.abs(h) <= 1)
         elif kind == "bn":
             xhat, inv, axes, shape = cache
             grads[i] = {"gamma": (delta * xhat).sum(axis=axes), "beta": delta.sum(axis=axes)}
@@ -353,7 +395,7 @@ class Momentum:
 
 def train(layers, x, y, *, epochs, lr=0.05, momentum=0.9, batch=64, weight_decay=1e-4,
           lr_decay=1.0, seed=0, masks=None, shared=None, soft=None, temperature=1.0, alpha=0.0,
-          evaluate=None, progress=None, label="train"):
+          quantizers=None, evaluate=None, progress=None, label="train"):
     """Train ``layers`` in place; return the per-epoch test accuracies.
 
     ``fit`` with ``Momentum``'s steps on the gradients of ``gradients``.
@@ -371,6 +413,8 @@ def train(layers, x, y, *, epochs, lr=0.05, momentum=0.9, batch=64, weight_decay
     soft : array (len(x), classes), optional
         A teacher's logits for every training input (distillation, with
         ``temperature`` and ``alpha``; see ``loss_gradient``).
+    quantizers : {layer index: (quantize, straight_through)}, optional
+        Dense layers that compute with quantized weights (see above).
     evaluate : (x_test, y_test), optional
         Accuracy measured after every epoch (returned).
     """
@@ -379,9 +423,10 @@ def train(layers, x, y, *, epochs, lr=0.05, momentum=0.9, batch=64, weight_decay
 
     def batch_gradients(idx):
         return gradients(layers, x[idx], y[idx], soft=None if soft is None else soft[idx],
-                         temperature=temperature, alpha=alpha)
+                         temperature=temperature, alpha=alpha, quantizers=quantizers)
 
     return fit(len(x), epochs=epochs, batch=batch, seed=seed, gradients=batch_gradients,
                optimizer=optimizer,
-               evaluate=None if evaluate is None else lambda: accuracy(layers, *evaluate),
+               evaluate=None if evaluate is None else
+               lambda: accuracy(layers, *evaluate, quantizers=quantizers),
                progress=progress, label=label)
