@@ -208,3 +208,65 @@ def test_from_cnn_copies_or_shares(share):
     assert [l["kind"] for l in layers] == ["conv", "relu", "pool", "flatten", "dense"]
     assert (layers[0]["W"] is net["convs"][0]["W"]) == share
     assert np.array_equal(layers[4]["W"], net["fcs"][0]["W"])
+
+
+# ---------------------------------------------------------------- quantizer hooks, sign
+
+def test_a_quantized_dense_layer_computes_and_learns_through_its_hooks():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(5, 4)), rng.integers(0, 3, 5)
+    latent = [{"kind": "dense", "W": rng.normal(size=(6, 4)), "b": rng.normal(size=6)},
+              {"kind": "relu"},
+              {"kind": "dense", "W": rng.normal(size=(3, 6)), "b": rng.normal(size=3)}]
+    seen = []
+
+    def quantize(layer):
+        return np.sign(layer["W"]), "aux"
+
+    def straight_through(layer, aux, dwq):
+        seen.append((aux, dwq))
+        return {"W": 3 * dwq}
+    hooks = {0: (quantize, straight_through)}
+    plain = copy.deepcopy(latent)
+    plain[0]["W"] = np.sign(latent[0]["W"])  # what the hooked layer computes with
+    assert np.array_equal(nn.forward(latent, x, quantizers=hooks)[0], nn.forward(plain, x)[0])
+    ours, theirs = nn.gradients(latent, x, y, quantizers=hooks), nn.gradients(plain, x, y)
+    assert seen[0][0] == "aux" and np.array_equal(seen[0][1], theirs[0]["W"])
+    assert np.array_equal(ours[0]["W"], 3 * theirs[0]["W"])
+    assert np.array_equal(ours[0]["b"], theirs[0]["b"])
+    assert np.array_equal(ours[2]["W"], theirs[2]["W"])
+
+
+def test_sign_layers_binarize_and_pass_gradients_inside_one():
+    x = np.array([[0.0, 1.0, 0.5, 0.5]])
+    assert np.array_equal(nn.forward([{"kind": "sign", "beta": False, "offset": 0.5}], x)[0],
+                          [[-1.0, 1.0, 1.0, 1.0]])
+    # beta: scaled by the sample's mean |x - offset| = (0.5 + 0.5 + 0 + 0) / 4.
+    assert np.array_equal(nn.forward([{"kind": "sign", "beta": True, "offset": 0.5}], x)[0],
+                          [[-0.25, 0.25, 0.25, 0.25]])
+    # Inputs beyond [-1, 1] stop the gradient: here the first hidden unit's.
+    layers = [{"kind": "dense", "W": np.array([[4.0], [0.5]]), "b": np.zeros(2)},
+              {"kind": "sign", "beta": False},
+              {"kind": "dense", "W": np.array([[1.0, 1.0], [0.0, 0.0]]), "b": np.zeros(2)}]
+    grads = nn.gradients(layers, np.array([[1.0]]), np.array([0]))
+    assert grads[0]["W"][0, 0] == 0 and grads[0]["W"][1, 0] != 0
+
+
+def test_lowbit_networks_train_through_the_stack():
+    from sw.train import lowbit
+    x, y = _digits_like(30)
+    float_net = {"kind": "float", "beta": False, "layers": lowbit.init([6, 5, 3], 0)}
+    seq = mlp._sequential(float_net["layers"])
+    ours = lowbit._gradients(float_net, x, y)
+    theirs = nn.gradients(seq, x, y)
+    for g, i in zip(ours, nn.weighted(seq), strict=True):
+        assert set(g) == {"W", "b"}
+        assert np.array_equal(g["W"], theirs[i]["W"]) and np.array_equal(g["b"], theirs[i]["b"])
+    xnor = lowbit.start_from(float_net, "xnor")
+    grads = lowbit._gradients(xnor, x, y)
+    assert set(grads[0]) == {"W", "b", "gamma", "beta"} and not grads[0]["b"].any()
+    assert set(grads[1]) == {"W", "b"}
+    assert not np.array_equal(xnor["layers"][0]["mean"], float_net["layers"][0]["mean"])
+    bwn = lowbit.start_from(float_net, "bwn")
+    lowbit.train(bwn, x, y, epochs=1, lr=0.5, batch=10)
+    assert all(np.abs(layer["W"]).max() <= 1 for layer in bwn["layers"])  # latent weights clipped
