@@ -294,13 +294,7 @@ def _formats(weight_max, bias_max, act_max, f_in, bits, bias_bits):
 
 def _act_max(net, x):
     """Largest activation magnitude at each layer's output, on calibration inputs."""
-    maxes, a = [], x
-    for i, layer in enumerate(net["layers"]):
-        wq, _ = quantize(net["kind"], layer, i == len(net["layers"]) - 1)
-        z = a @ wq.T + layer["b"]
-        maxes.append(float(np.abs(z).max()))
-        a = np.maximum(z, 0)
-    return maxes
+    return [float(np.abs(cache["z"]).max()) for cache in forward(net, x)[1]]
 
 
 def to_ternary_net(net, calibration, *, act_bits=8, scale_bits=8, bias_bits=16, input_frac=8):
