@@ -2,7 +2,8 @@
 
 A LeNet-5-like network: convolution layers (3x3 by default, valid, ReLU,
 2x2 max pooling) then fully connected layers (ReLU, softmax output).
-Training is mini-batch SGD with momentum, deterministic for a seed;
+Training is mini-batch SGD with momentum, deterministic for a seed:
+``sw.train.nn``'s loop and gradients, run on this network's own arrays;
 convolutions are im2col products, enough for MNIST-sized images.
 
 ``quantize`` turns a trained float network into integers that follow
@@ -19,6 +20,8 @@ import numpy as np
 from sw.golden.conv import correlate2d
 from sw.golden.dense import dense_layer
 from sw.spec.numerics import relu, requantize
+from sw.train import nn
+from sw.train.nn import _im2col, _pool
 
 __all__ = ["LENET5_LIKE", "lenet5_mnist", "fixed_inputs", "init", "forward", "predict", "accuracy", "train", "quantize",
            "infer_fixed"]
@@ -49,24 +52,6 @@ def init(shape, arch=LENET5_LIKE, seed=0):
     return {"convs": convs, "fcs": fcs}
 
 
-def _im2col(x, r):
-    """(B, C, H, W) -> (B, Ho, Wo, C*r*r) patches, (c, u, v) order like W's."""
-    b, c, h, w = x.shape
-    ho, wo = h - r + 1, w - r + 1
-    cols = np.empty((b, ho, wo, c, r, r), dtype=x.dtype)
-    for u in range(r):
-        for v in range(r):
-            cols[..., u, v] = x[:, :, u:u + ho, v:v + wo].transpose(0, 2, 3, 1)
-    return cols.reshape(b, ho, wo, c * r * r)
-
-
-def _pool(z):
-    """2x2 max pooling (odd edges dropped); returns pooled and the crop."""
-    b, k, h, w = z.shape
-    zc = z[:, :, :h // 2 * 2, :w // 2 * 2]
-    return zc.reshape(b, k, h // 2, 2, w // 2, 2).max(axis=(3, 5)), zc
-
-
 def forward(net, x):
     """Logits of (B, C, H, W) inputs, with what backpropagation needs."""
     cache = []
@@ -95,63 +80,34 @@ def accuracy(net, x, y):
 
 
 def _gradients(net, x, y):
-    logits, (cache, acts) = forward(net, x)
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    delta = p
-    delta[np.arange(len(y)), y] -= 1
-    delta /= len(y)
-    fc_grads = [None] * len(net["fcs"])
-    for i in reversed(range(len(net["fcs"]))):
-        fc_grads[i] = {"W": delta.T @ acts[i], "b": delta.sum(axis=0)}
-        delta = delta @ net["fcs"][i]["W"]
-        if i:
-            delta = delta * (acts[i] > 0)
-    conv_grads = [None] * len(net["convs"])
-    delta = delta.reshape(cache[-1][4].shape)
-    for i in reversed(range(len(net["convs"]))):
-        x_in, cols, z, cropped, pooled = cache[i]
-        layer = net["convs"][i]
-        k, c, r, _ = layer["W"].shape
-        # Max pooling routes the gradient to the maxima; ReLU gates it.
-        up = np.repeat(np.repeat(delta, 2, axis=2), 2, axis=3)
-        mask = cropped == np.repeat(np.repeat(pooled, 2, axis=2), 2, axis=3)
-        dz = np.zeros_like(z)
-        dz[:, :, :up.shape[2], :up.shape[3]] = up * mask
-        dz *= z > 0
-        dzf = dz.transpose(0, 2, 3, 1).reshape(-1, k)
-        conv_grads[i] = {"W": (dzf.T @ cols.reshape(-1, c * r * r)).reshape(k, c, r, r),
-                         "b": dzf.sum(axis=0)}
-        if i:
-            dcols = (dzf @ layer["W"].reshape(k, -1)).reshape(cols.shape[:3] + (c, r, r))
-            dx = np.zeros_like(x_in)
-            ho, wo = cols.shape[1:3]
-            for u in range(r):
-                for v in range(r):
-                    dx[:, :, u:u + ho, v:v + wo] += dcols[..., u, v].transpose(0, 3, 1, 2)
-            delta = dx
-    return {"convs": conv_grads, "fcs": fc_grads}
+    """``{"convs": [...], "fcs": [...]}``: per layer, ``{"W", "b"}`` gradients of the mean loss."""
+    layers = nn.from_cnn(net, share=True)
+    grads = nn.gradients(layers, x, y)
+    flat = [grads[i] for i in nn.weighted(layers)]
+    return {"convs": flat[:len(net["convs"])], "fcs": flat[len(net["convs"]):]}
 
 
 def train(net, x, y, *, epochs=4, lr=0.05, momentum=0.9, batch=64, weight_decay=1e-4,
           seed=0, progress=None):
-    """Train ``net`` in place on (B, C, H, W) float inputs; return it."""
-    rng = np.random.default_rng(seed)
-    params = [layer for group in ("convs", "fcs") for layer in net[group]]
-    velocity = [{key: np.zeros_like(layer[key]) for key in ("W", "b")} for layer in params]
-    for epoch in range(epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), batch):
-            idx = order[start:start + batch]
-            grads = _gradients(net, x[idx], y[idx])
-            flat = [g for group in ("convs", "fcs") for g in grads[group]]
-            for layer, grad, vel in zip(params, flat, velocity):
-                for key in ("W", "b"):
-                    g = grad[key] + (weight_decay * layer[key] if key == "W" else 0)
-                    vel[key] = momentum * vel[key] - lr * g
-                    layer[key] += vel[key]
-        if progress:
-            progress(f"CNN epoch {epoch + 1}/{epochs}")
+    """Train ``net`` in place on (B, C, H, W) float inputs; return it.
+
+    ``sw.train.nn.fit`` with ``sw.train.nn.Momentum`` on ``net``'s own arrays,
+    updated in place.
+    """
+    layers = nn.from_cnn(net, share=True)
+
+    def batch_gradients(idx):
+        grads = nn.gradients(layers, x[idx], y[idx])
+        for grad in grads.values():
+            # This trainer always added a zero decay term to the biases, which
+            # makes a -0.0 gradient +0.0: kept, so training stays bit for bit.
+            grad["b"] = grad["b"] + 0
+        return grads
+
+    nn.fit(len(x), epochs=epochs, batch=batch, seed=seed, gradients=batch_gradients,
+           optimizer=nn.Momentum(layers, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                 in_place=True),
+           progress=progress, label="CNN", template="{label} epoch {epoch}/{epochs}")
     return net
 
 

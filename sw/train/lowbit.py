@@ -12,6 +12,9 @@ Quantizers (weights ``W`` of a layer, one row per output):
 * ``ttq``: ``+Wp`` where ``W > 0.05 max |W|``, ``-Wn`` where ``W < -0.05 max |W|``,
   else 0, with ``Wp`` and ``Wn`` trained (TTQ, per layer).
 
+A network is run and trained as a ``sw.train.nn`` sequential network
+(``_sequential``: its layers hold this network's arrays) with the quantizers
+as hooks, through ``sw.train.nn.fit``'s loop with Adam for optimizer.
 Training keeps float "latent" weights and uses the straight-through
 estimator: the gradient of the quantized weights is applied to the latent
 ones (zeroed where ``|W| > 1`` for binary weights, scaled by ``Wp``/``Wn``
@@ -24,9 +27,12 @@ and ``to_ternary_net`` chooses fixed-point formats (``docs/numerics.md``).
 import copy
 import math
 import time
+from functools import partial
 
 import numpy as np
 
+from sw.train import nn
+from sw.train.nn import _sign
 from sw.train.datasets import load as load_dataset
 from sw.golden.dense import dense_layer
 from sw.golden.lowbit import BinaryNet, TernaryNet, binary_infer, ternary_infer
@@ -37,11 +43,6 @@ __all__ = ["KINDS", "init", "forward", "accuracy", "train", "to_binary_net", "to
 
 KINDS = ("float", "bwn", "xnor", "twn", "ttq")
 EPS = 1e-5
-
-
-def _sign(v):
-    """+1 where ``v >= 0``, else -1 (the hardware's convention: bit 1 at zero)."""
-    return np.where(v >= 0, 1.0, -1.0)
 
 
 def init(sizes, seed):
@@ -74,42 +75,78 @@ def quantize(kind, layer, last=False):
     raise ValueError(f"unknown quantizer {kind!r}: choose one of {', '.join(KINDS)}")
 
 
-def _binary_input(x, beta):
-    """XNOR-Net's binarized input: pixels in [0, 1] centred at 0.5."""
-    h = x - 0.5
-    return (np.abs(h).mean(axis=1, keepdims=True) if beta else 1.0) * _sign(h), h
+#: XNOR-Net's batch normalization as trained here (``sw.train.nn.BN_RUNNING``):
+#: running statistics 0.9 old + 0.1 batch, of the biased batch variance.
+_BN_RUNNING = (0.9, 0.1, False)
+
+
+def _straight_through(kind, layer, masks, dwq):
+    """The latent parameters' gradients from the quantized weights' ``dwq``."""
+    if kind in ("bwn", "xnor"):
+        return {"W": dwq * (np.abs(layer["W"]) <= 1)}
+    if kind == "ttq":
+        pos, neg = masks
+        return {"W": dwq * np.where(pos, layer["wp"], np.where(neg, layer["wn"], 1.0)),
+                "wp": dwq[pos].sum(), "wn": -dwq[neg].sum()}
+    return {"W": dwq}
+
+
+def _sequential(net):
+    """``net`` as ``sw.train.nn`` layers holding its arrays: ``(layers, quantizers,
+    origin)``, ``origin`` the index in ``net`` of each dense and BN layer.
+
+    A hidden layer is dense then ReLU, or for XNOR-Net dense, batch
+    normalization and sign; XNOR-Net's input is binarized around 0.5 (pixels
+    in [0, 1]).
+    """
+    kind, layers = net["kind"], net["layers"]
+    seq, quantizers, origin = [], {}, {}
+    if kind == "xnor":
+        seq.append({"kind": "sign", "beta": net["beta"], "offset": 0.5})
+    for i, layer in enumerate(layers):
+        last = i == len(layers) - 1
+        origin[len(seq)] = i
+        quantizers[len(seq)] = (partial(quantize, kind, last=last),
+                                partial(_straight_through, kind))
+        seq.append({"kind": "dense", **{k: layer[k] for k in ("W", "b", "wp", "wn")
+                                        if k in layer}})
+        if last:
+            break
+        if kind == "xnor":
+            origin[len(seq)] = i
+            seq.append({"kind": "bn", "running": _BN_RUNNING,
+                        **{k: layer[k] for k in ("gamma", "beta", "mean", "var")}})
+            seq.append({"kind": "sign", "beta": net["beta"]})
+        else:
+            seq.append({"kind": "relu"})
+    return seq, quantizers, origin
+
+
+def _keep_statistics(net, seq, origin):
+    """Training moved the BN layers' running statistics: back into ``net``."""
+    for j, i in origin.items():
+        if seq[j]["kind"] == "bn":
+            net["layers"][i]["mean"], net["layers"][i]["var"] = seq[j]["mean"], seq[j]["var"]
 
 
 def forward(net, x, train=False):
-    """Logits and, per layer, what backpropagation needs."""
-    kind, layers = net["kind"], net["layers"]
-    a = x
-    if kind == "xnor":
-        a, _ = _binary_input(x, net["beta"])
-    caches = []
-    for i, layer in enumerate(layers):
-        last = i == len(layers) - 1
-        wq, masks = quantize(kind, layer, last)
-        z = a @ wq.T + layer["b"]
-        cache = {"a": a, "wq": wq, "masks": masks, "z": z}
-        caches.append(cache)
-        if last:
-            return z, caches
-        if kind != "xnor":
-            a = np.maximum(z, 0)
-            continue
-        if train:
-            mu, var = z.mean(axis=0), z.var(axis=0)
-            layer["mean"] = 0.9 * layer["mean"] + 0.1 * mu
-            layer["var"] = 0.9 * layer["var"] + 0.1 * var
-        else:
-            mu, var = layer["mean"], layer["var"]
-        inv_std = 1 / np.sqrt(var + EPS)
-        xhat = (z - mu) * inv_std
-        h = layer["gamma"] * xhat + layer["beta"]
-        k = np.abs(h).mean(axis=1, keepdims=True) if net["beta"] else 1.0
-        cache.update(xhat=xhat, inv_std=inv_std, h=h, k=k)
-        a = k * _sign(h)
+    """Logits and, per layer, what backpropagation needs (``sw.train.nn.forward``).
+
+    Per layer: ``{"a": input, "wq": quantized weights, "masks", "z": output}``,
+    and for XNOR-Net's hidden layers the batch normalization's ``xhat`` and
+    ``inv_std``, its output ``h`` and the sign's scale ``k``.
+    """
+    seq, quantizers, origin = _sequential(net)
+    z, caches = nn.forward(seq, x, train=train, quantizers=quantizers)
+    out = [caches[j] for j in quantizers]
+    for j, i in origin.items():
+        if seq[j]["kind"] == "bn":
+            xhat, inv_std, _, _ = caches[j]
+            h, k = caches[j + 1]
+            out[i].update(xhat=xhat, inv_std=inv_std, h=h, k=k)
+    if train:
+        _keep_statistics(net, seq, origin)
+    return z, out
 
 
 def predict(net, x):
@@ -121,48 +158,16 @@ def accuracy(net, x, y):
 
 
 def _gradients(net, x, y):
-    kind, layers = net["kind"], net["layers"]
-    logits, caches = forward(net, x, train=True)
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    delta = p
-    delta[np.arange(len(y)), y] -= 1
-    delta /= len(y)
-    grads = [None] * len(layers)
-    for i in reversed(range(len(layers))):
-        c, layer = caches[i], layers[i]
-        dwq = delta.T @ c["a"]
-        g = {"b": delta.sum(axis=0)}
-        if kind in ("bwn", "xnor"):
-            g["W"] = dwq * (np.abs(layer["W"]) <= 1)
-        elif kind == "ttq":
-            pos, neg = c["masks"]
-            g["W"] = dwq * np.where(pos, layer["wp"], np.where(neg, layer["wn"], 1.0))
-            g["wp"], g["wn"] = dwq[pos].sum(), -dwq[neg].sum()
-        else:
-            g["W"] = dwq
-        grads[i] = g
-        if i == 0:
-            break
-        da = delta @ c["wq"]
-        prev = caches[i - 1]
-        if kind != "xnor":
-            delta = da * (prev["z"] > 0)
-            continue
-        # sign's straight-through gradient, then batch normalization's.
-        dh = da * prev["k"] * (np.abs(prev["h"]) <= 1)
-        prev_layer = layers[i - 1]
-        grads_prev = {"gamma": (dh * prev["xhat"]).sum(axis=0), "beta": dh.sum(axis=0)}
-        dxhat = dh * prev_layer["gamma"]
-        n = len(dh)
-        delta = prev["inv_std"] / n * (n * dxhat - dxhat.sum(axis=0)
-                                       - prev["xhat"] * (dxhat * prev["xhat"]).sum(axis=0))
-        caches[i - 1]["bn_grads"] = grads_prev
-    for i, c in enumerate(caches):
-        if "bn_grads" in c:
-            grads[i].update(c["bn_grads"])
-            grads[i]["b"] = np.zeros_like(grads[i]["b"])  # BN's shift absorbs the bias
-    return grads
+    """Per layer of ``net``, ``{param: gradient}`` (``sw.train.nn.gradients``)."""
+    seq, quantizers, origin = _sequential(net)
+    grads = nn.gradients(seq, x, y, quantizers=quantizers)
+    _keep_statistics(net, seq, origin)
+    out = [{} for _ in net["layers"]]
+    for j, i in origin.items():
+        out[i].update(grads[j])
+        if seq[j]["kind"] == "bn":
+            out[i]["b"] = np.zeros_like(out[i]["b"])  # BN's shift absorbs the bias
+    return out
 
 
 def train(net, x, y, *, epochs, lr=2e-3, batch=100, seed=0, progress=None, label="train"):
@@ -177,30 +182,43 @@ def train(net, x, y, *, epochs, lr=2e-3, batch=100, seed=0, progress=None, label
                       progress=progress, label=label)
 
 
+class _Adam:
+    """Adam (0.9, 0.999, 1e-8) with a cosine decay of the rate over ``steps``
+    steps, latent binary weights clipped to [-1, 1]; ``sw.train.nn.fit``'s optimizer."""
+
+    def __init__(self, net, lr, steps):
+        self.net, self.lr, self.steps, self.step_count = net, lr, steps, 0
+        layers = net["layers"]
+        keys = [[k for k in ("W", "b", "wp", "wn", "gamma", "beta") if k in layer]
+                for layer in layers]
+        self.m = [{k: np.zeros_like(layer[k], dtype=float) for k in ks}
+                  for layer, ks in zip(layers, keys)]
+        self.v = [{k: np.zeros_like(layer[k], dtype=float) for k in ks}
+                  for layer, ks in zip(layers, keys)]
+
+    def start(self, epoch):
+        pass
+
+    def step(self, grads):
+        step = self.step_count
+        rate = self.lr * 0.5 * (1 + math.cos(math.pi * step / self.steps))
+        self.step_count = step = step + 1
+        for i, grad in grads.items():
+            layer, mi, vi = self.net["layers"][i], self.m[i], self.v[i]
+            for k, g in grad.items():
+                mi[k] = 0.9 * mi[k] + 0.1 * g
+                vi[k] = 0.999 * vi[k] + 0.001 * g * g
+                mhat, vhat = mi[k] / (1 - 0.9 ** step), vi[k] / (1 - 0.999 ** step)
+                layer[k] = layer[k] - rate * mhat / (np.sqrt(vhat) + 1e-8)
+            if self.net["kind"] in ("bwn", "xnor"):
+                layer["W"] = np.clip(layer["W"], -1, 1)
+
+
 def _train(net, x, y, *, epochs, lr, batch, seed, progress, label):
-    rng = np.random.default_rng(seed)
-    layers = net["layers"]
-    keys = [[k for k in ("W", "b", "wp", "wn", "gamma", "beta") if k in layer] for layer in layers]
-    m = [{k: np.zeros_like(layer[k], dtype=float) for k in ks} for layer, ks in zip(layers, keys)]
-    v = [{k: np.zeros_like(layer[k], dtype=float) for k in ks} for layer, ks in zip(layers, keys)]
     steps_per_epoch = -(-len(x) // batch)
-    step = 0
-    for epoch in range(epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), batch):
-            idx = order[start:start + batch]
-            rate = lr * 0.5 * (1 + math.cos(math.pi * step / (epochs * steps_per_epoch)))
-            step += 1
-            for layer, grad, mi, vi in zip(layers, _gradients(net, x[idx], y[idx]), m, v):
-                for k, g in grad.items():
-                    mi[k] = 0.9 * mi[k] + 0.1 * g
-                    vi[k] = 0.999 * vi[k] + 0.001 * g * g
-                    mhat, vhat = mi[k] / (1 - 0.9 ** step), vi[k] / (1 - 0.999 ** step)
-                    layer[k] = layer[k] - rate * mhat / (np.sqrt(vhat) + 1e-8)
-                if net["kind"] in ("bwn", "xnor"):
-                    layer["W"] = np.clip(layer["W"], -1, 1)
-        if progress:
-            progress(f"{label}: epoch {epoch + 1}/{epochs}")
+    nn.fit(len(x), epochs=epochs, batch=batch, seed=seed,
+           gradients=lambda idx: dict(enumerate(_gradients(net, x[idx], y[idx]))),
+           optimizer=_Adam(net, lr, epochs * steps_per_epoch), progress=progress, label=label)
     return net
 
 
@@ -276,13 +294,7 @@ def _formats(weight_max, bias_max, act_max, f_in, bits, bias_bits):
 
 def _act_max(net, x):
     """Largest activation magnitude at each layer's output, on calibration inputs."""
-    maxes, a = [], x
-    for i, layer in enumerate(net["layers"]):
-        wq, _ = quantize(net["kind"], layer, i == len(net["layers"]) - 1)
-        z = a @ wq.T + layer["b"]
-        maxes.append(float(np.abs(z).max()))
-        a = np.maximum(z, 0)
-    return maxes
+    return [float(np.abs(cache["z"]).max()) for cache in forward(net, x)[1]]
 
 
 def to_ternary_net(net, calibration, *, act_bits=8, scale_bits=8, bias_bits=16, input_frac=8):

@@ -1,48 +1,79 @@
-"""Sequential networks in numpy: the layers the compression experiments rearrange.
+"""Sequential networks in numpy, and the one training loop of ``sw.train``.
 
-``sw.train.cnn`` and ``sw.train.mlp`` train fixed shapes (conv-ReLU-pool blocks, then
-dense layers). Low-rank factorization splits a layer in two with no ReLU
-between, batch normalization inserts layers and folding removes them, so
-the experiments need a network that is a list of layers:
+The compression experiments rearrange layers: low-rank factorization splits
+a layer in two with no ReLU between, batch normalization inserts layers and
+folding removes them, so a network here is a list of layers:
 
 * ``{"kind": "dense", "W": (out, in), "b": (out,)}``
 * ``{"kind": "conv", "W": (K, C, r, r), "b": (K,)}``: valid correlation, stride 1
 * ``{"kind": "bn", "gamma", "beta", "mean", "var"}``: batch normalization of the
   features (2-D inputs) or channels (4-D inputs), ``eps`` = ``BN_EPS``
 * ``{"kind": "relu"}``, ``{"kind": "pool"}`` (2x2 max) and ``{"kind": "flatten"}``
+* ``{"kind": "sign", "beta": bool}``, optionally ``"offset"``: XNOR-Net's
+  binarized activations of 2-D inputs, ``k * sign(x - offset)`` with ``k`` the
+  mean ``|x - offset|`` of each sample (or 1 without ``beta``); its gradient
+  passes where ``|x - offset| <= 1`` (straight through)
+
+A dense layer may compute with quantized weights: ``quantizers`` (of
+``forward``, ``gradients``, ``train``) maps its index to a pair of hooks,
+``quantize(layer) -> (wq, aux)`` (the weights it computes with, and whatever
+the gradient needs) and ``straight_through(layer, aux, dwq) -> {param:
+gradient}``, which turns the gradient of ``wq`` into those of the layer's
+trained (latent) parameters; ``sw.train.lowbit`` trains its binary and
+ternary networks so.
 
 ``from_cnn`` turns ``sw.train.cnn``'s networks into this form (same weights, same
-outputs), so its architectures and initialization are reused. Training is
-mini-batch SGD with momentum like ``sw.train.mlp`` and ``sw.train.cnn``, with the
-compression hooks of ``sw.train.mlp`` for any weighted layer (masks, shared
-codebooks) and an optional teacher (distillation, Hinton et al. 2015).
-Batch normalization normalizes with the batch's statistics while training
-and with running averages otherwise.
+outputs), so its architectures and initialization are reused. Batch
+normalization normalizes with the batch's statistics while training and
+with running averages otherwise.
+
+Training is ``fit`` (the epochs, the seeded batch order, the per-epoch
+evaluation and progress), ``loss_gradient`` (softmax cross-entropy, with an
+optional teacher: distillation, Hinton et al. 2015) and ``Momentum``
+(mini-batch SGD with momentum and weight decay, with the compression hooks:
+masks keep pruned weights at zero, shared codebooks train with each
+centroid's gradient summed over its cluster, Deep Compression's fine-tuning).
+Every trainer of the package runs this stack and this loop: ``sw.train.mlp``,
+``sw.train.cnn`` and ``sw.train.lowbit`` hand their networks over as lists
+of layers holding the same arrays (``lowbit`` with its quantizers as hooks
+and Adam as the optimizer). This stack is the base because it is the only
+one every other network maps into (a list of layers, of which an MLP, a
+LeNet-like CNN and a binary or ternary MLP are special cases), its
+gradients are bit for bit those of the fixed-shape MLP and CNN code it
+replaces (the same products in the same order), and it alone had all the
+hooks (masks, shared codebooks, a teacher, batch normalization).
 """
 
 import copy
 
 import numpy as np
 
-from sw.train.cnn import _im2col, _pool
-
 __all__ = ["BN_EPS", "from_cnn", "with_bn", "weighted", "forward", "predict", "accuracy",
-           "logits", "gradients", "train", "count_weights"]
+           "logits", "loss_gradient", "gradients", "fit", "Momentum", "train", "count_weights"]
 
 BN_EPS = 1e-5
 #: Running statistics: new = MOMENTUM * old + (1 - MOMENTUM) * batch.
 BN_MOMENTUM = 0.9
+#: A BN layer's ``"running"`` (default): the weights of the old statistics and
+#: of the batch's, and whether the batch variance is made unbiased first.
+BN_RUNNING = (BN_MOMENTUM, 1 - BN_MOMENTUM, True)
 
 
-def from_cnn(net):
-    """A ``sw.train.cnn`` network (``{"convs": [...], "fcs": [...]}``) as a list of layers."""
+def from_cnn(net, *, share=False):
+    """A ``sw.train.cnn`` network (``{"convs": [...], "fcs": [...]}``) as a list of layers.
+
+    With ``share`` the layers hold ``net``'s own arrays instead of copies
+    (what ``sw.train.cnn`` trains through: an update in place is then an
+    update of ``net``).
+    """
+    own = (lambda a: a) if share else (lambda a: a.copy())
     layers = []
     for c in net["convs"]:
-        layers += [{"kind": "conv", "W": c["W"].copy(), "b": c["b"].copy()},
+        layers += [{"kind": "conv", "W": own(c["W"]), "b": own(c["b"])},
                    {"kind": "relu"}, {"kind": "pool"}]
     layers.append({"kind": "flatten"})
     for i, f in enumerate(net["fcs"]):
-        layers.append({"kind": "dense", "W": f["W"].copy(), "b": f["b"].copy()})
+        layers.append({"kind": "dense", "W": own(f["W"]), "b": own(f["b"])})
         if i < len(net["fcs"]) - 1:
             layers.append({"kind": "relu"})
     return layers
@@ -72,20 +103,49 @@ def count_weights(layers):
     return sum(layers[i]["W"].size for i in weighted(layers))
 
 
+def _im2col(x, r):
+    """(B, C, H, W) -> (B, Ho, Wo, C*r*r) patches, (c, u, v) order like W's."""
+    b, c, h, w = x.shape
+    ho, wo = h - r + 1, w - r + 1
+    cols = np.empty((b, ho, wo, c, r, r), dtype=x.dtype)
+    for u in range(r):
+        for v in range(r):
+            cols[..., u, v] = x[:, :, u:u + ho, v:v + wo].transpose(0, 2, 3, 1)
+    return cols.reshape(b, ho, wo, c * r * r)
+
+
+def _pool(z):
+    """2x2 max pooling (odd edges dropped); returns pooled and the crop."""
+    b, k, h, w = z.shape
+    zc = z[:, :, :h // 2 * 2, :w // 2 * 2]
+    return zc.reshape(b, k, h // 2, 2, w // 2, 2).max(axis=(3, 5)), zc
+
+
 def _bn_shape(x, n):
     return (1, n) if x.ndim == 2 else (1, n, 1, 1)
 
 
-def forward(layers, x, *, train=False):
+def _sign(v):
+    """+1 where ``v >= 0``, else -1 (the hardware's convention: bit 1 at zero)."""
+    return np.where(v >= 0, 1.0, -1.0)
+
+
+def forward(layers, x, *, train=False, quantizers=None):
     """Logits of inputs ``x``, with what ``gradients`` needs.
 
     With ``train``, batch normalization uses (and folds into its running
-    statistics) the batch's mean and variance.
+    statistics) the batch's mean and variance. A quantized dense layer's
+    cache is ``{"a": input, "wq", "masks": aux, "z": output}``.
     """
     caches = []
-    for layer in layers:
+    for i, layer in enumerate(layers):
         kind = layer["kind"]
-        if kind == "dense":
+        if kind == "dense" and quantizers and i in quantizers:
+            wq, aux = quantizers[i][0](layer)
+            z = x @ wq.T + layer["b"]
+            caches.append({"a": x, "wq": wq, "masks": aux, "z": z})
+            x = z
+        elif kind == "dense":
             caches.append(x)
             x = x @ layer["W"].T + layer["b"]
         elif kind == "conv":
@@ -109,31 +169,38 @@ def forward(layers, x, *, train=False):
             if train:
                 mean, var = x.mean(axis=axes), x.var(axis=axes)
                 n = x.size // len(mean)
-                layer["mean"] = BN_MOMENTUM * layer["mean"] + (1 - BN_MOMENTUM) * mean
-                layer["var"] = BN_MOMENTUM * layer["var"] + \
-                    (1 - BN_MOMENTUM) * var * n / max(n - 1, 1)
+                keep, take, unbiased = layer.get("running", BN_RUNNING)
+                layer["mean"] = keep * layer["mean"] + take * mean
+                layer["var"] = keep * layer["var"] + \
+                    (take * var * n / max(n - 1, 1) if unbiased else take * var)
             else:
                 mean, var = layer["mean"], layer["var"]
             inv = 1 / np.sqrt(var + BN_EPS)
             xhat = (x - mean.reshape(shape)) * inv.reshape(shape)
             caches.append((xhat, inv, axes, shape))
             x = xhat * layer["gamma"].reshape(shape) + layer["beta"].reshape(shape)
+        elif kind == "sign":
+            h = x - layer["offset"] if "offset" in layer else x
+            k = np.abs(h).mean(axis=1, keepdims=True) if layer["beta"] else 1.0
+            caches.append((h, k))
+            x = k * _sign(h)
         else:
             raise ValueError(f"unknown layer kind {kind!r}")
     return x, caches
 
 
-def logits(layers, x, *, batch=1000):
+def logits(layers, x, *, batch=1000, quantizers=None):
     """Inference logits, a batch at a time (im2col of a whole test set is large)."""
-    return np.concatenate([forward(layers, x[i:i + batch])[0] for i in range(0, len(x), batch)])
+    return np.concatenate([forward(layers, x[i:i + batch], quantizers=quantizers)[0]
+                           for i in range(0, len(x), batch)])
 
 
-def predict(layers, x):
-    return logits(layers, x).argmax(axis=1)
+def predict(layers, x, *, quantizers=None):
+    return logits(layers, x, quantizers=quantizers).argmax(axis=1)
 
 
-def accuracy(layers, x, y):
-    return float(np.mean(predict(layers, x) == y))
+def accuracy(layers, x, y, *, quantizers=None):
+    return float(np.mean(predict(layers, x, quantizers=quantizers) == y))
 
 
 def _softmax(z):
@@ -157,16 +224,21 @@ def loss_gradient(z, y, soft=None, temperature=1.0, alpha=0.0):
     return delta / len(y)
 
 
-def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0):
+def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0, quantizers=None):
     """``{layer index: {param: gradient}}`` of the mean loss over the batch."""
-    z, caches = forward(layers, x, train=True)
+    z, caches = forward(layers, x, train=True, quantizers=quantizers)
     delta = loss_gradient(z, y, soft, temperature, alpha)
     grads = {}
     first = weighted(layers)[0]
     for i in reversed(range(len(layers))):
         layer, cache = layers[i], caches[i]
         kind = layer["kind"]
-        if kind == "dense":
+        if kind == "dense" and quantizers and i in quantizers:
+            dwq = delta.T @ cache["a"]
+            grads[i] = {"b": delta.sum(axis=0),
+                        **quantizers[i][1](layer, cache["masks"], dwq)}
+            delta = delta @ cache["wq"]
+        elif kind == "dense":
             grads[i] = {"W": delta.T @ cache, "b": delta.sum(axis=0)}
             delta = delta @ layer["W"]
         elif kind == "conv":
@@ -187,7 +259,7 @@ def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0):
             delta = delta * cache
         elif kind == "pool":
             shape, cropped, pooled = cache
-            # The gradient goes to the maxima (to all of them on a tie, as sw.train.cnn does).
+            # The gradient goes to the maxima (to all of them on a tie).
             up = np.repeat(np.repeat(delta, 2, axis=2), 2, axis=3)
             mask = cropped == np.repeat(np.repeat(pooled, 2, axis=2), 2, axis=3)
             dx = np.zeros(shape)
@@ -195,6 +267,9 @@ def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0):
             delta = dx
         elif kind == "flatten":
             delta = delta.reshape(cache)
+        elif kind == "sign":
+            h, k = cache
+            delta = delta * k * (np.abs(h) <= 1)
         elif kind == "bn":
             xhat, inv, axes, shape = cache
             grads[i] = {"gamma": (delta * xhat).sum(axis=axes), "beta": delta.sum(axis=axes)}
@@ -208,10 +283,122 @@ def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0):
     return grads
 
 
+def fit(n, *, epochs, batch, seed, gradients, optimizer, evaluate=None, progress=None,
+        label="train", template="{label}: epoch {epoch}/{epochs}{tail}"):
+    """The training loop: ``epochs`` passes over ``n`` samples in mini-batches.
+
+    Every epoch draws one permutation of the samples from one
+    ``numpy.random.default_rng(seed)`` (the only random draws of training)
+    and cuts it into batches of ``batch``, the last one shorter.
+
+    Parameters
+    ----------
+    gradients : callable
+        ``gradients(idx)``: ``{layer index: {param: gradient}}`` of the loss
+        over the samples ``idx``.
+    optimizer
+        ``optimizer.start(epoch)`` before each epoch's batches (0-based),
+        ``optimizer.step(grads)`` after each batch's gradients.
+    evaluate : callable, optional
+        ``evaluate()``: an accuracy measured after every epoch.
+    progress : callable, optional
+        Called after every epoch with ``template`` filled in (``tail`` is the
+        measured accuracy, if any).
+
+    Returns
+    -------
+    list of float
+        ``evaluate()`` after every epoch (empty without ``evaluate``).
+    """
+    rng = np.random.default_rng(seed)
+    history = []
+    for epoch in range(epochs):
+        order = rng.permutation(n)
+        optimizer.start(epoch)
+        for start in range(0, n, batch):
+            optimizer.step(gradients(order[start:start + batch]))
+        if evaluate is not None:
+            history.append(evaluate())
+        if progress:
+            tail = f", test accuracy {100 * history[-1]:.2f}%" if history else ""
+            progress(template.format(label=label, epoch=epoch + 1, epochs=epochs, tail=tail))
+    return history
+
+
+class Momentum:
+    """Mini-batch SGD with momentum and weight decay, and the compression hooks.
+
+    Per parameter ``p`` with gradient ``g``: ``g += weight_decay * p`` for
+    weights ``W`` only, ``v = momentum * v - lr * g``, ``p += v``; the
+    velocities start at zero and ``lr`` is multiplied by ``lr_decay`` at the
+    start of every epoch but the first.
+
+    Parameters
+    ----------
+    layers : list of dict
+        The layers ``step``'s gradients index.
+    masks : {layer index: bool array}, optional
+        Weights that may be non-zero; the others stay zero (pruning): their
+        gradients are dropped and the weights masked after each step.
+    shared : {layer index: (indices, centroids)}, optional
+        Train the codebook (in place) instead of the weights: a centroid's
+        gradient is the sum of its weights' gradients (weight decay
+        included), index 0 (pruned) stays zero, and ``W = centroids[indices]``
+        (Deep Compression's fine-tuning).
+    in_place : bool
+        Update the parameter arrays in place (``sw.train.cnn`` always did:
+        whoever holds them sees the training) rather than replace them.
+    """
+
+    def __init__(self, layers, *, lr, momentum=0.9, weight_decay=1e-4, lr_decay=1.0,
+                 masks=None, shared=None, in_place=False):
+        self.layers, self.lr, self.momentum = layers, lr, momentum
+        self.weight_decay, self.lr_decay, self.in_place = weight_decay, lr_decay, in_place
+        self.masks, self.shared = masks or {}, shared or {}
+        self.velocity = {}
+
+    def start(self, epoch):
+        if epoch:
+            self.lr *= self.lr_decay
+
+    def step(self, grads):
+        """Apply ``{layer index: {param: gradient}}``."""
+        lr, momentum, masks, shared = self.lr, self.momentum, self.masks, self.shared
+        for i, grad in grads.items():
+            layer = self.layers[i]
+            for key, g in grad.items():
+                if key == "W":
+                    g = g + self.weight_decay * layer["W"]
+                    if i in shared:
+                        indices, centroids = shared[i]
+                        g = np.bincount(indices.ravel(), weights=g.ravel(),
+                                        minlength=len(centroids))
+                        g[0] = 0  # the zero entry stays zero
+                        v = self.velocity.setdefault((i, "C"), np.zeros_like(centroids))
+                        v *= momentum
+                        v -= lr * g
+                        centroids += v
+                        layer["W"] = centroids[indices]
+                        continue
+                    if i in masks:
+                        g = g * masks[i]
+                v = self.velocity.setdefault((i, key), np.zeros_like(layer[key]))
+                v *= momentum
+                v -= lr * g
+                if self.in_place:
+                    layer[key] += v
+                else:
+                    layer[key] = layer[key] + v
+                if key == "W" and i in masks:
+                    layer["W"] = layer["W"] * masks[i]
+
+
 def train(layers, x, y, *, epochs, lr=0.05, momentum=0.9, batch=64, weight_decay=1e-4,
           lr_decay=1.0, seed=0, masks=None, shared=None, soft=None, temperature=1.0, alpha=0.0,
-          evaluate=None, progress=None, label="train"):
+          quantizers=None, evaluate=None, progress=None, label="train"):
     """Train ``layers`` in place; return the per-epoch test accuracies.
+
+    ``fit`` with ``Momentum``'s steps on the gradients of ``gradients``.
 
     Parameters
     ----------
@@ -226,48 +413,20 @@ def train(layers, x, y, *, epochs, lr=0.05, momentum=0.9, batch=64, weight_decay
     soft : array (len(x), classes), optional
         A teacher's logits for every training input (distillation, with
         ``temperature`` and ``alpha``; see ``loss_gradient``).
+    quantizers : {layer index: (quantize, straight_through)}, optional
+        Dense layers that compute with quantized weights (see above).
     evaluate : (x_test, y_test), optional
         Accuracy measured after every epoch (returned).
     """
-    masks, shared = masks or {}, shared or {}
-    rng = np.random.default_rng(seed)
-    velocity = {}
-    history = []
-    for epoch in range(epochs):
-        order = rng.permutation(len(x))
-        if epoch:
-            lr *= lr_decay
-        for start in range(0, len(x), batch):
-            idx = order[start:start + batch]
-            grads = gradients(layers, x[idx], y[idx], soft=None if soft is None else soft[idx],
-                              temperature=temperature, alpha=alpha)
-            for i, grad in grads.items():
-                layer = layers[i]
-                for key, g in grad.items():
-                    if key == "W":
-                        g = g + weight_decay * layer["W"]
-                        if i in shared:
-                            indices, centroids = shared[i]
-                            g = np.bincount(indices.ravel(), weights=g.ravel(),
-                                            minlength=len(centroids))
-                            g[0] = 0  # the zero entry stays zero
-                            v = velocity.setdefault((i, "C"), np.zeros_like(centroids))
-                            v *= momentum
-                            v -= lr * g
-                            centroids += v
-                            layer["W"] = centroids[indices]
-                            continue
-                        if i in masks:
-                            g = g * masks[i]
-                    v = velocity.setdefault((i, key), np.zeros_like(layer[key]))
-                    v *= momentum
-                    v -= lr * g
-                    layer[key] = layer[key] + v
-                    if key == "W" and i in masks:
-                        layer["W"] = layer["W"] * masks[i]
-        if evaluate is not None:
-            history.append(accuracy(layers, *evaluate))
-        if progress:
-            tail = f", test accuracy {100 * history[-1]:.2f}%" if history else ""
-            progress(f"{label}: epoch {epoch + 1}/{epochs}{tail}")
-    return history
+    optimizer = Momentum(layers, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                         lr_decay=lr_decay, masks=masks, shared=shared)
+
+    def batch_gradients(idx):
+        return gradients(layers, x[idx], y[idx], soft=None if soft is None else soft[idx],
+                         temperature=temperature, alpha=alpha, quantizers=quantizers)
+
+    return fit(len(x), epochs=epochs, batch=batch, seed=seed, gradients=batch_gradients,
+               optimizer=optimizer,
+               evaluate=None if evaluate is None else
+               lambda: accuracy(layers, *evaluate, quantizers=quantizers),
+               progress=progress, label=label)
