@@ -25,7 +25,7 @@ from sw.cli.experiment import add_experiment_verb
 from sw.errors import EiegenError
 from sw.flows import registry as core_registry
 
-__all__ = ["main", "parser"]
+__all__ = ["main", "build_parser"]
 
 #: The verbs that take a core, and their help; their cores come from the registry.
 CORE_VERBS = {"generate": "write a core's Verilog and description",
@@ -279,7 +279,7 @@ def _run_core(core, verb, args):
     core.command(verb)(args, core.params(args))
 
 
-def parser(registry=core_registry.REGISTRY):
+def build_parser(registry=core_registry.REGISTRY):
     """The ``eiegen`` argument parser, its core verbs offering ``registry``'s cores."""
     parser = Parser(prog="eiegen", description=(
         "Compressed neural networks on open FPGAs: generate hardware, prove it bit-exact "
@@ -351,7 +351,7 @@ def main(argv=None):
     # Cores are built to validate options before anything is written; those
     # throw-away instances are not meant to be elaborated.
     warnings.filterwarnings("ignore", category=UnusedElaboratable)
-    args = parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     # One BLAS thread: the matrices here are small, and threaded OpenBLAS ran
     # training many times slower on machines whose cores are shared.
     from threadpoolctl import threadpool_limits
