@@ -4,6 +4,8 @@ import time
 
 import numpy as np
 
+from sw.cli.common import (check_writable, eie_options, eie_overrides, load_model,
+                           load_model_inputs, write_json)
 from sw.errors import EiegenError
 
 __all__ = ["add_board_verbs"]
@@ -20,8 +22,7 @@ def _design(args, model):
     --width``) running the model's layers decoded. ``build`` and ``infer``
     take the same options, so they agree on the memory layout a load writes."""
     from sw.host.simulated import board_design
-    from sw.cli.main import _eie_overrides
-    overrides = _eie_overrides(args)
+    overrides = eie_overrides(args)
     if args.core == "mac":
         if model is None:
             raise EiegenError("--core mac needs --model: the dense engine is sized for it")
@@ -34,15 +35,14 @@ def _design(args, model):
 
 def cmd_build(args):
     from boards.flow import build
-    from sw.cli.main import _load_model, _write_json
-    model, engine = _design(args, _load_model(args.model))
+    model, engine = _design(args, load_model(args.model))
     image = engine.baked_image
     t = time.time()
     report = build(args.board, engine.config, image, args.out, clock_mhz=args.clock,
                    progress=_progress)
     report["wall_s"] = round(time.time() - t, 1)
     if args.report:
-        _write_json(args.report, {k: v for k, v in report.items() if k != "utilization"})
+        write_json(args.report, {k: v for k, v in report.items() if k != "utilization"})
     _progress(f"{args.board}: {report['bitstream']}, {report['luts']} LUTs, {report['dsps']} "
               f"DSPs, {report['brams']} BRAMs, {report['sprams']} SPRAMs, Fmax "
               f"{report['fmax_mhz']} MHz at a {report['clock_mhz']} MHz clock (timing met), "
@@ -59,18 +59,17 @@ def cmd_flash(args):
 
 
 def cmd_infer(args):
-    from sw.cli.main import _check_writable, _load_model, _load_model_inputs, _write_json
     from sw.golden.eie import infer as golden
     from sw.host.driver import Device
-    model = _load_model(args.model)
+    model = load_model(args.model)
     if args.sim and model is None:
         raise EiegenError("--sim needs --model: the simulated board is built for a model")
     if not args.sim and args.port is None:
         raise EiegenError("name the board's serial port with --port (or use --sim)")
     if model is None:
         raise EiegenError("--model is needed to know the network's output size")
-    x = _load_model_inputs(args.inputs, model)
-    _check_writable(args.out, args.report)
+    x = load_model_inputs(args.inputs, model)
+    check_writable(args.out, args.report)
     outputs = model.layers[-1].rows
     t = time.time()
 
@@ -107,7 +106,7 @@ def cmd_infer(args):
     report = {"samples": len(x), "mismatches": mismatches, "cycles_per_inference": cycles,
               "wall_s": round(time.time() - t, 1), "port": "sim" if args.sim else args.port}
     if args.report:
-        _write_json(args.report, report)
+        write_json(args.report, report)
     if mismatches:
         raise EiegenError(f"{mismatches} outputs differ from the golden model; "
                           f"nothing written to {args.out}")
@@ -127,10 +126,9 @@ def _core_options(p):
 
 def add_board_verbs(verbs):
     from boards.flow import BOARDS
-    from sw.cli.main import _eie_options
     p = verbs.add_parser("build", help="bitstream for a dev board, with a timing report")
     p.add_argument("--board", required=True, choices=list(BOARDS))
-    _eie_options(p, model_required=False)
+    eie_options(p, model_required=False)
     _core_options(p)
     p.add_argument("--clock", type=float,
                    help="system clock in MHz (default: the board's; a PLL makes it)")
@@ -151,7 +149,7 @@ def add_board_verbs(verbs):
                    help="the board, with the engine options it was built with, so a load "
                         "matches its memories (an iCEBreaker is always loaded: its sparse "
                         "matrix is in SPRAM)")
-    _eie_options(p, model_required=False)
+    eie_options(p, model_required=False)
     _core_options(p)
     p.add_argument("--load", action="store_true",
                    help="write --model into the board's memories first (a bitstream built "

@@ -8,6 +8,7 @@ docs/benchmarks.md.
 
 from pathlib import Path
 
+from sw.cli.common import Parser, check_writable, progress, write_json
 from sw.errors import EiegenError
 
 __all__ = ["add_experiment_verb"]
@@ -23,10 +24,6 @@ HELP = {
     "dsd": "dense-sparse-dense training, accuracy of each phase",
     "lenet5": "Deep Compression of LeNet-5 (conv 8-bit, dense 5-bit indices, Huffman)",
 }
-
-
-def _progress(message):
-    print(f"[eiegen] {message}", flush=True)
 
 
 def _numbers(text, option, kind=float):
@@ -99,37 +96,35 @@ def _summary(r):
 
 
 def cmd_experiment(args):
-    from sw.cli.main import _check_writable, _write_json
     from sw.compress.experiments import check_options, run
     if args.experiment == "bench":
         from sw.benchmarks.experiments import bench_experiments
         out = Path(args.out)
         if not out.is_dir():
             raise EiegenError(f"--out folder {out} does not exist")
-        return bench_experiments(out, progress=_progress)
-    _check_writable(args.report)
+        return bench_experiments(out, progress=progress)
+    check_writable(args.report)
     model = args.model or DEFAULT_MODEL[args.experiment]
     opts = _options(args)
     check_options(args.experiment, opts)
-    _progress(f"{args.experiment} on {model}")
-    report = run(args.experiment, model, progress=_progress, **opts)
+    progress(f"{args.experiment} on {model}")
+    report = run(args.experiment, model, progress=progress, **opts)
     if args.report:
-        _write_json(args.report, report)
+        write_json(args.report, report)
     for line in _summary(report):
-        _progress(line)
+        progress(line)
     for target, held in report["targets"].items():
-        _progress(f"target {target.replace('_', ' ')}: {'yes' if held else 'NO'}")
-    _progress(f"{report['wall_s']} s" + (f"; wrote {args.report}" if args.report else ""))
+        progress(f"target {target.replace('_', ' ')}: {'yes' if held else 'NO'}")
+    progress(f"{report['wall_s']} s" + (f"; wrote {args.report}" if args.report else ""))
 
 
 def add_experiment_verb(verbs):
     """Add ``eiegen experiment`` to the CLI's verbs."""
-    from sw.cli.main import _Parser
     from sw.compress.experiments import MODELS
     p = verbs.add_parser("experiment", help="compression experiments: low rank, BN folding, "
                                             "distillation, DSD, LeNet-5")
     kinds = p.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT",
-                             parser_class=_Parser)
+                             parser_class=Parser)
     for name, help in HELP.items():
         e = kinds.add_parser(name, help=help)
         e.add_argument("--model", choices=list(MODELS),

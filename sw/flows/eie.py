@@ -192,3 +192,78 @@ def synth(model, target, workdir=None, seed=1, **overrides):
     report.update(core="eie", config=vars(config) | {"acc_bits": config.accumulator_bits},
                   pes=config.pes, luts_per_pe=round(report["luts"] / config.pes, 1))
     return report
+
+
+# ---------------------------------------------------------------- eiegen generate|sim|synth eie
+# Declared here, so the command line gains the core without a CLI module
+# knowing it (sw.flows.registry). CLI helpers are imported when a command
+# runs: the flow does not need the CLI.
+
+def _cli_options(parser, verb):
+    from sw.cli.common import eie_options
+    eie_options(parser, model_required=verb == "sim")
+
+
+def _cli_params(args):
+    """The engine options set on the command line (the others come from the model)."""
+    from sw.cli.common import eie_overrides
+    return eie_overrides(args)
+
+
+def _cli_sim_arguments(p):
+    p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
+    p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
+    p.add_argument("--runtime-load", action="store_true",
+                   help="load the memories through the load port instead of baking them in")
+
+
+def _cli_generate(args, overrides):
+    from sw.cli.common import load_model, progress
+    model = load_model(args.model)
+    verilog, meta = generate(model, args.out, **overrides)
+    info = json.loads(meta.read_text())
+    c = info["config"]
+    progress(f"wrote {verilog} and {meta}: {c['pes']} PEs, queue depth {c['queue_depth']}, "
+             f"{'model baked in' if info['baked_model'] else 'memories loaded at run time'}")
+
+
+def _cli_simulate(args, overrides):
+    from sw.cli.common import (check_stalls, check_writable, load_model, load_model_inputs,
+                               progress, save_checked)
+    model = load_model(args.model)
+    x = load_model_inputs(args.inputs, model)
+    check_writable(args.out, args.report)
+    check_stalls(args)
+    engine_for(model, **overrides)  # refuse what does not fit before simulating
+    y, report = run(model, x, runtime_load=args.runtime_load, seed=args.seed,
+                    in_stall=args.in_stall, out_stall=args.out_stall,
+                    progress=progress, **overrides)
+    save_checked(args, y, report)
+    per_layer = ", ".join(str(l["cycles"] // report["samples"]) for l in report["layers"])
+    progress(f"{report['samples']} inferences, 0 mismatches against the golden model; "
+             f"{report['cycles_per_inference']:.0f} cycles per inference (layers {per_layer}), "
+             f"PE utilization {100 * report['pe_utilization']:.1f}%, "
+             f"{report['wall_s']} s wall; wrote {args.out}")
+
+
+def _cli_synthesize(args, overrides):
+    from sw.cli.common import check_writable, load_model, progress, write_json
+    model = load_model(args.model)
+    check_writable(args.report)
+    if model is not None:
+        engine_for(model, **overrides)
+    progress(f"synthesizing the EIE engine for {args.target} (Yosys, nextpnr)")
+    report = synth(model, args.target, **overrides)
+    if args.report:
+        write_json(args.report, report)
+    progress(f"{args.target}: {report['luts']} LUTs ({report['luts_per_pe']} per PE), "
+             f"{report['ffs']} FFs, {report['dsps']} DSPs, {report['brams']} BRAMs, "
+             f"Fmax {report['fmax_mhz']} MHz")
+
+
+# Imported here, not above, to keep the declaration in one place.
+from sw.flows.registry import Core, register  # noqa: E402
+
+register(Core(name="eie", help="EIE sparse matrix-vector engine", options=_cli_options,
+              params=_cli_params, generate=_cli_generate, simulate=_cli_simulate,
+              synthesize=_cli_synthesize, sim_arguments=_cli_sim_arguments))

@@ -231,3 +231,115 @@ def synth(params, target, workdir=None):
                   synth_flags=SYNTH_FLAGS,
                   widths={k: v for k, v in core.widths.items() if not k.endswith("range")})
     return report
+
+
+# ---------------------------------------------------------------- eiegen generate|sim|synth winograd
+# Declared here, so the command line gains the core without a CLI module
+# knowing it (sw.flows.registry). CLI helpers are imported when a command
+# runs: the flow does not need the CLI.
+
+def _cli_options(parser, verb):
+    g = parser.add_argument_group("Winograd tile options")
+    g.add_argument("--m", type=int, default=2, help="output tile size (default 2)")
+    g.add_argument("--r", type=int, default=3, help="filter size (default 3)")
+    g.add_argument("--act-bits", type=int, default=8, help="signed activation width (default 8)")
+    g.add_argument("--weight-bits", type=int, default=8,
+                   help="signed weight width: spatial taps, or U in the Winograd domain "
+                        "(default 8)")
+    g.add_argument("--max-channels", type=int, default=64,
+                   help="most input channels; sizes the accumulator (default 64)")
+    g.add_argument("--domain", choices=["spatial", "winograd"], default="spatial",
+                   help="spatial: weights (K, C, r, r), output = the correlation exactly; "
+                        "winograd: weights U (K, C, n, n), output undivided (default spatial)")
+    g.add_argument("--winograd-relu", action="store_true",
+                   help="ReLU on the transformed inputs (Liu et al.; --domain winograd)")
+    g.add_argument("--keep", help="MASK.npy, n x n of 0/1: Winograd positions with a "
+                                  "multiplier (--domain winograd; default all)")
+    g.add_argument("--points", help="the n-1 finite interpolation points, e.g. 0,1,-1,1/2 "
+                                    "(default 0,1,-1,2,-2,1/2,-1/2 as needed)")
+    g.add_argument("--dsp-multipliers", type=int,
+                   help="multipliers synthesis may put in DSP blocks, the rest in LUTs "
+                        "(default all; 8 suits an iCE40 UP5K)")
+
+
+def _cli_params(args):
+    from fractions import Fraction
+    from sw.cli.common import load_array
+    from sw.errors import EiegenError
+    points = None
+    if args.points:
+        try:
+            points = [Fraction(p.strip()) for p in args.points.split(",")]
+        except (ValueError, ZeroDivisionError):
+            raise EiegenError(f"--points takes comma-separated numbers such as 0,1,-1,1/2, "
+                              f"not {args.points!r}") from None
+    keep = None
+    if args.keep:
+        keep = load_array(args.keep, "mask")
+        numeric = keep.dtype == bool or np.issubdtype(keep.dtype, np.integer)
+        if not numeric or not np.isin(keep, (0, 1)).all():
+            raise EiegenError(f"mask {args.keep} must hold only 0 and 1")
+        keep = keep.tolist()
+    return dict(m=args.m, r=args.r, act_bits=args.act_bits, weight_bits=args.weight_bits,
+                max_channels=args.max_channels, domain=args.domain, relu=args.winograd_relu,
+                keep=keep, points=points, dsp_multipliers=args.dsp_multipliers)
+
+
+def _cli_sim_arguments(p):
+    p.add_argument("--inputs", required=True, help="X.npy, integers, shape (C, H, W)")
+    p.add_argument("--weights", required=True,
+                   help="W.npy, integers, shape (K, C, r, r) (spatial) or (K, C, n, n)")
+    p.add_argument("--out", required=True, help="Y.npy, shape (K, H-r+1, W-r+1)")
+
+
+def _cli_generate(args, params):
+    from sw.cli.common import progress
+    build_core(params)  # validate before creating anything
+    verilog, meta = generate(params, args.out)
+    info = json.loads(meta.read_text())
+    p = info["params"]
+    progress(f"wrote {verilog} and {meta}: F({p['m']}x{p['m']}, {p['r']}x{p['r']}), "
+             f"{info['multipliers']} multipliers ({info['multiplies_per_output']:g} per output, "
+             f"direct {info['direct_multiplies_per_output']}), "
+             f"latency {info['latency_cycles']} cycles")
+
+
+def _cli_simulate(args, params):
+    from sw.cli.common import check_stalls, check_writable, load_array, progress, save_checked
+    core = build_core(params)
+    x = load_array(args.inputs, "inputs")
+    w = load_array(args.weights, "weights")
+    check_layer(core, x, w)
+    check_writable(args.out, args.report)
+    check_stalls(args)
+    progress(f"simulating X {x.shape} * W {w.shape} on the F({args.m}x{args.m}, "
+             f"{args.r}x{args.r}) tile in Verilator")
+    y, report = run(params, x, w, seed=args.seed, in_stall=args.in_stall,
+                    out_stall=args.out_stall)
+    save_checked(args, y, report)
+    progress(f"{report['outputs']} outputs, 0 mismatches against the golden model, "
+             f"{report['cycles']} cycles, {report['multiplies']} multiplies "
+             f"(direct: {report['direct_multiplies']}), wrote {args.out}")
+
+
+def _cli_synthesize(args, params):
+    from sw.cli.common import check_writable, progress, write_json
+    build_core(params)
+    check_writable(args.report)
+    progress(f"synthesizing the F({args.m}x{args.m}, {args.r}x{args.r}) tile for "
+             f"{args.target} (Yosys, nextpnr)")
+    report = synth(params, args.target)
+    if args.report:
+        write_json(args.report, report)
+    progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} "
+             f"DSPs, Fmax {report['fmax_mhz']} MHz, {report['multipliers']} multipliers")
+
+
+# Imported here, not above, to keep the declaration in one place.
+from sw.flows.registry import Core, register  # noqa: E402
+
+register(Core(name="winograd", help="Winograd convolution tile F(m x m, r x r)",
+              options=_cli_options, params=_cli_params, generate=_cli_generate,
+              simulate=_cli_simulate, synthesize=_cli_synthesize,
+              sim_arguments=_cli_sim_arguments,
+              sim_report="R.json: cycles, mismatches, multiplies"))

@@ -112,3 +112,69 @@ def synth(params, target, workdir=None):
     report.update(core="xnor", params=core.params, multipliers=0,
                   peak_macs_per_cycle=core.macs)
     return report
+
+
+# ---------------------------------------------------------------- eiegen generate|sim|synth xnor
+# Declared here, so the command line gains the core without a CLI module
+# knowing it (sw.flows.registry). CLI helpers are imported when a command
+# runs: the flow does not need the CLI.
+
+def _cli_options(parser, verb):
+    g = parser.add_argument_group("XNOR array options")
+    g.add_argument("--lanes", type=int, default=4, help="dot products in parallel (default 4)")
+    g.add_argument("--width", type=int, default=32, help="bits per cycle per lane (default 32)")
+    g.add_argument("--max-inputs", type=int, default=1024,
+                   help="longest dot product in bits; sizes the accumulator (default 1024)")
+    g.add_argument("--acc-bits", type=int, help="accumulator width (default: cannot overflow)")
+    g.add_argument("--tree-regs-every", type=int, default=1,
+                   help="popcount-tree levels per pipeline register, 0 = none (default 1)")
+    g.add_argument("--raw", action="store_true",
+                   help="output Y = N - 2 popcount(x xor w) exactly, not the sign bit Y >= T")
+
+
+def _cli_params(args):
+    return dict(lanes=args.lanes, width=args.width, max_inputs=args.max_inputs,
+                acc_bits=args.acc_bits, tree_regs_every=args.tree_regs_every, sign=not args.raw)
+
+
+def _cli_sim_arguments(p):
+    p.add_argument("--weights", required=True, help="W.npy, bits 0/1 (1 means +1), shape (M, N)")
+    p.add_argument("--inputs", required=True, help="X.npy, bits, shape (B, N)")
+    p.add_argument("--bias", help="b.npy, integers, shape (M,)")
+    p.add_argument("--thresholds", help="T.npy, integers (M,): outputs Y >= T "
+                                        "(default 0: the sign)")
+    p.add_argument("--out", required=True, help="Y.npy, shape (B, M)")
+
+
+def _cli_generate(args, params):
+    from sw.cli.common import progress
+    core = build_core(params)
+    verilog, meta = generate(params, args.out)
+    progress(f"wrote {verilog} and {meta}: {core.macs} xnor MACs a cycle, "
+             f"latency {core.latency} cycles")
+
+
+def _cli_simulate(args, params):
+    from sw.cli.common import load_array, simulate_layer
+    core = build_core(params)
+    w = load_array(args.weights, "weights")
+    x = load_array(args.inputs, "inputs")
+    # An empty --thresholds means none, an empty --bias is a missing file.
+    extra = [None if path is None else load_array(path, what)
+             for path, what in ((args.bias, "bias"), (args.thresholds or None, "thresholds"))]
+    check_layer(core, w, x, *extra)
+    simulate_layer(args, run, params, "xnor ", w, x, *extra)
+
+
+def _cli_synthesize(args, params):
+    from sw.cli.common import synthesize_array
+    build_core(params)
+    synthesize_array(args, synth, params, "the xnor array ")
+
+
+# Imported here, not above, to keep the declaration in one place.
+from sw.flows.registry import Core, register  # noqa: E402
+
+register(Core(name="xnor", help="XNOR-popcount binary dot-product array", options=_cli_options,
+              params=_cli_params, generate=_cli_generate, simulate=_cli_simulate,
+              synthesize=_cli_synthesize, sim_arguments=_cli_sim_arguments))

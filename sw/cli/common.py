@@ -1,0 +1,220 @@
+"""What the ``eiegen`` verbs share: the parser class, progress lines, loading and
+writing files, and the option groups several verbs take.
+
+A leaf: it imports no other CLI module, so the verb modules (``main``,
+``board``, ``experiment``) and the cores' flow modules can all import it
+without importing one another.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from sw.errors import EiegenError
+from sw.flows.toolchain import TARGETS
+
+__all__ = ["Parser", "progress", "load_array", "load_model", "load_model_inputs",
+           "check_writable", "check_stalls", "write_json", "save_checked",
+           "run_options", "synth_options", "fixed_point_options",
+           "EIE_OPTIONS", "EIE_FLAGS", "eie_options", "eie_overrides",
+           "simulate_layer", "synthesize_array"]
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too, with where to look for help.
+
+    ``populate(parser)``, if given, adds the parser's arguments when it is
+    first used (to parse or for help) rather than when it is built: the
+    core verbs import every core's flow module to list them, and
+    ``eiegen --help`` should not wait for that.
+    """
+
+    def __init__(self, *args, populate=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._populate = populate
+
+    def _populated(self):
+        populate, self._populate = self._populate, None
+        if populate is not None:
+            populate(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._populated()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self):
+        self._populated()
+        return super().format_usage()
+
+    def format_help(self):
+        self._populated()
+        return super().format_help()
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def progress(message):
+    print(f"[eiegen] {message}", flush=True)
+
+
+def load_array(path, what):
+    path = Path(path)
+    if not path.is_file():
+        raise EiegenError(f"{what} file {path} not found")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise EiegenError(f"{what} file {path} is not a readable .npy array ({error})") from None
+
+
+def load_model(path):
+    from sw.formats import model as model_file
+    return None if path is None else model_file.load(path)
+
+
+def load_model_inputs(path, model):
+    """Raw integer inputs (B, the first layer's inputs) for ``model``."""
+    x = load_array(path, "inputs")
+    if x.ndim != 2 or x.shape[1] != model.layers[0].cols:
+        raise EiegenError(f"inputs must have shape (B, {model.layers[0].cols}) for this model, "
+                          f"not {x.shape}")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise EiegenError(f"inputs must hold raw integers, not {x.dtype}")
+    return x
+
+
+def check_writable(*paths):
+    for path in paths:
+        if path is not None and not Path(path).parent.is_dir():
+            raise EiegenError(f"cannot write {path}: folder {Path(path).parent} does not exist")
+
+
+def check_stalls(args):
+    for name, p in (("--in-stall", args.in_stall), ("--out-stall", args.out_stall)):
+        if not 0 <= p < 1:
+            raise EiegenError(f"{name} is a probability in [0, 1), not {p}")
+
+
+def write_json(path, report):
+    Path(path).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def save_checked(args, y, report):
+    """Write the report (if asked) and, only if the hardware agreed with the
+    golden model everywhere, the outputs."""
+    if args.report:
+        write_json(args.report, report)
+    if report["mismatches"]:
+        raise EiegenError(f"{report['mismatches']} of {report['outputs']} outputs differ from "
+                          f"the golden model; {args.out} not written")
+    np.save(args.out, y)
+
+
+def run_options(p, report_help):
+    """What every ``sim`` verb takes besides its data: report, stall seed and rates."""
+    p.add_argument("--report", help=report_help)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
+    p.add_argument("--in-stall", type=float, default=0.0,
+                   help="probability the input stream withholds a beat each cycle")
+    p.add_argument("--out-stall", type=float, default=0.0,
+                   help="probability the output stream is not ready each cycle")
+
+
+def synth_options(p):
+    """What every ``synth`` verb takes."""
+    p.add_argument("--target", required=True, choices=list(TARGETS))
+    p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+
+
+def fixed_point_options(g, width, weight, dsp):
+    """The options the MAC and ternary arrays share; ``weight``: "weight" or "scale"."""
+    g.add_argument("--lanes", type=int, default=4, help="output neurons in parallel (default 4)")
+    g.add_argument("--width", type=int, default=width,
+                   help=f"inputs per cycle per lane (default {width})")
+    g.add_argument("--act-bits", type=int, default=8, help="signed activation width (default 8)")
+    g.add_argument(f"--{weight}-bits", type=int, default=8,
+                   help=f"signed {weight} width (default 8)")
+    g.add_argument("--bias-bits", type=int, help=f"signed bias width (default act+{weight} bits)")
+    g.add_argument("--max-inputs", type=int, default=1024,
+                   help="longest dot product; sizes the accumulator (default 1024)")
+    g.add_argument("--acc-bits", type=int, help="accumulator width (default: cannot overflow)")
+    g.add_argument("--tree-regs-every", type=int, default=1,
+                   help="adder-tree levels per pipeline register, 0 = none (default 1)")
+    g.add_argument("--shift", type=int,
+                   help=f"requantize right shift (default {weight} bits - 1)")
+    g.add_argument("--out-bits", type=int, help="requantized output width (default act bits)")
+    g.add_argument("--relu", action="store_true", help="clamp negative outputs to zero")
+    g.add_argument("--dsp-multipliers", type=int, help=dsp)
+
+
+# The EIE engine's options: ``eiegen generate|sim|synth eie`` and the board
+# verbs take them all, ``eiegen golden`` the flags.
+EIE_OPTIONS = [
+    ("--pes", "pes", "PEs (default: the model's, else 8)"),
+    ("--queue-depth", "queue_depth", "activation queue depth (default 8)"),
+    ("--index-bits", "index_bits", "codebook index bits (default: the model's, else 4)"),
+    ("--z-bits", "z_bits", "relative index bits (default: the model's, else 4)"),
+    ("--act-bits", "act_bits", "activation width (default: the model's, else 16)"),
+    ("--codebook-bits", "codebook_bits", "codebook width (default: the model's, else 16)"),
+    ("--bias-bits", "bias_bits", "bias width (default: the model's, else 32)"),
+    ("--acc-bits", "acc_bits", "accumulator width (default: cannot overflow)"),
+    ("--entries-per-word", "entries_per_word", "sparse-matrix entries per memory word (8)"),
+    ("--nnz-depth", "nnz_depth", "entries per PE, all layers"),
+    ("--ptr-depth", "ptr_depth", "column pointers per PE, all layers"),
+    ("--max-cols", "max_cols", "longest activation vector"),
+    ("--rows-per-pe", "rows_per_pe", "accumulators per PE"),
+    ("--bias-depth", "bias_depth", "biases per PE, all layers"),
+    ("--max-layers", "max_layers", "layers the engine holds"),
+]
+EIE_FLAGS = [
+    ("--spram", "spram", "sparse matrix and activations in iCE40 SPRAM (single-ported, "
+                         "starts empty: the model is loaded at run time)"),
+    ("--sequential-scan", "sequential_scan", "read every activation word in turn instead of "
+                                             "a tree skipping zero words: smaller for long "
+                                             "vectors on few PEs"),
+]
+
+
+def eie_options(parser, model_required):
+    g = parser.add_argument_group("EIE engine options (default: sized to fit --model)")
+    for flag, _, help in EIE_OPTIONS:
+        g.add_argument(flag, type=int, help=help)
+    for flag, _, help in EIE_FLAGS:
+        g.add_argument(flag, action=argparse.BooleanOptionalAction, help=help)
+    parser.add_argument("--model", required=model_required,
+                        help="M.npz from eiegen compress" + (
+                            "" if model_required else ": baked in, memories sized for it"))
+
+
+def eie_overrides(args):
+    return {key: getattr(args, key) for _, key, _ in EIE_OPTIONS + EIE_FLAGS
+            if getattr(args, key) is not None}
+
+
+def simulate_layer(args, run, params, what, w, x, *extra):
+    """Run a checked layer on an array (``run``: its flow's ``run``); write the
+    outputs only if all agree."""
+    check_writable(args.out, args.report)
+    check_stalls(args)
+    progress(f"simulating {x.shape[0]} x {w.shape} on a {params['lanes']}x{params['width']} "
+             f"{what}array in Verilator")
+    y, report = run(params, w, x, *extra, seed=args.seed, in_stall=args.in_stall,
+                    out_stall=args.out_stall)
+    save_checked(args, y, report)
+    progress(f"{report['outputs']} outputs, 0 mismatches against the golden model, "
+             f"{report['cycles']} cycles ({report['macs_per_cycle']} of "
+             f"{report['peak_macs_per_cycle']} MACs/cycle), wrote {args.out}")
+
+
+def synthesize_array(args, synth, params, what):
+    """Synthesize an array (``synth``: its flow's ``synth``) and print its figures."""
+    check_writable(args.report)
+    progress(f"synthesizing {what}for {args.target} (Yosys, nextpnr)")
+    report = synth(params, args.target)
+    if args.report:
+        write_json(args.report, report)
+    progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} DSPs, "
+             f"{report['brams']} BRAMs, Fmax {report['fmax_mhz']} MHz")
