@@ -7,6 +7,7 @@ import numpy as np
 from sw.cli.common import (check_writable, eie_options, eie_overrides, load_model,
                            load_model_inputs, write_json)
 from sw.errors import EiegenError
+from sw.spec.protocol import BAUD
 
 __all__ = ["add_board_verbs"]
 
@@ -157,6 +158,6 @@ def add_board_verbs(verbs):
     p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
     p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
     p.add_argument("--report", help="R.json: mismatches, cycles per inference, wall time")
-    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--baud", type=int, default=BAUD)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
     p.set_defaults(func=cmd_infer)
