@@ -4,12 +4,12 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pipeline import register_stage
+from .pipeline import Pipelined, register_stage
 
 __all__ = ["Requantize"]
 
 
-class Requantize(wiring.Component):
+class Requantize(Pipelined, wiring.Component):
     """``y = relu?(clamp(floor((x + 2**(shift-1)) / 2**shift)))``, per lane.
 
     Round half up, then saturate to a signed ``out_bits`` number, then
@@ -32,7 +32,8 @@ class Requantize(wiring.Component):
     i : In(stream) of ``lanes x signed(in_bits)``
     o : Out(stream) of ``lanes x signed(out_bits)``
 
-    Latency 1 cycle; throughput one beat per cycle.
+    Latency ``latency`` cycles (its one register stage); throughput one beat
+    per cycle.
     """
 
     def __init__(self, lanes, in_bits, *, shift, out_bits, relu=False):
@@ -53,7 +54,7 @@ class Requantize(wiring.Component):
             "o": Out(stream.Signature(data.ArrayLayout(signed(out_bits), lanes))),
         })
 
-    def elaborate(self, platform):
+    def build(self, platform, path):
         m = Module()
         lo, hi = -(1 << (self._out_bits - 1)), (1 << (self._out_bits - 1)) - 1
         moves = []
@@ -66,6 +67,7 @@ class Requantize(wiring.Component):
             low = 0 if self._relu else lo
             clamped = Mux(rounded > hi, hi, Mux(rounded < low, low, rounded))
             moves.append((self.o.payload[lane], clamped))
-        valid, ready = register_stage(m, self.i.valid, self.i.ready, moves, name="requantize")
+        valid, ready = register_stage(m, self.i.valid, self.i.ready, moves, name="requantize",
+                                      path=path)
         m.d.comb += [self.o.valid.eq(valid), ready.eq(self.o.ready)]
         return m
