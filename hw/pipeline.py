@@ -81,12 +81,16 @@ class Pipelined:
         self._latency = path.cycles
         return m
 
-    @property
-    def latency(self):
-        """Cycles from an input accepted to its result valid: the stages built."""
+    def count(self):
+        """Build the design, if not yet built, so that what it counts is known."""
         if self._latency is None:
             # A fragment, not the module: its sub-components are marked used.
             self._counted = Fragment.get(self.elaborate(None), None)
+
+    @property
+    def latency(self):
+        """Cycles from an input accepted to its result valid: the stages built."""
+        self.count()
         return self._latency
 
 
