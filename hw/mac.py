@@ -70,7 +70,8 @@ class MacArray(StreamArray):
     Latency: ``latency`` cycles from a ``last`` beat entering to its results
     leaving, the stages built: 1 (multiply) + adder-tree stages + 1
     (accumulate) + 1 if there is a requantize/ReLU stage. Throughput: one
-    beat, ``lanes * width`` MACs, per cycle; back-pressure on ``o`` stalls the pipeline without loss.
+    beat, ``lanes * width`` MACs, per cycle; back-pressure on ``o`` stalls
+    the pipeline without loss.
     """
 
     def __init__(self, *, lanes=4, width=4, act_bits=8, weight_bits=8, bias_bits=None,

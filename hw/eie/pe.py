@@ -52,9 +52,9 @@ class ProcessingElement(Pipelined, wiring.Component):
         enables).
     wb_addr, wb_valid, wb_keep : In
         Write-back of local row ``wb_addr``: the result is on ``wb_result``
-        ``latency`` (seven) cycles later with ``wb_done`` (0 unless ``wb_keep``: the row is
-        past the layer's last), its non-zero flag on ``wb_nonzero``, and the
-        accumulator is cleared.
+        ``latency`` (seven) cycles later with ``wb_done`` (0 unless
+        ``wb_keep``: the row is past the layer's last), its non-zero flag on
+        ``wb_nonzero``, and the accumulator is cleared.
     idle : Out(1)
         No queued activation and no entry in flight, a register: high when
         that held in the previous cycle and nothing was pushed in it (so it
