@@ -43,14 +43,17 @@ class PeUnit(Pipelined, wiring.Component):
 
     @property
     def config(self):
+        """The engine's ``EieConfig``."""
         return self._c
 
     @property
     def index(self):
+        """The PE's number."""
         return self._index
 
     @property
     def image(self):
+        """The baked-in memory contents, or ``None``."""
         return self._image
 
     def memory(self, m, name, shape, depth, spram=False):
