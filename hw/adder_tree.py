@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pipeline import register_stage
+from .pipeline import Pipelined, register_stage
 
 __all__ = ["AdderTree"]
 
@@ -16,13 +16,7 @@ def tree_levels(terms):
     return max(terms - 1, 0).bit_length()
 
 
-def tree_stages(terms, regs_every):
-    """Register stages (= latency in cycles) of a tree over ``terms`` values."""
-    levels = tree_levels(terms)
-    return 0 if regs_every == 0 or levels == 0 else -(-levels // regs_every)
-
-
-class AdderTree(wiring.Component):
+class AdderTree(Pipelined, wiring.Component):
     """``lanes`` binary adder trees summing ``terms`` signed numbers each.
 
     Parameters
@@ -50,8 +44,9 @@ class AdderTree(wiring.Component):
         (``unsigned`` in place of ``signed`` when ``signed=False``)
 
     The sums are exact: ``sum_width = width + ceil(log2(terms))``.
-    Latency ``stages`` cycles (``ceil(levels / regs_every)``, 0 when
-    combinational); throughput one beat per cycle.
+    Latency ``latency`` (= ``stages``) cycles, the register stages built:
+    ``ceil(levels / regs_every)``, 0 when combinational; throughput one beat
+    per cycle.
     """
 
     def __init__(self, lanes, terms, width, *, regs_every=1, tag_shape=0, signed=True):
@@ -80,9 +75,9 @@ class AdderTree(wiring.Component):
     @property
     def stages(self):
         """Register stages, which is also the latency in cycles."""
-        return tree_stages(self._terms, self._regs_every)
+        return self.latency
 
-    def elaborate(self, platform):
+    def build(self, platform, path):
         m = Module()
         lanes = [[self.i.payload.terms[l][k] for k in range(self._terms)]
                  for l in range(self._lanes)]
@@ -99,7 +94,7 @@ class AdderTree(wiring.Component):
                 tag_reg = Signal(self._tag_shape, name=f"l{level}_tag")
                 moves = [(r, v) for reg_row, row in zip(regs, lanes) for r, v in zip(reg_row, row)]
                 valid, ready = register_stage(m, valid, ready, moves + [(tag_reg, tag)],
-                                              name=f"level{level}")
+                                              name=f"level{level}", path=path)
                 lanes, tag = regs, tag_reg
         m.d.comb += [
             self.o.valid.eq(valid),

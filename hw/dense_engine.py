@@ -6,6 +6,7 @@ from amaranth.lib import data
 from .memory import address_bits, placed_memory
 from .engine import Engine
 from .mac import MacArray
+from .requantize import requantize_at_run_time
 from .dense_config import DENSE_MEMORIES, dense_layer_fields
 
 __all__ = ["DenseEngine"]
@@ -115,22 +116,17 @@ class DenseEngine(Engine):
 
         # ---- requantize each group's results (one register stage), then
         # gather them into words of `width` and write them to bank ~src.
-        acc_bits = mac.out_width
+        # The layer's shift arrives at run time: the EIE write-back's
+        # requantizer, in the one register stage of q here.
         q_valid = Signal()
         q = Signal(data.ArrayLayout(signed(c.act_bits), c.lanes))
-        hi, lo = (1 << (c.act_bits - 1)) - 1, -(1 << (c.act_bits - 1))
         m.d.comb += mac.o.ready.eq(1)
         m.d.sync += q_valid.eq(mac.o.valid)
         for lane in range(c.lanes):
-            acc = mac.o.payload[lane]
-            coarse = Signal(signed(acc_bits + 1))
-            rounded = Signal(signed(acc_bits + 1))
-            # Round half up with one shifter: floor((x + 2**(s-1)) / 2**s)
-            # = ((x >> (s - 1)) + 1) >> 1 for s >= 1.
-            m.d.comb += [coarse.eq(acc >> coarse_shift),
-                         rounded.eq(Mux(rounding, (coarse + 1) >> 1, coarse))]
-            floor = Mux(relu, 0, lo)
-            m.d.sync += q[lane].eq(Mux(rounded > hi, hi, Mux(rounded < floor, floor, rounded)))
+            value, _, _ = requantize_at_run_time(
+                m, mac.o.payload[lane], coarse_shift=coarse_shift, rounding=rounding, relu=relu,
+                out_bits=c.act_bits)
+            m.d.sync += q[lane].eq(value)
         per_word = c.width // c.lanes
         slot = Signal(range(per_word))
         gathered = Signal(data.ArrayLayout(signed(c.act_bits), c.width))

@@ -1,15 +1,17 @@
-"""Requantize and ReLU: the output stage of every fixed-point datapath."""
+"""Requantize and ReLU: the output stage of every fixed-point datapath, with a
+shift fixed at generation (``Requantize``) or brought by each layer at run
+time (``requantize_at_run_time``)."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pipeline import register_stage
+from .pipeline import Pipelined, register_stage
 
-__all__ = ["Requantize"]
+__all__ = ["Requantize", "requantize_at_run_time"]
 
 
-class Requantize(wiring.Component):
+class Requantize(Pipelined, wiring.Component):
     """``y = relu?(clamp(floor((x + 2**(shift-1)) / 2**shift)))``, per lane.
 
     Round half up, then saturate to a signed ``out_bits`` number, then
@@ -32,7 +34,8 @@ class Requantize(wiring.Component):
     i : In(stream) of ``lanes x signed(in_bits)``
     o : Out(stream) of ``lanes x signed(out_bits)``
 
-    Latency 1 cycle; throughput one beat per cycle.
+    Latency ``latency`` cycles (its one register stage); throughput one beat
+    per cycle.
     """
 
     def __init__(self, lanes, in_bits, *, shift, out_bits, relu=False):
@@ -53,7 +56,7 @@ class Requantize(wiring.Component):
             "o": Out(stream.Signature(data.ArrayLayout(signed(out_bits), lanes))),
         })
 
-    def elaborate(self, platform):
+    def build(self, platform, path):
         m = Module()
         lo, hi = -(1 << (self._out_bits - 1)), (1 << (self._out_bits - 1)) - 1
         moves = []
@@ -66,6 +69,76 @@ class Requantize(wiring.Component):
             low = 0 if self._relu else lo
             clamped = Mux(rounded > hi, hi, Mux(rounded < low, low, rounded))
             moves.append((self.o.payload[lane], clamped))
-        valid, ready = register_stage(m, self.i.valid, self.i.ready, moves, name="requantize")
+        valid, ready = register_stage(m, self.i.valid, self.i.ready, moves, name="requantize",
+                                      path=path)
         m.d.comb += [self.o.valid.eq(valid), ready.eq(self.o.ready)]
         return m
+
+
+def requantize_at_run_time(m, x, *, coarse_shift, rounding, relu, out_bits, path=None,
+                           along=None):
+    """Requantize ``x`` by a shift ``s`` known only at run time (a layer's).
+
+    ``floor((x + 2**(s-1)) / 2**s)``, saturated to a signed ``out_bits``
+    number and, with ``relu``, clamped at zero: the same function as
+    ``Requantize`` (``docs/numerics.md``), for the engines whose layers each
+    bring their own shift (the EIE write-back, the dense engine).
+
+    Round half up takes one barrel shifter: ``floor((x + 2**(s-1)) / 2**s)``
+    equals ``((x >> (s - 1)) + 1) >> 1`` for ``s >= 1``, so the shift
+    arrives decoded, ``coarse_shift = max(s - 1, 0)`` and ``rounding = s > 0``.
+    Saturation looks at the bits above the result's sign rather than
+    spending two more carry chains on comparisons: over the top when the value
+    is non-negative and any of them is set, under the bottom when negative
+    and not all are (or, with ReLU, when negative at all).
+
+    Parameters
+    ----------
+    m : Module
+    x : Value
+        The signed value.
+    coarse_shift, rounding, relu : Value
+        The decoded shift and the ReLU flag (stable while a layer runs).
+    out_bits : int
+    path : hw.pipeline.Path, optional
+        With a path, the coarse shift and the rounding are each registered
+        (two stages on it, for a fast clock), and so is each of ``along``;
+        without one, everything is combinational.
+    along : dict of str to Value, optional
+        Flags that ride with ``x`` through those registers.
+
+    Returns
+    -------
+    (value, nonzero, along) : (Value, Value, dict)
+        The result and whether it is non-zero, both combinational from the
+        last register (the caller registers them), and ``along`` delayed to
+        match.
+    """
+    along = dict(along or {})
+    relu = Value.cast(relu)
+
+    def stage(what, shape, value):
+        """``value`` as is, or registered in a new stage of ``path`` with ``along``."""
+        nonlocal along
+        if path is None:
+            wire = Signal(shape, name=what)
+            m.d.comb += wire.eq(value)
+            return wire
+        name = path.stage()
+        reg = path.signal(name, what, shape)
+        moved = {flag: path.signal(name, flag) for flag in along}
+        m.d.sync += [reg.eq(value), *(moved[flag].eq(along[flag]) for flag in along)]
+        along = moved
+        return reg
+
+    # A right shift cannot widen x; the rounding increment can, by one bit.
+    coarse = stage("coarse", signed(len(x)), x >> coarse_shift)
+    rounded = stage("rounded", signed(len(x) + 1), Mux(rounding, (coarse + 1) >> 1, coarse))
+    top = rounded[out_bits - 1:]
+    sign = rounded[-1]
+    hi, lo = (1 << (out_bits - 1)) - 1, -(1 << (out_bits - 1))
+    over = ~sign & top.any()
+    under = sign & (relu | ~top.all())
+    value = Mux(over, hi, Mux(under, Mux(relu, 0, lo), rounded[:out_bits].as_signed()))
+    nonzero = Mux(over, 1, Mux(under, ~relu, rounded[:out_bits] != 0))
+    return value, nonzero, along

@@ -1,13 +1,12 @@
 """Ternary MAC array: 2-bit weights add, subtract or skip; no multipliers per input."""
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, wiring
 
 from sw.spec.lowbit import ternary_acc_bits, ternary_sum_bits
 
-from .adder_tree import AdderTree, tree_stages
-from .mac import MAX_ACC_BITS, _check_acc_bits, _check_int
+from .adder_tree import AdderTree
+from .array import MAX_ACC_BITS, StreamArray, check_acc_bits, check_int
 from .multiply import multiply
 from .pipeline import accumulate_stage, register_stage
 from .requantize import Requantize
@@ -15,7 +14,7 @@ from .requantize import Requantize
 __all__ = ["TernaryArray"]
 
 
-class TernaryArray(wiring.Component):
+class TernaryArray(StreamArray):
     """``lanes`` ternary dot products in parallel, ``width`` inputs per cycle each.
 
     Weights are -1, 0 or +1 (two-bit two's complement), so each input is
@@ -68,9 +67,9 @@ class TernaryArray(wiring.Component):
         ``first`` beats.
     o : Out(stream) of ``lanes x signed(out_width)``, one beat per ``last``.
 
-    Latency: adder-tree stages + 1 (accumulate) cycles from a ``last`` beat
-    to its results, + 2 in scaled mode (scale, requantize); the selection
-    shares the tree's first level.
+    Latency: ``latency`` cycles from a ``last`` beat to its results, the
+    stages built: adder-tree stages + 1 (accumulate), + 2 in scaled mode
+    (scale, requantize); the selection shares the tree's first level.
     Throughput: one beat, ``lanes * width`` MACs, per cycle; back-pressure
     on ``o`` stalls the pipeline without loss.
     """
@@ -78,24 +77,24 @@ class TernaryArray(wiring.Component):
     def __init__(self, *, lanes=4, width=8, act_bits=8, scale_bits=8, bias_bits=None,
                  max_inputs=1024, acc_bits=None, tree_regs_every=1, scaled=True, shift=None,
                  out_bits=None, relu=False, dsp_multipliers=None):
-        _check_int("lane count", lanes, 1, 256, "--lanes")
-        _check_int("width", width, 1, 256, "--width")
-        _check_int("activation width", act_bits, 2, 32, "--act-bits")
-        _check_int("scale width", scale_bits, 2, 32, "--scale-bits")
+        check_int("lane count", lanes, 1, 256, "--lanes")
+        check_int("width", width, 1, 256, "--width")
+        check_int("activation width", act_bits, 2, 32, "--act-bits")
+        check_int("scale width", scale_bits, 2, 32, "--scale-bits")
         bias_bits = act_bits + scale_bits if bias_bits is None else bias_bits
-        _check_int("bias width", bias_bits, 1, MAX_ACC_BITS, "--bias-bits")
-        _check_int("maximum input count", max_inputs, 1, 1 << 24, "--max-inputs")
-        _check_int("adder-tree register spacing", tree_regs_every, 0, 16, "--tree-regs-every")
-        acc_bits = _check_acc_bits(acc_bits, ternary_acc_bits(act_bits, max_inputs, bias_bits,
-                                                              scale_bits if scaled else None),
-                                   max_inputs)
+        check_int("bias width", bias_bits, 1, MAX_ACC_BITS, "--bias-bits")
+        check_int("maximum input count", max_inputs, 1, 1 << 24, "--max-inputs")
+        check_int("adder-tree register spacing", tree_regs_every, 0, 16, "--tree-regs-every")
+        acc_bits = check_acc_bits(acc_bits, ternary_acc_bits(act_bits, max_inputs, bias_bits,
+                                                             scale_bits if scaled else None),
+                                  f"can overflow with --max-inputs {max_inputs}")
         dsp_multipliers = 2 * lanes if dsp_multipliers is None else dsp_multipliers
-        _check_int("DSP multiplier count", dsp_multipliers, 0, 1 << 16, "--dsp-multipliers")
+        check_int("DSP multiplier count", dsp_multipliers, 0, 1 << 16, "--dsp-multipliers")
         shift = scale_bits - 1 if shift is None else shift
         out_bits = act_bits if out_bits is None else out_bits
         if scaled:
-            _check_int("requantize shift", shift, 0, acc_bits, "--shift")
-            _check_int("output width", out_bits, 2, acc_bits, "--out-bits")
+            check_int("requantize shift", shift, 0, acc_bits, "--shift")
+            check_int("output width", out_bits, 2, acc_bits, "--out-bits")
         elif relu:
             raise ValueError("ReLU needs the scaled mode: raw outputs are the exact sums")
         self._params = dict(lanes=lanes, width=width, act_bits=act_bits, scale_bits=scale_bits,
@@ -104,16 +103,12 @@ class TernaryArray(wiring.Component):
                             shift=shift if scaled else 0,
                             out_bits=out_bits if scaled else acc_bits, relu=bool(relu),
                             dsp_multipliers=min(dsp_multipliers, 2 * lanes) if scaled else 0)
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({
-                "act": data.ArrayLayout(signed(act_bits), width),
-                "weight": data.ArrayLayout(data.ArrayLayout(signed(2), width), lanes),
-                **self._side_fields(),
-                "first": 1,
-                "last": 1,
-            }))),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(self.out_width), lanes))),
-        })
+        super().__init__(
+            self._params,
+            {"act": data.ArrayLayout(signed(act_bits), width),
+             "weight": data.ArrayLayout(data.ArrayLayout(signed(2), width), lanes),
+             **self._side_fields()},
+            data.ArrayLayout(signed(self._params["out_bits"]), lanes))
 
     def _side_fields(self):
         """Per-lane values read on ``first`` beats: bias, and the scales."""
@@ -122,21 +117,6 @@ class TernaryArray(wiring.Component):
         if p["scaled"]:
             fields["wp"] = fields["wn"] = data.ArrayLayout(signed(p["scale_bits"]), p["lanes"])
         return fields
-
-    @property
-    def params(self):
-        """The validated parameters, defaults filled in (a new dict)."""
-        return dict(self._params)
-
-    @property
-    def out_width(self):
-        return self._params["out_bits"]
-
-    @property
-    def latency(self):
-        """Cycles from a ``last`` beat accepted on ``i`` to its results valid on ``o``."""
-        tree = tree_stages(self._params["width"], self._params["tree_regs_every"])
-        return tree + 1 + 2 * self._params["scaled"]
 
     @property
     def macs(self):
@@ -148,7 +128,7 @@ class TernaryArray(wiring.Component):
         """Scale multipliers (two a lane in scaled mode, used once a dot product)."""
         return 2 * self._params["lanes"] if self._params["scaled"] else 0
 
-    def elaborate(self, platform):
+    def build(self, platform, path):
         p = self._params
         lanes, width, scaled = p["lanes"], p["width"], p["scaled"]
         m = Module()
@@ -157,6 +137,7 @@ class TernaryArray(wiring.Component):
         term_bits = p["act_bits"] if scaled else p["act_bits"] + 1
         m.submodules.tree = tree = AdderTree(lanes * (1 + scaled), width, term_bits,
                                              regs_every=p["tree_regs_every"], tag_shape=side)
+        path.through(tree)
 
         # Select: bit 0 of a weight says "use it", bit 1 "negative" (-1 = 0b11).
         # It feeds the tree's first adder level without a register of its own:
@@ -193,7 +174,7 @@ class TernaryArray(wiring.Component):
             updates = [(sums[l], Mux(first, summed.tag.bias[l], sums[l]) + summed.sums[l])
                        for l in range(lanes)]
         done, done_ready = accumulate_stage(m, tree.o.valid, tree.o.ready, summed.tag.last,
-                                            updates, name="acc")
+                                            updates, name="acc", path=path)
         if not scaled:
             m.d.comb += [self.o.valid.eq(done), self.o.payload.eq(sums),
                          done_ready.eq(self.o.ready)]
@@ -206,9 +187,9 @@ class TernaryArray(wiring.Component):
             wp = multiply(sums[2 * l], held.wp[l], in_luts=2 * l >= p["dsp_multipliers"])
             wn = multiply(sums[2 * l + 1], held.wn[l], in_luts=2 * l + 1 >= p["dsp_multipliers"])
             products.append((scaled_sum[l], wp - wn + held.bias[l]))
-        valid, ready = register_stage(m, done, done_ready, products, name="scale")
-        m.submodules.requantize = post = Requantize(
-            lanes, p["acc_bits"], shift=p["shift"], out_bits=p["out_bits"], relu=p["relu"])
+        valid, ready = register_stage(m, done, done_ready, products, name="scale", path=path)
+        m.submodules.requantize = post = path.through(Requantize(
+            lanes, p["acc_bits"], shift=p["shift"], out_bits=p["out_bits"], relu=p["relu"]))
         m.d.comb += [post.i.valid.eq(valid), post.i.payload.eq(scaled_sum),
                      ready.eq(post.i.ready)]
         wiring.connect(m, wiring.flipped(self.o), post.o)

@@ -1,24 +1,18 @@
 """Winograd convolution tile F(m x m, r x r), dense or with pruned positions."""
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from sw.spec.winograd import cook_toom, odd_inverse, tile_widths
 
+from .array import MAX_ACC_BITS, StreamArray, check_int
 from .multiply import balanced_sum, multiply, times_constant
-from .pipeline import register_stage
+from .pipeline import accumulate_stage, register_stage
 
 __all__ = ["WinogradTile"]
 
 #: Output values are int64 in the flow and the golden model.
-MAX_OUT_BITS = 62
-
-
-def _check_int(name, value, low, high, option):
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer from {low} to {high}, not {value!r} "
-                         f"(option {option})")
+MAX_OUT_BITS = MAX_ACC_BITS
 
 
 def _apply(matrix, values):
@@ -31,7 +25,7 @@ def _apply(matrix, values):
             for row in matrix.tolist()]
 
 
-class WinogradTile(wiring.Component):
+class WinogradTile(StreamArray):
     """One Winograd tile F(m x m, r x r): ``n^2`` multipliers, ``n = m + r - 1``.
 
     Computes ``Y = A'^T [sum_c U_c * (B'^T d_c B')] A' / S^2`` with the
@@ -83,17 +77,17 @@ class WinogradTile(wiring.Component):
         row-major order.
     o : Out(stream) of ``m x m signed(out_bits)``, one beat per ``last``.
 
-    Latency ``latency`` cycles (6, plus 1 for the division in the spatial
-    domain) from a ``last`` beat accepted to its tile on ``o``. Throughput
+    Latency ``latency`` cycles, the stages built (6, plus 1 for the division
+    in the spatial domain), from a ``last`` beat accepted to its tile on ``o``. Throughput
     one beat (one channel of one tile, ``products`` multiplies) per cycle;
     back-pressure on ``o`` stalls the pipeline without loss.
     """
 
     def __init__(self, *, m=2, r=3, act_bits=8, weight_bits=8, max_channels=64,
                  domain="spatial", relu=False, keep=None, points=None, dsp_multipliers=None):
-        _check_int("activation width", act_bits, 2, 32, "--act-bits")
-        _check_int("weight width", weight_bits, 2, 32, "--weight-bits")
-        _check_int("maximum channel count", max_channels, 1, 1 << 16, "--max-channels")
+        check_int("activation width", act_bits, 2, 32, "--act-bits")
+        check_int("weight width", weight_bits, 2, 32, "--weight-bits")
+        check_int("maximum channel count", max_channels, 1, 1 << 16, "--max-channels")
         if domain not in ("spatial", "winograd"):
             raise ValueError(f"domain must be 'spatial' or 'winograd', not {domain!r} "
                              f"(option --domain)")
@@ -115,45 +109,25 @@ class WinogradTile(wiring.Component):
                              f"{MAX_OUT_BITS}: lower --max-channels or the widths")
         positions = [(i, j) for i in range(n) for j in range(n) if keep[i][j]]
         dsp_multipliers = len(positions) if dsp_multipliers is None else dsp_multipliers
-        _check_int("DSP multiplier count", dsp_multipliers, 0, 1 << 16, "--dsp-multipliers")
+        check_int("DSP multiplier count", dsp_multipliers, 0, 1 << 16, "--dsp-multipliers")
         self.transforms = t
         self.widths = widths
         self.positions = positions
-        self._params = dict(m=m, r=r, act_bits=act_bits, weight_bits=weight_bits,
-                            max_channels=max_channels, domain=domain, relu=bool(relu),
-                            keep=keep, points=[str(p) for p in t.points],
-                            dsp_multipliers=min(dsp_multipliers, len(positions)))
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({
-                "d": data.ArrayLayout(data.ArrayLayout(signed(act_bits), n), n),
-                "u": data.ArrayLayout(signed(widths["u"]), len(positions)),
-                "first": 1,
-                "last": 1,
-            }))),
-            "o": Out(stream.Signature(
-                data.ArrayLayout(data.ArrayLayout(signed(widths["out"]), m), m))),
-        })
-
-    @property
-    def params(self):
-        """The validated parameters, defaults filled in (a new dict)."""
-        return dict(self._params)
+        super().__init__(
+            dict(m=m, r=r, act_bits=act_bits, weight_bits=weight_bits,
+                 max_channels=max_channels, domain=domain, relu=bool(relu),
+                 keep=keep, points=[str(p) for p in t.points],
+                 dsp_multipliers=min(dsp_multipliers, len(positions))),
+            {"d": data.ArrayLayout(data.ArrayLayout(signed(act_bits), n), n),
+             "u": data.ArrayLayout(signed(widths["u"]), len(positions))},
+            data.ArrayLayout(data.ArrayLayout(signed(widths["out"]), m), m))
 
     @property
     def multipliers(self):
         """Elementwise multipliers: kept Winograd positions (``n^2`` when dense)."""
         return len(self.positions)
 
-    @property
-    def out_width(self):
-        return self.widths["out"]
-
-    @property
-    def latency(self):
-        """Cycles from a ``last`` beat accepted on ``i`` to its tile valid on ``o``."""
-        return 6 + int(self._params["domain"] == "spatial")
-
-    def elaborate(self, platform):
+    def build(self, platform, path):
         t, w, p = self.transforms, self.widths, self._params
         n, mm = t.n, t.m
         kept = self.positions
@@ -174,7 +148,8 @@ class WinogradTile(wiring.Component):
             moves += [(rows[i][b], col[i]) for i in range(n)]
         tag1 = reg(tag_shape, "tag_rows")
         moves += [(tag1.u, beat.u), (tag1.first, beat.first), (tag1.last, beat.last)]
-        valid, ready = register_stage(m, self.i.valid, self.i.ready, moves, name="bt_rows")
+        valid, ready = register_stage(m, self.i.valid, self.i.ready, moves, name="bt_rows",
+                                      path=path)
 
         # Input transform, columns: V = T B' (kept positions only), then the
         # Winograd-domain ReLU, a sign test: no multiplier is spent on it.
@@ -188,7 +163,7 @@ class WinogradTile(wiring.Component):
                     moves.append((v[(i, j)], Mux(value > 0, value, 0) if p["relu"] else value))
         tag2 = reg(tag_shape, "tag_cols")
         moves.append((tag2, tag1))
-        valid, ready = register_stage(m, valid, ready, moves, name="bt_cols")
+        valid, ready = register_stage(m, valid, ready, moves, name="bt_cols", path=path)
 
         # Elementwise products: the only multipliers of the tile.
         prods = [reg(signed(w["product"]), f"prod_{i}_{j}") for i, j in kept]
@@ -196,20 +171,16 @@ class WinogradTile(wiring.Component):
                  for k, pos in enumerate(kept)]
         first, last = reg(1, "prod_first"), reg(1, "prod_last")
         moves += [(first, tag2.first), (last, tag2.last)]
-        valid, ready = register_stage(m, valid, ready, moves, name="multiply")
+        valid, ready = register_stage(m, valid, ready, moves, name="multiply", path=path)
 
         # Channel accumulation: the register holds the running sum and, after
         # a `last` beat, the finished sum, so (as in the MAC array) it must
         # not load on bubbles. In the spatial domain it may wrap modulo
         # 2**acc_bits: only the low bits reach the exact division.
         acc = [reg(signed(w["acc"]), f"acc_{i}_{j}") for i, j in kept]
-        done, done_ready = Signal(), Signal()
-        take = ~done | done_ready
-        m.d.comb += ready.eq(take)
-        with m.If(take):
-            m.d.sync += done.eq(valid & last)
-            with m.If(valid):
-                m.d.sync += [a.eq(Mux(first, 0, a) + q) for a, q in zip(acc, prods)]
+        done, done_ready = accumulate_stage(
+            m, valid, ready, last, [(a, Mux(first, 0, a) + q) for a, q in zip(acc, prods)],
+            name="acc", path=path)
 
         # Output transform, rows: R = A'^T M (pruned positions of M are 0).
         full = [[None] * n for _ in range(n)]
@@ -221,7 +192,7 @@ class WinogradTile(wiring.Component):
         for b in range(n):
             terms = _apply(t.at, [full[a][b] for a in range(n)])
             moves += [(out_rows[i][b], terms[i]) for i in range(mm)]
-        valid, ready = register_stage(m, done, done_ready, moves, name="at_rows")
+        valid, ready = register_stage(m, done, done_ready, moves, name="at_rows", path=path)
 
         # Output transform, columns: Y' = R A'.
         tile = [[reg(signed(w["tile"]), f"tile_{i}_{j}") for j in range(mm)] for i in range(mm)]
@@ -229,7 +200,7 @@ class WinogradTile(wiring.Component):
         for i in range(mm):
             row = _apply(t.at, out_rows[i])
             moves += [(tile[i][j], row[j]) for j in range(mm)]
-        valid, ready = register_stage(m, valid, ready, moves, name="at_cols")
+        valid, ready = register_stage(m, valid, ready, moves, name="at_cols", path=path)
 
         if p["domain"] == "spatial":
             # Exact division by S^2: drop the power of two, then multiply by
@@ -242,7 +213,7 @@ class WinogradTile(wiring.Component):
                     for f in factors:
                         q = times_constant(q, f)[:w["out"]].as_signed()
                     moves.append((self.o.payload[i][j], q))
-            valid, ready = register_stage(m, valid, ready, moves, name="divide")
+            valid, ready = register_stage(m, valid, ready, moves, name="divide", path=path)
         else:
             m.d.comb += [self.o.payload[i][j].eq(tile[i][j])
                          for i in range(mm) for j in range(mm)]

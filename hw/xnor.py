@@ -1,19 +1,18 @@
 """XNOR-popcount dot-product array: binary weights and binary activations."""
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from sw.spec.lowbit import xnor_acc_bits
 
-from .adder_tree import AdderTree, tree_stages
-from .mac import MAX_ACC_BITS, _check_int
+from .adder_tree import AdderTree
+from .array import StreamArray, check_acc_bits, check_int
 from .pipeline import accumulate_stage
 
 __all__ = ["XnorArray"]
 
 
-class XnorArray(wiring.Component):
+class XnorArray(StreamArray):
     """``lanes`` binary dot products in parallel, ``width`` bits per cycle each.
 
     Bits stand for +1 (1) and -1 (0), so a dot product of N bits is
@@ -52,69 +51,45 @@ class XnorArray(wiring.Component):
     o : Out(stream) of ``lanes x signed(acc_bits)``, or ``lanes x unsigned(1)``
         in sign mode; one beat per ``last``.
 
-    Latency: popcount-tree stages + 1 (accumulate) cycles from a ``last`` beat
-    to its results; the XOR shares the tree's first level (one LUT each).
+    Latency: ``latency`` cycles from a ``last`` beat to its results, the
+    stages built: popcount-tree stages + 1 (accumulate); the XOR shares the
+    tree's first level (one LUT each).
     Throughput: one beat, ``lanes * width`` binary MACs, per cycle;
     back-pressure on ``o`` stalls the pipeline without loss.
     """
 
     def __init__(self, *, lanes=4, width=32, max_inputs=1024, acc_bits=None,
                  tree_regs_every=1, sign=False):
-        _check_int("lane count", lanes, 1, 256, "--lanes")
-        _check_int("width", width, 1, 1024, "--width")
-        _check_int("maximum input count", max_inputs, 1, 1 << 24, "--max-inputs")
-        _check_int("popcount-tree register spacing", tree_regs_every, 0, 16,
-                   "--tree-regs-every")
-        needed = xnor_acc_bits(max_inputs, sign)
-        if acc_bits is None:
-            acc_bits = needed
-        else:
-            _check_int("accumulator width", acc_bits, 2, MAX_ACC_BITS, "--acc-bits")
-            if acc_bits < needed:
-                raise ValueError(
-                    f"accumulator width {acc_bits} cannot hold an XNOR dot product of "
-                    f"--max-inputs {max_inputs} bits{' against a threshold' if sign else ''}: "
-                    f"it needs at least {needed} bits (raise --acc-bits or lower --max-inputs)")
-        self._params = dict(lanes=lanes, width=width, max_inputs=max_inputs, acc_bits=acc_bits,
-                            tree_regs_every=tree_regs_every, sign=bool(sign))
-        out = unsigned(1) if sign else signed(acc_bits)
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({
-                "act": unsigned(width),
-                "weight": data.ArrayLayout(unsigned(width), lanes),
-                "offset": data.ArrayLayout(signed(acc_bits), lanes),
-                "first": 1,
-                "last": 1,
-            }))),
-            "o": Out(stream.Signature(data.ArrayLayout(out, lanes))),
-        })
-
-    @property
-    def params(self):
-        """The validated parameters, defaults filled in (a new dict)."""
-        return dict(self._params)
-
-    @property
-    def out_width(self):
-        return 1 if self._params["sign"] else self._params["acc_bits"]
-
-    @property
-    def latency(self):
-        """Cycles from a ``last`` beat accepted on ``i`` to its results valid on ``o``."""
-        return tree_stages(self._params["width"], self._params["tree_regs_every"]) + 1
+        check_int("lane count", lanes, 1, 256, "--lanes")
+        check_int("width", width, 1, 1024, "--width")
+        check_int("maximum input count", max_inputs, 1, 1 << 24, "--max-inputs")
+        check_int("popcount-tree register spacing", tree_regs_every, 0, 16,
+                  "--tree-regs-every")
+        acc_bits = check_acc_bits(
+            acc_bits, xnor_acc_bits(max_inputs, sign),
+            f"cannot hold an XNOR dot product of --max-inputs {max_inputs} bits"
+            f"{' against a threshold' if sign else ''}")
+        super().__init__(
+            dict(lanes=lanes, width=width, max_inputs=max_inputs, acc_bits=acc_bits,
+                 tree_regs_every=tree_regs_every, sign=bool(sign)),
+            {"act": unsigned(width),
+             "weight": data.ArrayLayout(unsigned(width), lanes),
+             "offset": data.ArrayLayout(signed(acc_bits), lanes)},
+            data.ArrayLayout(unsigned(1) if sign else signed(acc_bits), lanes))
 
     @property
     def macs(self):
         """Binary multiply-accumulates per cycle at full throughput."""
         return self._params["lanes"] * self._params["width"]
 
-    def elaborate(self, platform):
+    def build(self, platform, path):
         p = self._params
         m = Module()
         tag = data.StructLayout({"offset": data.ArrayLayout(signed(p["acc_bits"]), p["lanes"]),
                                  "first": 1, "last": 1})
         m.submodules.popcount = tree = AdderTree(p["lanes"], p["width"], 1, signed=False,
                                                  regs_every=p["tree_regs_every"], tag_shape=tag)
+        path.through(tree)
         beat = self.i.payload
         m.d.comb += [tree.i.payload.terms[l][k].eq(beat.act[k] ^ beat.weight[l][k])
                      for l in range(p["lanes"]) for k in range(p["width"])]
@@ -128,7 +103,7 @@ class XnorArray(wiring.Component):
         done, done_ready = accumulate_stage(
             m, tree.o.valid, tree.o.ready, counted.tag.last,
             [(acc[l], Mux(counted.tag.first, counted.tag.offset[l], acc[l])
-              - (counted.sums[l] << 1)) for l in range(p["lanes"])], name="acc")
+              - (counted.sums[l] << 1)) for l in range(p["lanes"])], name="acc", path=path)
         if p["sign"]:
             # acc >= 0 is the inverted sign bit: no comparator, no register.
             m.d.comb += [self.o.payload[l].eq(~acc[l][-1]) for l in range(p["lanes"])]

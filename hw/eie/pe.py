@@ -1,21 +1,22 @@
 """One EIE processing element: the activation queue and the four units."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Fragment, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .arithmetic import ArithmeticUnit
 from ..memory import address_bits, load_layout
+from ..pipeline import Path, Pipelined
 from .layouts import broadcast_layout, layer_config_layout, replica
 from .pointers import PointerRead
 from .spmat import SparseMatrixRead
 from .writeback import WriteBack
 
-__all__ = ["ProcessingElement"]
+__all__ = ["ProcessingElement", "pe_timing"]
 
 
-class ProcessingElement(wiring.Component):
+class ProcessingElement(Pipelined, wiring.Component):
     """A PE of the EIE engine (Han et al., ISCA 2016, figure 4).
 
     ::
@@ -51,9 +52,9 @@ class ProcessingElement(wiring.Component):
         enables).
     wb_addr, wb_valid, wb_keep : In
         Write-back of local row ``wb_addr``: the result is on ``wb_result``
-        seven cycles later with ``wb_done`` (0 unless ``wb_keep``: the row is
-        past the layer's last), its non-zero flag on ``wb_nonzero``, and the
-        accumulator is cleared.
+        ``latency`` (seven) cycles later with ``wb_done`` (0 unless
+        ``wb_keep``: the row is past the layer's last), its non-zero flag on
+        ``wb_nonzero``, and the accumulator is cleared.
     idle : Out(1)
         No queued activation and no entry in flight, a register: high when
         that held in the previous cycle and nothing was pushed in it (so it
@@ -61,15 +62,17 @@ class ProcessingElement(wiring.Component):
 
     Timing
     ------
-    A broadcast can be popped two cycles after it is pushed (its register,
-    then the queue, whose first word falls through). Its pointers are read,
-    registered, and turned into the column's start and length in three
-    cycles (two with ``config.spram``) while the previous column's entries
-    issue;
-    entries then issue one a cycle (an empty column takes one cycle), and
-    each reaches its accumulator five cycles later
-    (sparse-matrix read and its register, entry register and codebook read,
-    multiply, accumulate). Throughput: one multiply-accumulate per cycle.
+    A broadcast can be popped ``push_latency`` (two) cycles after it is
+    pushed (its register, then the queue, whose first word falls through).
+    Its pointers are read, registered, and turned into the column's start
+    and length in ``PointerRead.latency`` cycles (three, two with
+    ``config.spram``) while the previous column's entries issue; entries
+    then issue one a cycle (an empty column takes one cycle), and each
+    reaches its accumulator ``SparseMatrixRead.entry_latency +
+    ArithmeticUnit.latency`` (five) cycles later (sparse-matrix read and its
+    register, entry register and codebook read, multiply, accumulate).
+    ``pe_timing`` gathers these figures. Throughput: one multiply-accumulate
+    per cycle.
     """
 
     def __init__(self, config, index, image=None):
@@ -89,7 +92,21 @@ class ProcessingElement(wiring.Component):
             "idle": Out(1),
         })
 
-    def elaborate(self, platform):
+    @property
+    def push_latency(self):
+        """Cycles from a push accepted to its column's being poppable, as built."""
+        self.count()
+        return self._push_latency
+
+    @property
+    def timing(self):
+        """The figures ``sw.golden.cycles`` follows (``pe_timing``)."""
+        self.count()
+        return dict(self._timing)
+
+    def build(self, platform, path):
+        # `path`: a write-back request to its result. The push path is
+        # counted too, for the cycle model.
         c = self._c
         m = Module()
         units = {
@@ -112,11 +129,17 @@ class ProcessingElement(wiring.Component):
         # (the buffered FIFO's inner stage breaks that below depth 3).
         m.submodules.queue = queue = SyncFIFO(
             width=len(self.push.payload.as_value()), depth=c.queue_depth)
+        push = Path()
+        push.stage()
         bc_valid = replica(self.push.valid, c)
         bc = replica(self.push.payload, c, reset_less=True)
         # The payload is taken every cycle (used only with bc_valid), so the
         # broadcaster's decision enables no flip-flops here.
         m.d.sync += [bc_valid.eq(self.push.valid), bc.eq(self.push.payload)]
+        # A word written into the queue shows on its read side the next
+        # cycle (SyncFIFO, first word falling through): one more stage.
+        push.stage()
+        self._push_latency = push.cycles
         # Room for a push next cycle: the queue's level then, plus the
         # registered push, below the depth. `held` (level + registered push)
         # is a register, so the next room is one of three comparisons of it
@@ -136,11 +159,13 @@ class ProcessingElement(wiring.Component):
         # Write-back requests reach every PE at once from one register; the
         # PE registers its own copy for the write-back unit, and the
         # arithmetic unit registers another (its accumulator address).
+        path.stage()
         wb_valid = replica(self.wb_valid, c)
         wb_addr = replica(self.wb_addr, c, reset_less=True)
         wb_keep = replica(self.wb_keep, c, reset_less=True)
         m.d.sync += [wb_valid.eq(self.wb_valid), wb_addr.eq(self.wb_addr),
                      wb_keep.eq(self.wb_keep)]
+        path.through(writeback)
         # The layer's configuration comes from one register for all PEs; the
         # PE keeps its own copy.
         layer = replica(self.layer, c, reset_less=True)
@@ -159,4 +184,25 @@ class ProcessingElement(wiring.Component):
         m.d.comb += idle.eq((queue.level == 0) & ~bc_valid & ~pointers.busy & ~spmat.busy
                             & ~arithmetic.busy)
         m.d.sync += self.idle.eq(idle & ~self.push.valid)
+        self._timing = {"queue": self._push_latency, "pointer_stages": pointers.latency,
+                        "in_flight": spmat.entry_latency + arithmetic.latency,
+                        "writeback": path.cycles}
         return m
+
+
+def pe_timing(config):
+    """A PE's cycle figures, as built for ``config``, for the cycle model
+    (``sw.golden.cycles``), which follows the engine register for register.
+
+    Returns
+    -------
+    dict
+        ``queue``: cycles from a broadcast pushed to its being poppable;
+        ``pointer_stages``: the pointer read unit's stages (a column's
+        cycles in it); ``in_flight``: cycles an issued entry is in flight
+        after its issue cycle, until its accumulator is written;
+        ``writeback``: cycles from a write-back request to its result.
+    """
+    pe = ProcessingElement(config, 0)
+    Fragment.get(pe, None)  # built (and so used) only to be counted
+    return pe.timing

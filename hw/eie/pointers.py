@@ -1,11 +1,12 @@
 """EIE's pointer read unit: a column's start and end pointers in one cycle."""
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ..memory import address_bits, load_layout
-from .layouts import broadcast_layout, loadable_memory
+from ..memory import address_bits
+from .layouts import broadcast_layout
+from .unit import PeUnit
 
 __all__ = ["PointerRead", "span_layout"]
 
@@ -20,7 +21,7 @@ def span_layout(config):
                               "act": signed(config.act_bits)})
 
 
-class PointerRead(wiring.Component):
+class PointerRead(PeUnit):
     """Reads ``p[q]`` and ``p[q + 1]`` for each queued column ``q``.
 
     The pointers sit in two banks, even and odd indices, so both are read in
@@ -40,45 +41,46 @@ class PointerRead(wiring.Component):
         The activation queue's head; taken when the first stage is empty or
         being emptied (``ready`` does not depend on ``valid``).
     span : Out(stream) of ``span_layout``
-        The column's entries, three cycles after it was taken (two in the
-        iCE40 organization, ``config.spram``).
+        The column's entries, ``latency`` cycles after it was taken: three
+        (two in the iCE40 organization, ``config.spram``).
     load : In(stream) of ``load_layout`` (writes ``ptr_even`` and ``ptr_odd``)
     busy : Out(1)
         A column is held in a stage.
 
-    Latency three cycles (read; register; start, length and flags
-    registered), two with ``config.spram``; throughput one column a cycle.
+    Latency ``latency`` cycles, its stages: ``p1`` (read), ``p2`` (register),
+    ``p3`` (start, length and flags registered), without ``p2`` with
+    ``config.spram``; throughput one column a cycle.
     """
 
+    stage_prefix = "p"
+
     def __init__(self, config, index, image=None):
-        self._c, self._index, self._image = config, index, image
-        super().__init__({
+        super().__init__(config, index, image, {
             "column": In(stream.Signature(broadcast_layout(config))),
             "span": Out(stream.Signature(span_layout(config))),
-            "load": In(stream.Signature(load_layout(config), always_ready=True)),
             "busy": Out(1),
         })
 
-    def elaborate(self, platform):
+    def build(self, platform, path):
         c = self._c
         m = Module()
         nnz = unsigned(address_bits(c.nnz_depth + 1))
         half = -(-(c.ptr_depth + 1) // 2)
-        even, odd = (loadable_memory(m, name, nnz, half, self.load, self._index, self._image)
-                     for name in ("ptr_even", "ptr_odd"))
+        even, odd = (self.memory(m, name, nnz, half) for name in ("ptr_even", "ptr_odd"))
 
-        # P1: the banks are read (their outputs hold while the stage waits);
-        # P2: the banks' outputs are registered as they are, since a block
+        # p1: the banks are read (their outputs hold while the stage waits);
+        # p2: the banks' outputs are registered as they are, since a block
         # RAM's output is too slow to feed anything but a register at the
-        # ECP5's clock; P3: which is the start is chosen, and the length and
+        # ECP5's clock; p3: which is the start is chosen, and the length and
         # its flags found and registered, so the entry stage takes a column
         # through multiplexers alone. In the iCE40 organization (a slow clock,
-        # scarce logic cells) P2 is left out: the span is found from the
+        # scarce logic cells) p2 is left out: the span is found from the
         # banks' outputs. Each stage moves when the next is empty or moving.
         q = self.column.payload.ptr
-        p1_valid = Signal()
-        p1_odd = Signal()
-        p1_act = Signal(signed(c.act_bits))
+        p1 = path.stage()
+        p1_valid = path.signal(p1, "valid")
+        p1_odd = path.signal(p1, "odd")
+        p1_act = path.signal(p1, "act", signed(c.act_bits))
         pop = self.column.valid & self.column.ready
         m.d.comb += [
             # p[q] is in the bank of q's parity, p[q + 1] in the other.
@@ -91,10 +93,11 @@ class PointerRead(wiring.Component):
             valid, odd_first, act, even_data, odd_data = (
                 p1_valid, p1_odd, p1_act, even.data, odd.data)
         else:
-            valid, odd_first = Signal(name="p2_valid"), Signal(name="p2_odd")
-            act = Signal(signed(c.act_bits), name="p2_act")
-            even_data = Signal.like(even.data, name="p2_even_data")
-            odd_data = Signal.like(odd.data, name="p2_odd_data")
+            p2 = path.stage()
+            valid, odd_first = path.signal(p2, "valid"), path.signal(p2, "odd")
+            act = path.signal(p2, "act", signed(c.act_bits))
+            even_data = path.signal(p2, "even_data", nnz)
+            odd_data = path.signal(p2, "odd_data", nnz)
         to_span = valid & (~self.span.valid | self.span.ready)
         if c.spram:
             p1_moves = to_span
@@ -114,6 +117,8 @@ class PointerRead(wiring.Component):
         m.d.comb += [start.eq(Mux(odd_first, odd_data, even_data)),
                      end.eq(Mux(odd_first, even_data, odd_data)),
                      length.eq(end - start)]
+        # The last stage: the span's own registers.
+        path.stage()
         span = self.span.payload
         with m.If(to_span):
             m.d.sync += [self.span.valid.eq(1), span.start.eq(start), span.length.eq(length),

@@ -1,12 +1,12 @@
 """EIE's sparse-matrix read unit: a column's entries, one a cycle."""
 
-from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, signed, unsigned
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ..memory import address_bits, load_layout
-from .layouts import loadable_memory
+from ..memory import address_bits
 from .pointers import span_layout
+from .unit import PeUnit
 
 __all__ = ["SparseMatrixRead", "entry_layout"]
 
@@ -20,16 +20,17 @@ def entry_layout(config):
                               "act": signed(config.act_bits)})
 
 
-class SparseMatrixRead(wiring.Component):
+class SparseMatrixRead(PeUnit):
     """Walks a column's entries ``(v, z)``, one a cycle.
 
     Entries sit ``entries_per_word`` to a memory word (CSC, relative row
     indices, padding entries included). A column is taken when the unit is
     idle or issuing its last entry, then its entries issue one a cycle (an
-    empty column still takes one cycle). An issued entry's word is read (R1),
-    registered (R2: the block RAM's slow output feeds nothing else), and its
-    slot selected. The arithmetic unit turns ``z`` into a row, after its own
-    register (so no adder follows the slot's selection here).
+    empty column still takes one cycle). Stage ``s1`` issues an entry, its
+    word is read in ``s2`` and registered in ``s3`` (the block RAM's slow
+    output feeds nothing else), and its slot selected. The arithmetic unit
+    turns ``z`` into a row, after its own register (so no adder follows the
+    slot's selection here).
 
     Parameters
     ----------
@@ -42,7 +43,9 @@ class SparseMatrixRead(wiring.Component):
     -----
     span : In(stream) of ``span_layout``
     entry : Out(stream) of ``entry_layout``, no back-pressure
-        Valid two cycles after the entry issues.
+        Valid ``entry_latency`` (two) cycles after the entry issues; a
+        column's first entry issues the cycle after the column is taken, so
+        it is valid ``latency`` (three) cycles after.
     load : In(stream) of ``load_layout`` (writes ``spmat``)
     busy : Out(1)
         A column is being walked or an entry is in flight.
@@ -50,71 +53,79 @@ class SparseMatrixRead(wiring.Component):
     Throughput one entry a cycle.
     """
 
+    stage_prefix = "s"
+
     def __init__(self, config, index, image=None):
-        self._c, self._index, self._image = config, index, image
-        super().__init__({
+        super().__init__(config, index, image, {
             "span": In(stream.Signature(span_layout(config))),
             "entry": Out(stream.Signature(entry_layout(config), always_ready=True)),
-            "load": In(stream.Signature(load_layout(config), always_ready=True)),
             "busy": Out(1),
         })
 
-    def elaborate(self, platform):
+    @property
+    def entry_latency(self):
+        """Cycles from an entry's issue to its valid on ``entry``: the stages
+        after the first (the issue stage)."""
+        return self.latency - 1
+
+    def build(self, platform, path):
         c = self._c
         m = Module()
         epw = c.entries_per_word
         entry_bits = c.index_bits + c.z_bits
-        rd = loadable_memory(m, "spmat", unsigned(epw * entry_bits), -(-c.nnz_depth // epw),
-                             self.load, self._index, self._image, spram=c.spram)
+        rd = self.memory(m, "spmat", unsigned(epw * entry_bits), -(-c.nnz_depth // epw),
+                         spram=c.spram)
 
-        # ---- entry issue (E). What the next cycle may do is kept in flags
+        # ---- s1: entry issue. What the next cycle may do is kept in flags
         # updated a cycle ahead (entries left, whether at most one is; a
         # column's come registered with it), so taking a column depends on
         # no adder.
         nnz = address_bits(c.nnz_depth + 1)
-        e_busy = Signal()
-        e_cur = Signal(nnz)
-        left = Signal(nnz)  # entries of the column still to issue
-        has_left = Signal()  # left != 0
-        ending = Signal()  # left <= 1: the column is done after this cycle
-        e_act = Signal(signed(c.act_bits))
-        e_first = Signal()
-        free = ~e_busy | ending
+        s1 = path.stage()
+        s1_busy = path.signal(s1, "busy")
+        s1_cur = path.signal(s1, "cur", nnz)
+        left = path.signal(s1, "left", nnz)  # entries of the column still to issue
+        has_left = path.signal(s1, "has_left")  # left != 0
+        ending = path.signal(s1, "ending")  # left <= 1: the column is done after this cycle
+        s1_act = path.signal(s1, "act", signed(c.act_bits))
+        s1_first = path.signal(s1, "first")
+        free = ~s1_busy | ending
         take = self.span.valid & free
         m.d.comb += self.span.ready.eq(free)
-        issue = e_busy & has_left
+        issue = s1_busy & has_left
         with m.If(issue):
-            m.d.sync += [e_cur.eq(e_cur + 1), e_first.eq(0), left.eq(left - 1),
+            m.d.sync += [s1_cur.eq(s1_cur + 1), s1_first.eq(0), left.eq(left - 1),
                          has_left.eq(left != 1), ending.eq(left <= 2)]
         with m.If(free):
-            m.d.sync += e_busy.eq(take)
+            m.d.sync += s1_busy.eq(take)
             with m.If(take):
                 s = self.span.payload
-                m.d.sync += [e_cur.eq(s.start), left.eq(s.length), has_left.eq(s.some),
-                             ending.eq(s.at_most_one), e_act.eq(s.act), e_first.eq(1)]
+                m.d.sync += [s1_cur.eq(s.start), left.eq(s.length), has_left.eq(s.some),
+                             ending.eq(s.at_most_one), s1_act.eq(s.act), s1_first.eq(1)]
 
-        # ---- R1: the word is read
-        m.d.comb += rd.addr.eq(e_cur >> (epw.bit_length() - 1))
-        r1_valid = Signal()
-        r1_slot = Signal(range(max(epw, 2)))
-        r1_act = Signal(signed(c.act_bits))
-        r1_first = Signal()
-        m.d.sync += [r1_valid.eq(issue), r1_slot.eq(e_cur), r1_act.eq(e_act),
-                     r1_first.eq(e_first)]
+        # ---- s2: the word is read
+        m.d.comb += rd.addr.eq(s1_cur >> (epw.bit_length() - 1))
+        s2 = path.stage()
+        s2_valid = path.signal(s2, "valid")
+        s2_slot = path.signal(s2, "slot", range(max(epw, 2)))
+        s2_act = path.signal(s2, "act", signed(c.act_bits))
+        s2_first = path.signal(s2, "first")
+        m.d.sync += [s2_valid.eq(issue), s2_slot.eq(s1_cur), s2_act.eq(s1_act),
+                     s2_first.eq(s1_first)]
 
-        # ---- R2: the word registered, the entry's slot selected
-        r_valid = Signal()
-        r_slot = Signal.like(r1_slot)
-        r_act = Signal(signed(c.act_bits))
-        r_first = Signal()
-        r_word = Signal.like(rd.data)
-        m.d.sync += [r_valid.eq(r1_valid), r_slot.eq(r1_slot), r_act.eq(r1_act),
-                     r_first.eq(r1_first), r_word.eq(rd.data)]
-        entry = Signal(entry_bits)
-        m.d.comb += entry.eq(r_word.word_select(r_slot, entry_bits))
+        # ---- s3: the word registered, the entry's slot selected
+        s3 = path.stage()
+        s3_valid = path.signal(s3, "valid")
+        s3_slot = path.signal(s3, "slot", range(max(epw, 2)))
+        s3_act = path.signal(s3, "act", signed(c.act_bits))
+        s3_first = path.signal(s3, "first")
+        s3_word = path.signal(s3, "word", len(rd.data))
+        m.d.sync += [s3_valid.eq(s2_valid), s3_slot.eq(s2_slot), s3_act.eq(s2_act),
+                     s3_first.eq(s2_first), s3_word.eq(rd.data)]
+        entry = s3_word.word_select(s3_slot, entry_bits)
         out = self.entry.payload
         m.d.comb += [out.index.eq(entry[:c.index_bits]), out.z.eq(entry[c.index_bits:]),
-                     out.first.eq(r_first), out.act.eq(r_act),
-                     self.entry.valid.eq(r_valid),
-                     self.busy.eq(e_busy | r1_valid | r_valid)]
+                     out.first.eq(s3_first), out.act.eq(s3_act),
+                     self.entry.valid.eq(s3_valid),
+                     self.busy.eq(s1_busy | s2_valid | s3_valid)]
         return m

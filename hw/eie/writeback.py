@@ -1,21 +1,23 @@
 """EIE's activation write: accumulator plus bias, requantized, ReLU."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Module, signed
 from amaranth.lib.wiring import In, Out
 
-from ..memory import address_bits, load_layout
-from .layouts import layer_config_layout, loadable_memory
+from ..memory import address_bits
+from ..requantize import requantize_at_run_time
+from .layouts import layer_config_layout
+from .unit import PeUnit
 
 __all__ = ["WriteBack"]
 
 
-class WriteBack(wiring.Component):
+class WriteBack(PeUnit):
     """Turns a row's accumulator into the next layer's activation.
 
     ``acc + bias``, shifted right by the layer's ``shift`` with round half
     up, saturated to ``act_bits`` and, for ReLU layers, clamped at zero
-    (``docs/numerics.md``). Five register stages (the operands, sum, coarse
+    (``docs/numerics.md``, ``hw.requantize.requantize_at_run_time``). Six
+    register stages, ``w1`` to ``w6`` (the request, the operands, sum, coarse
     shift, round, saturate) so no path holds more than one long carry chain.
 
     Parameters
@@ -34,17 +36,18 @@ class WriteBack(wiring.Component):
     acc : In(signed(accumulator_bits))
     layer : In(layer_config_layout)
     result, done, nonzero : Out
-        The activation, six cycles after ``start``, and whether it is non-zero
-        (registered with it, so the engine's non-zero flags need no
-        comparison of the result).
+        The activation, ``latency`` (six) cycles after ``start``, and
+        whether it is non-zero (registered with it, so the engine's non-zero
+        flags need no comparison of the result).
     load : In(stream) of ``load_layout`` (writes ``bias``)
 
     Throughput one row a cycle.
     """
 
+    stage_prefix = "w"
+
     def __init__(self, config, index, image=None):
-        self._c, self._index, self._image = config, index, image
-        super().__init__({
+        super().__init__(config, index, image, {
             "row": In(address_bits(config.rows_per_pe)),
             "start": In(1),
             "keep": In(1),
@@ -53,57 +56,44 @@ class WriteBack(wiring.Component):
             "result": Out(signed(config.act_bits)),
             "done": Out(1),
             "nonzero": Out(1),
-            "load": In(stream.Signature(load_layout(config), always_ready=True)),
         })
 
-    def elaborate(self, platform):
+    def build(self, platform, path):
         c = self._c
         m = Module()
         acc_bits = c.accumulator_bits
-        rd_bias = loadable_memory(m, "bias", signed(c.bias_bits), c.bias_depth, self.load,
-                                  self._index, self._image)
+        rd_bias = self.memory(m, "bias", signed(c.bias_bits), c.bias_depth)
         m.d.comb += rd_bias.addr.eq(self.layer.bias_base + self.row)
 
-        # The accumulator and the bias are registered as they arrive (the
-        # bias memory's output is slow), then summed.
-        w1_valid = Signal()
-        m.d.sync += w1_valid.eq(self.start)
-        # Whether the row is kept rides along, one flag a stage.
-        keep = [Signal(name=f"keep{k}") for k in range(5)]
-        m.d.sync += [keep[0].eq(self.keep), *(keep[k + 1].eq(keep[k]) for k in range(4))]
-        acc = Signal.like(self.acc)
-        bias_value = Signal.like(rd_bias.data)
-        w0_valid = Signal()
-        m.d.sync += [acc.eq(self.acc), bias_value.eq(rd_bias.data), w0_valid.eq(w1_valid)]
-        total = Signal(signed(acc_bits + 1))
-        w2_valid = Signal()
-        m.d.sync += [total.eq(acc + bias_value), w2_valid.eq(w0_valid)]
-        # Round half up with one barrel shifter: floor((x + 2**(s-1)) / 2**s)
-        # equals ((x >> (s - 1)) + 1) >> 1 for s >= 1 (docs/numerics.md).
-        coarse = Signal(signed(acc_bits + 1))
-        w3_valid = Signal()
-        m.d.sync += [coarse.eq(total >> self.layer.coarse_shift), w3_valid.eq(w2_valid)]
-        rounded = Signal(signed(acc_bits + 2))
-        w4_valid = Signal()
-        m.d.sync += [rounded.eq(Mux(self.layer.round, (coarse + 1) >> 1, coarse)),
-                     w4_valid.eq(w3_valid)]
-        # Saturate by the bits above the result's sign rather than with two
-        # more carry chains: over the top when the value is non-negative and
-        # any of them is set, under the bottom when negative and not all are
-        # (or, with ReLU, when negative at all).
-        top = rounded[c.act_bits - 1:]
-        sign = rounded[-1]
-        hi = (1 << (c.act_bits - 1)) - 1
-        lo = -(1 << (c.act_bits - 1))
-        with m.If(~keep[4]):
-            m.d.sync += [self.result.eq(0), self.nonzero.eq(0)]
-        with m.Elif(~sign & top.any()):
-            m.d.sync += [self.result.eq(hi), self.nonzero.eq(1)]
-        with m.Elif(sign & (self.layer.relu | ~top.all())):
-            m.d.sync += [self.result.eq(Mux(self.layer.relu, 0, lo)),
-                         self.nonzero.eq(~self.layer.relu)]
+        # The request is registered while the bias is read; the accumulator
+        # and the bias are registered as they arrive (the bias memory's
+        # output is slow), then summed. Whether the row is kept rides along,
+        # one flag a stage.
+        w1 = path.stage()
+        valid, keep = path.signal(w1, "valid"), path.signal(w1, "keep")
+        m.d.sync += [valid.eq(self.start), keep.eq(self.keep)]
+        w2 = path.stage()
+        acc = path.signal(w2, "acc", signed(acc_bits))
+        bias_value = path.signal(w2, "bias", signed(c.bias_bits))
+        moved = path.signal(w2, "valid"), path.signal(w2, "keep")
+        m.d.sync += [acc.eq(self.acc), bias_value.eq(rd_bias.data),
+                     moved[0].eq(valid), moved[1].eq(keep)]
+        valid, keep = moved
+        w3 = path.stage()
+        total = path.signal(w3, "total", signed(acc_bits + 1))
+        moved = path.signal(w3, "valid"), path.signal(w3, "keep")
+        m.d.sync += [total.eq(acc + bias_value), moved[0].eq(valid), moved[1].eq(keep)]
+        valid, keep = moved
+        # w4, w5: the coarse shift and the rounding.
+        value, nonzero, flags = requantize_at_run_time(
+            m, total, coarse_shift=self.layer.coarse_shift, rounding=self.layer.round,
+            relu=self.layer.relu, out_bits=c.act_bits, path=path,
+            along={"valid": valid, "keep": keep})
+        # w6: saturated, or 0 past the layer's last row.
+        path.stage()
+        with m.If(flags["keep"]):
+            m.d.sync += [self.result.eq(value), self.nonzero.eq(nonzero)]
         with m.Else():
-            m.d.sync += [self.result.eq(rounded),
-                         self.nonzero.eq(rounded[:c.act_bits] != 0)]
-        m.d.sync += self.done.eq(w4_valid)
+            m.d.sync += [self.result.eq(0), self.nonzero.eq(0)]
+        m.d.sync += self.done.eq(flags["valid"])
         return m

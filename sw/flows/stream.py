@@ -18,8 +18,8 @@ from amaranth.hdl import Value
 from sw.spec.packing import pack, unpack
 from sw.flows.toolchain import simulate, synth_report, to_verilog
 
-__all__ = ["check_shapes", "describe_core", "write_design", "tile_rows", "untile", "run_beats",
-           "layer_report", "synth_core"]
+__all__ = ["check_shapes", "describe_core", "write_design", "tile_rows", "untile", "latency_job",
+           "run_beats", "layer_report", "synth_core"]
 
 
 def describe_core(core, name, top, **extra):
@@ -142,13 +142,21 @@ def untile(results, batch, m, lanes):
     return y[:, :m]
 
 
+def latency_job(core):
+    """What the stream bench needs to measure a core's latency against ``core.latency``:
+    ``{"cycles": core.latency, "last_bit": where the beat's ``last`` flag is}``."""
+    return {"cycles": core.latency, "last_bit": core.i.payload.shape()["last"].offset}
+
+
 def run_beats(core, top, beats, outputs, *, seed=0, in_stall=0.0, out_stall=0.0,
               workdir=None):
     """Push ``beats`` (payload dicts or packed integers) through ``core``'s Verilog
     in Verilator with random stalls.
 
     Returns ``(results, cycles)``: the ``outputs`` output beats unpacked with
-    the core's own layout, and the cycles from reset to the last one.
+    the core's own layout, and the cycles from reset to the last one. The
+    bench also measures the latency, which must equal ``core.latency``
+    (``latency_job``).
     """
     keep = workdir is not None
     workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-sim-"))
@@ -161,6 +169,7 @@ def run_beats(core, top, beats, outputs, *, seed=0, in_stall=0.0, out_stall=0.0,
         "result": str(workdir / "result.json"),
         "max_cycles": int(20 * (len(beats) + core.latency)
                           / max(1e-3, (1 - in_stall) * (1 - out_stall))) + 1000,
+        "latency": latency_job(core),
     }
     (workdir / "job.json").write_text(json.dumps(job))
     simulate(to_verilog(core, top), top, "sw.flows.testbench.stream", workdir=workdir,

@@ -157,6 +157,7 @@ def run(params, x, w, *, seed=0, in_stall=0.0, out_stall=0.0, workdir=None):
         "out_stall": out_stall, "result": str(workdir / "result.json"),
         "max_cycles": int(20 * (len(stream) + core.latency)
                           / max(1e-3, (1 - in_stall) * (1 - out_stall))) + 1000,
+        "latency": {"cycles": core.latency, "last_bit": core.i.payload.shape()["last"].offset},
     }
     (workdir / "job.json").write_text(json.dumps(job))
     simulate(to_verilog(core, TOP), TOP, "sw.flows.testbench.stream", workdir=workdir,

@@ -27,7 +27,8 @@ on any model without a simulator. Per layer and input vector:
   a column when it is idle or on its last entry, then issues one entry a
   cycle (an empty column still takes one cycle); each entry is in flight for
   five more cycles (sparse-matrix read and its register, entry register and
-  codebook read, multiply, accumulate).
+  codebook read, multiply, accumulate). These latencies are the hardware's
+  own counts (``pe_figures``).
 * ``DRAIN`` waits until every queue, stage and pipeline is empty, as each
   PE notes in a register: the cycle after it was empty and nothing was
   pushed to it (one ``DRAIN`` cycle if that already held in the last
@@ -47,16 +48,26 @@ of one MAC per PE per cycle.
 """
 
 from collections import deque
+from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["layer_cycles", "network_cycles", "QUEUE_LATENCY", "PIPELINE", "WRITEBACK_LATENCY"]
+__all__ = ["layer_cycles", "network_cycles", "pe_figures"]
 
-QUEUE_LATENCY = 2  # a broadcast can be popped this many cycles after it is decided
 FETCH_LATENCY = 2  # a fetched word can be taken this many cycles after its read
 FETCH_SLOTS = 3  # words the fetch FIFO holds
-PIPELINE = 5  # cycles an issued entry is in flight after its issue cycle
-WRITEBACK_LATENCY = 7
+
+
+@lru_cache(maxsize=None)
+def pe_figures(spram=False):
+    """The PE's latencies as the generator builds them (``hw.eie.pe.pe_timing``),
+    not restated here: ``queue`` (a broadcast can be popped this many cycles
+    after it is decided), ``pointer_stages``, ``in_flight`` (cycles an issued
+    entry is in flight after its issue cycle) and ``writeback``. They depend
+    on the organization only (``spram``), not on the sizes."""
+    from hw.eie.config import EieConfig
+    from hw.eie.pe import pe_timing
+    return pe_timing(EieConfig(spram=spram))
 
 
 def _real_entries(eie):
@@ -75,6 +86,8 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
     if queue_depth < 1:
         raise ValueError(f"queue depth must be >= 1, not {queue_depth}")
     n = eie.pes
+    figures = pe_figures(bool(spram))
+    pipeline = figures["in_flight"]  # cycles an issued entry is in flight after its issue
     entries = eie.entries()
     activations = np.asarray(activations)
     words = [[j for j in range(w, min(w + n, eie.cols)) if activations[j] != 0]
@@ -86,7 +99,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
     queues = [deque() for _ in range(n)]  # (col, cycle it can be popped)
     # The pointer stages of each PE, read stage first, span register last:
     # whether each holds a column, and that column's entries.
-    stages = 2 if spram else 3
+    stages = figures["pointer_stages"]
     p_valid = [[False] * stages for _ in range(n)]
     p_entries = [[0] * stages for _ in range(n)]
     busy = [False] * n
@@ -105,7 +118,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
     idle_reg = False  # every PE's idle register: all were empty last cycle, no push
     while True:
         idle = all(not (q or any(p_valid[k]) or busy[k])
-                   and t - last_issue[k] > PIPELINE for k, q in enumerate(queues))
+                   and t - last_issue[k] > pipeline for k, q in enumerate(queues))
         # -- the central unit, from this cycle's registers
         if scanning:
             # FIFO room counts the word in flight (read last cycle), kept or
@@ -156,7 +169,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
         if emit:
             col = mask.popleft()
             for q in queues:
-                q.append((col, t + QUEUE_LATENCY))
+                q.append((col, t + figures["queue"]))
         if load:
             mask = deque(kept[taken])
             taken += 1
@@ -172,7 +185,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
     compute = t + 1  # cycles 0..t: START, FIRST, PICK, SCAN, DRAIN
     window = 0 if first_work is None else last_work - first_work + 1
     rows_pe = -(-eie.rows // n)
-    writeback = rows_pe + WRITEBACK_LATENCY
+    writeback = rows_pe + figures["writeback"]
     real = _real_entries(eie)
     columns = np.flatnonzero(activations != 0)
     useful = int(real[:, columns].sum())

@@ -8,6 +8,14 @@ back-pressure. The result file holds the output beats and the cycle count
 from reset release to the last output beat taken. A few idle cycles follow,
 and any beat the core emits then is an error: a core must not make up data.
 
+With ``latency`` in the job (``{"cycles", "last_bit"}``: the core's stated
+latency and where its ``last`` flag sits in a beat) the bench also measures
+it: for each output beat, the cycles from the ``last`` beat that ends its dot
+product being taken to the output first being valid. Back-pressure can only
+delay an output, and the first one is never held up, so the least of these
+must equal the stated latency exactly: a stated latency that is too long
+fails as surely as one too short.
+
 Signals are driven after the falling edge and sampled in the read-only phase
 before the rising edge, so a transfer counted here is exactly one the DUT
 sees at that rising edge.
@@ -39,7 +47,10 @@ async def run_job(dut):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
 
+    check = job.get("latency")
     outputs, sent, cycles = [], 0, 0
+    last_taken = []  # the cycle each `last` beat was taken
+    first_valid = []  # the cycle each output beat was first valid
     offering = False
     while len(outputs) < expect:
         await FallingEdge(dut.clk)
@@ -55,8 +66,12 @@ async def run_job(dut):
         dut.o__ready.value = int(taking)
         await ReadOnly()
         if offering and dut.i__ready.value:
+            if check and beats[sent] >> check["last_bit"] & 1:
+                last_taken.append(cycles)
             sent += 1
             offering = False
+        if dut.o__valid.value and len(first_valid) == len(outputs):
+            first_valid.append(cycles)
         if taking and dut.o__valid.value:
             outputs.append(format(int(dut.o__payload.value), "x"))
         cycles += 1
@@ -70,7 +85,16 @@ async def run_job(dut):
         await ReadOnly()
         extra += int(dut.o__valid.value)
 
+    result = {"outputs": outputs, "cycles": cycles, "sent": sent, "extra": extra}
+    if check and outputs:
+        assert len(last_taken) >= len(outputs), (
+            f"the core produced {len(outputs)} outputs for {len(last_taken)} `last` beats")
+        result["latency"] = min(v - t for v, t in zip(first_valid, last_taken))
     with open(job["result"], "w") as f:
-        json.dump({"outputs": outputs, "cycles": cycles, "sent": sent, "extra": extra}, f)
+        json.dump(result, f)
     assert sent == len(beats), f"the core produced all outputs but took only {sent} beats"
     assert extra == 0, f"the core produced {extra} output beats nobody asked for"
+    if "latency" in result:
+        assert result["latency"] == check["cycles"], (
+            f"the core's results are valid {result['latency']} cycles after their `last` "
+            f"beat, but its latency says {check['cycles']}")

@@ -12,6 +12,7 @@ import pytest
 
 from sw.flows import mac
 from sw.spec.numerics import signed_range
+from sw.flows.stream import run_beats
 from sw.flows.toolchain import simulate, to_verilog
 from sw.errors import ToolchainError
 
@@ -111,3 +112,23 @@ def test_bench_fails_when_outputs_never_come(tmp_path):
         simulate(to_verilog(core, mac.TOP), mac.TOP, "sw.flows.testbench.stream", workdir=tmp_path,
                  env={"EIEGEN_JOB": str(tmp_path / "job.json")})
     assert "gave up after 50 cycles" in (tmp_path / "sim.log").read_text()
+
+
+@pytest.mark.parametrize("error", [1, -1])
+def test_bench_refuses_a_wrong_latency(tmp_path, error):
+    # Every run measures the latency and requires it to be the core's own:
+    # the same design stating one cycle more, or one less, fails the bench.
+    from hw.mac import MacArray
+
+    class Misstated(MacArray):
+        @property
+        def latency(self):
+            return super().latency + error
+
+    core = Misstated(**CONFIGS["one-lane"])
+    w, x, b = random_layer(np.random.default_rng(8), CONFIGS["one-lane"], 2, 5, batch=2)
+    beats = mac.tile(w, x, b, core.params["lanes"], core.params["width"])
+    with pytest.raises(ToolchainError, match="bench failed"):
+        run_beats(core, mac.TOP, beats, 4, seed=8, in_stall=0.3, out_stall=0.4,
+                  workdir=tmp_path)
+    assert (f"but its latency says {core.latency}") in (tmp_path / "sim.log").read_text()

@@ -1,0 +1,62 @@
+"""What the four units of an EIE processing element share: their constructor,
+their load port and memories, and the naming and counting of their stages."""
+
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In
+
+from ..memory import load_layout
+from ..pipeline import Pipelined
+from .layouts import loadable_memory
+
+__all__ = ["PeUnit"]
+
+
+class PeUnit(Pipelined, wiring.Component):
+    """Base of ``PointerRead``, ``SparseMatrixRead``, ``ArithmeticUnit`` and ``WriteBack``.
+
+    Each unit is built for one PE of one engine: the configuration, the
+    PE's number (which load beats write its memories) and optionally the
+    contents to bake in. Its stages are named ``{stage_prefix}{k}``, ``k``
+    from 1 in the order data flows (signals ``p1_valid``, ``s2_slot``, ...),
+    and counted: ``latency`` is their number on the unit's path.
+
+    Parameters
+    ----------
+    config : hw.eie.config.EieConfig
+    index : int
+        The PE's number (its load beats).
+    image : sw.flows.eie_image.EieImage, optional
+        Memory contents to bake in.
+    ports : dict
+        The unit's own ports; ``load`` is added.
+
+    Ports
+    -----
+    load : In(stream) of ``load_layout``, always ready
+        Writes the unit's memories (``memory``).
+    """
+
+    def __init__(self, config, index, image, ports):
+        self._c, self._index, self._image = config, index, image
+        super().__init__({**ports,
+                          "load": In(stream.Signature(load_layout(config), always_ready=True))})
+
+    @property
+    def config(self):
+        """The engine's ``EieConfig``."""
+        return self._c
+
+    @property
+    def index(self):
+        """The PE's number."""
+        return self._index
+
+    @property
+    def image(self):
+        """The baked-in memory contents, or ``None``."""
+        return self._image
+
+    def memory(self, m, name, shape, depth, spram=False):
+        """The unit's memory ``name``, written by ``load``; its datapath read port."""
+        return loadable_memory(m, name, shape, depth, self.load, self._index, self._image,
+                               spram=spram)
