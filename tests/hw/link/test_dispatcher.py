@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.eie.config import EieConfig
 from hw.link import Dispatcher, link_sizes
 from sw.flows.eie_image import build_image, config_for
 from sw.formats.synthetic import random_model

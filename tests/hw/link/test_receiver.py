@@ -1,7 +1,6 @@
 """The host link's frame receiver alone, in Amaranth's simulator: frames from
 ``sw.spec.protocol.encode_frame``, whole, corrupt, too long, cut short."""
 
-import pytest
 from amaranth.sim import Simulator
 
 from hw.eie.config import EieConfig
