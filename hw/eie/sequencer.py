@@ -30,7 +30,8 @@ class LayerSequencer(wiring.Component):
     ----------
     config : hw.eie.config.EieConfig
     layers : list of int, optional
-        Packed layer-table words to bake in (``sw.flows.eie_image``).
+        Packed layer-table words to bake in (``sw.flows.eie_image``), at most
+        ``config.max_layers``.
 
     Ports
     -----
@@ -75,6 +76,9 @@ class LayerSequencer(wiring.Component):
     def __init__(self, config, layers=None):
         self._c = config
         self._layers = [] if layers is None else list(layers)
+        if len(self._layers) > config.max_layers:
+            raise ValueError(f"the layer table holds {config.max_layers} entries, not "
+                             f"{len(self._layers)} (option --max-layers)")
         n = config.pes
         words = config.act_words
         lanes = data.ArrayLayout(signed(config.act_bits), n)

@@ -28,7 +28,7 @@ class FrameReceiver(wiring.Component):
     config : hw.eie.config.EieConfig or hw.dense_config.DenseConfig
         The engine behind the link (its load and input beat sizes).
     timeout : int
-        Quiet cycles after which a frame is given up.
+        Quiet cycles after which a frame is given up (at least 1).
 
     Ports
     -----
@@ -55,6 +55,8 @@ class FrameReceiver(wiring.Component):
     """
 
     def __init__(self, config, timeout):
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+            raise ValueError(f"timeout must be a positive number of cycles, not {timeout!r}")
         self._c = config
         self._timeout = timeout
         sizes = link_sizes(config)

@@ -212,3 +212,10 @@ def test_a_new_input_count_is_taken():
     inputs = [w["data"] for w in t["writes"] if not w["busy"]]
     assert inputs == words(vector, c.pes, c.act_bits)
     assert [s["in_ready"] for s in t["cycles"][:2]] == [0, 1]
+
+
+def test_a_table_longer_than_max_layers_is_refused():
+    model, c, image, _ = case(5, 2)
+    with pytest.raises(ValueError, match=r"^the layer table holds 2 entries, not 3 "
+                                         r"\(option --max-layers\)$"):
+        LayerSequencer(c, image.layers + [0])

@@ -1,6 +1,7 @@
 """The host link's frame receiver alone, in Amaranth's simulator: frames from
 ``sw.spec.protocol.encode_frame``, whole, corrupt, too long, cut short."""
 
+import pytest
 from amaranth.sim import Simulator
 
 from hw.eie.config import EieConfig
@@ -81,3 +82,8 @@ def test_bytes_are_ignored_until_the_reply_is_sent():
 
 def test_device_frames_are_not_host_frames():
     assert receive([*encode_frame(DEVICE_SYNC, Command.INFO), None]) == []
+
+
+def test_timeout_is_validated():
+    with pytest.raises(ValueError, match=r"^timeout must be a positive number of cycles, not 0$"):
+        FrameReceiver(CONFIG, 0)
