@@ -184,6 +184,11 @@ class LayerSequencer(wiring.Component):
         m.d.sync += recount.eq(write_first)
         out_count = Signal(address_bits(words + 1))
         out_pending = Signal()
+        # Reads outside the scan serve only the outputs, and the fetcher
+        # reads `upcoming` while scanning: the output count is the address
+        # in every other phase (a read nothing uses costs nothing), so no
+        # phase decoding sits before the read address.
+        m.d.comb += self.read_addr.eq(out_count)
 
         # The ports' handshakes come from registers (``idle`` is high exactly
         # in IDLE, set and cleared with the state), not from decoding the state.
@@ -259,7 +264,7 @@ class LayerSequencer(wiring.Component):
             with m.State("OUTPUT"):
                 # The read port shows a word the cycle after its address: one
                 # cycle to fetch, then offer it until taken.
-                m.d.comb += [self.read_addr.eq(out_count), self.output.payload.eq(self.word),
+                m.d.comb += [self.output.payload.eq(self.word),
                              self.output.valid.eq(out_pending)]
                 with m.If(~out_pending):
                     m.d.sync += out_pending.eq(1)
