@@ -8,6 +8,7 @@ from .engine import Engine
 from .mac import MacArray
 from .requantize import requantize_at_run_time
 from .dense_config import DENSE_MEMORIES, dense_layer_fields
+from .layer_table import layer_layout
 
 __all__ = ["DenseEngine"]
 
@@ -61,14 +62,11 @@ class DenseEngine(Engine):
             return mem
         weights = memory("weights", unsigned(len(beat.weight.as_value())), c.weight_words)
         biases = memory("bias", unsigned(len(beat.bias.as_value())), c.bias_words)
-        fields = dense_layer_fields(c)
-        table = memory("layers", unsigned(sum(w for _, w in fields.values())), c.max_layers)
+        entry_layout = layer_layout(dense_layer_fields(c))
+        table = memory("layers", unsigned(entry_layout.size), c.max_layers)
         w_rd, b_rd = weights.read_port(), biases.read_port()
         table_rd = table.read_port(domain="comb")
-
-        def field(name):
-            offset, width = fields[name]
-            return table_rd.data[offset:offset + width]
+        entry = data.View(entry_layout, table_rd.data)
 
         # ---- activations: banks `src` (read) and `~src` (written) in one
         # memory, the bank the top address bit, as in the EIE engine.
@@ -80,9 +78,9 @@ class DenseEngine(Engine):
 
         layer = Signal.like(self.layer)
         m.d.comb += [table_rd.addr.eq(layer), self.layer.eq(layer)]
-        chunks = Signal.like(field("chunks"))
-        groups = Signal.like(field("groups"))
-        out_words = Signal.like(field("out_words"))
+        chunks = Signal.like(entry.chunks)
+        groups = Signal.like(entry.groups)
+        out_words = Signal.like(entry.out_words)
         coarse_shift = Signal(7)  # the layer's shift s as max(s - 1, 0), and s > 0
         rounding = Signal()
         relu = Signal()
@@ -153,15 +151,15 @@ class DenseEngine(Engine):
                 m.d.sync += src.eq(0)
                 with m.If(self.input.valid):
                     m.d.sync += in_count.eq(in_count + 1)
-                    with m.If(in_count + 1 >= field("chunks")):
+                    with m.If(in_count + 1 >= entry.chunks):
                         m.d.sync += [in_count.eq(0), w_ptr.eq(0), b_ptr.eq(0)]
                         m.next = "START"
             with m.State("START"):
-                m.d.sync += [chunks.eq(field("chunks")), groups.eq(field("groups")),
-                             out_words.eq(field("out_words")), rounding.eq(field("shift") != 0),
-                             coarse_shift.eq(Mux(field("shift") == 0, 0, field("shift") - 1)),
-                             relu.eq(field("relu")), last.eq(field("last")),
-                             results_left.eq(field("groups")), k.eq(0), g.eq(0),
+                m.d.sync += [chunks.eq(entry.chunks), groups.eq(entry.groups),
+                             out_words.eq(entry.out_words), rounding.eq(entry.shift != 0),
+                             coarse_shift.eq(Mux(entry.shift == 0, 0, entry.shift - 1)),
+                             relu.eq(entry.relu), last.eq(entry.last),
+                             results_left.eq(entry.groups), k.eq(0), g.eq(0),
                              slot.eq(0), gathered.eq(0), o_addr.eq(0), issuing.eq(1)]
                 m.next = "RUN"
             with m.State("RUN"):

@@ -1,0 +1,254 @@
+"""The host link's dispatcher: a checked frame's command carried out on the
+engine, its reply's payload written into the answer buffer."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sw.spec.protocol import MAX_PAYLOAD, Command, Status
+
+from ..memory import load_layout
+from .framing import link_sizes
+
+__all__ = ["Dispatcher"]
+
+
+def _sign_extend(value, bits):
+    return Cat(value, *([value[-1]] * (bits - len(value))))
+
+
+class Dispatcher(wiring.Component):
+    """Carries out one frame's command, then has the reply sent.
+
+    INFO and STATUS copy a fixed payload (docs/formats.md, little-endian
+    fields) into the answer buffer. LOAD and INPUT read the frame buffer a
+    byte at a time, gather beats (little-endian) and offer each to the
+    engine; they are refused (BUSY) while the engine runs, and a payload
+    that is not whole beats is refused (BAD_LENGTH). OUTPUT takes up to the
+    beats asked for while the engine offers them, sign-extended to whole
+    bytes, into the answer buffer; asked before the engine offers outputs
+    it is refused (NOT_READY), so no command waits on the engine for ever.
+    Anything else is refused (UNKNOWN_COMMAND); a frame the receiver gave up
+    on is refused with its reason.
+
+    It also watches the engine: the cycles from its start to its first
+    output (for STATUS), and whether it offers outputs (from the first one
+    until it is idle).
+
+    Parameters
+    ----------
+    config : hw.eie.config.EieConfig or hw.dense_config.DenseConfig
+        The engine behind the link (``beat_lanes``, ``act_bits``,
+        ``load_data_bits``, ``max_cols``, ``max_layers``).
+
+    Ports
+    -----
+    frame : In(stream) of ``{status}``, always ready
+        The receiver's outcome (``hw.link.receiver.FrameReceiver``).
+    cmd, length, partial : In
+        The frame's, held by the receiver until the reply is sent.
+    frame_addr : Out, frame_data : In
+        The frame buffer's read port (data the cycle after the address).
+    answer_addr, answer_data, answer_en : Out
+        The answer buffer's write port.
+    status, reply_len : Out
+        The reply's status and payload length (registers, held from
+        ``reply`` until the next frame).
+    reply : Out(1)
+        A one-cycle pulse: send the reply.
+    frames_ok, frames_bad : In(16)
+        The replier's counts, for STATUS.
+    load, input : Out(stream); output : In(stream); busy : In(1)
+        To and from the engine (``hw.engine.Engine``).
+
+    Latency: a refusal's reply is asked for in the cycle of the frame's
+    outcome; a command starts the next cycle and takes two cycles a frame
+    byte (its read, then its gathering), plus a cycle a beat and the
+    engine's wait for it; a fixed payload takes a cycle a byte, an output
+    beat one cycle to take and one a byte to store.
+    """
+
+    def __init__(self, config):
+        self._c = config
+        sizes = link_sizes(config)
+        beat_bits = 8 * max(sizes["load"], sizes["beat"])
+        lanes = data.ArrayLayout(signed(config.act_bits), config.beat_lanes)
+        super().__init__({
+            "frame": In(stream.Signature(data.StructLayout({"status": 8}), always_ready=True)),
+            "cmd": In(8),
+            "length": In(16),
+            "partial": In(range(beat_bits // 8 + 1)),
+            "frame_addr": Out(16),
+            "frame_data": In(8),
+            "answer_addr": Out(16),
+            "answer_data": Out(8),
+            "answer_en": Out(1),
+            "status": Out(8),
+            "reply_len": Out(16),
+            "reply": Out(1),
+            "frames_ok": In(16),
+            "frames_bad": In(16),
+            "load": Out(stream.Signature(load_layout(config))),
+            "input": Out(stream.Signature(lanes)),
+            "output": In(stream.Signature(lanes)),
+            "busy": In(1),
+        })
+
+    def elaborate(self, platform):
+        c = self._c
+        m = Module()
+        sizes = link_sizes(c)
+        cmd, length, status, reply_len = self.cmd, self.length, self.status, self.reply_len
+        idx = Signal(16)  # the payload byte being read or stored
+
+        # ---- the engine seen from here: cycles of the last inference, and
+        # whether it offers outputs (from the first one until it is idle)
+        busy_was = Signal()
+        counting = Signal()
+        cycles = Signal(32)
+        last_cycles = Signal(32)
+        out_phase = Signal()
+        m.d.sync += busy_was.eq(self.busy)
+        with m.If(self.busy & ~busy_was):
+            m.d.sync += [cycles.eq(1), counting.eq(1)]
+        with m.Elif(counting):
+            m.d.sync += cycles.eq(cycles + 1)
+            with m.If(self.output.valid):
+                m.d.sync += [counting.eq(0), last_cycles.eq(cycles)]
+        with m.If(self.output.valid & self.busy):
+            m.d.sync += out_phase.eq(1)
+        with m.Elif(~self.busy):
+            m.d.sync += out_phase.eq(0)
+
+        # ---- fixed payloads (docs/formats.md), little-endian fields
+        info = Cat(Const(1, 8), Const(c.beat_lanes, 8), Const(c.act_bits, 8),
+                   Const(sizes["act"], 8), Const(sizes["load"], 8), Const(c.max_cols, 16),
+                   Const(c.max_layers, 8), Const(MAX_PAYLOAD, 16))
+        state = Cat(self.busy, Const(0, 7), last_cycles, self.frames_ok, self.frames_bad)
+        fixed = {Command.INFO: info, Command.STATUS: state}
+
+        # ---- beats gathered from the frame a byte at a time, little-endian
+        beat_bits = 8 * max(sizes["load"], sizes["beat"])
+        beat = Signal(beat_bits)
+        beat_fill = Signal(range(beat_bits // 8 + 1))
+        ab = 8 * sizes["act"]
+        m.d.comb += [self.load.payload.mem.eq(beat[0:8]), self.load.payload.pe.eq(beat[8:16]),
+                     self.load.payload.addr.eq(beat[16:40]),
+                     self.load.payload.data.eq(beat[40:])]
+        for k in range(c.beat_lanes):
+            m.d.comb += self.input.payload[k].eq(beat[k * ab:k * ab + c.act_bits])
+        out_word = Signal(8 * sizes["beat"])
+        wanted = Signal(16)
+        taken = Signal(16)
+
+        def reply(code=None):
+            """Have the reply sent (refusing with ``code``, if given)."""
+            if code is not None:
+                m.d.sync += [status.eq(code), reply_len.eq(0)]
+            m.d.comb += self.reply.eq(1)
+            m.next = "IDLE"
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.frame.valid):
+                    with m.If(self.frame.payload.status == Status.OK):
+                        m.next = "EXEC"
+                    with m.Else():
+                        reply(self.frame.payload.status)
+
+            with m.State("EXEC"):
+                m.d.sync += [idx.eq(0), beat_fill.eq(0), status.eq(Status.OK),
+                             reply_len.eq(0)]
+                with m.Switch(cmd):
+                    for code, payload in fixed.items():
+                        with m.Case(code):
+                            m.d.sync += reply_len.eq(len(payload) // 8)
+                            m.next = "FIXED"
+                    with m.Case(Command.LOAD, Command.INPUT):
+                        with m.If(self.busy):
+                            reply(Status.BUSY)
+                        with m.Elif(self.partial != 0):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.next = "READ"
+                    with m.Case(Command.OUTPUT):
+                        with m.If(length != 2):
+                            reply(Status.BAD_LENGTH)
+                        with m.Elif(~out_phase):
+                            reply(Status.NOT_READY)
+                        with m.Else():
+                            m.next = "READ"
+                    with m.Default():
+                        reply(Status.UNKNOWN_COMMAND)
+
+            with m.State("FIXED"):
+                # Copy the fixed payload into the answer buffer.
+                payload = Mux(cmd == Command.INFO, info, state)
+                m.d.comb += [self.answer_addr.eq(idx),
+                             self.answer_data.eq(payload.word_select(idx[:4], 8)),
+                             self.answer_en.eq(1)]
+                m.d.sync += idx.eq(idx + 1)
+                with m.If(idx + 1 == reply_len):
+                    m.d.sync += idx.eq(0)
+                    reply()
+
+            # Frame bytes are read with the address a cycle ahead of the data.
+            with m.State("READ"):
+                m.d.comb += self.frame_addr.eq(idx)
+                with m.If(idx == length):
+                    m.d.sync += idx.eq(0)
+                    reply()
+                with m.Else():
+                    m.next = "GATHER"
+            with m.State("GATHER"):
+                # Byte k of a beat lands at bits 8k..8k+7 (little-endian).
+                m.d.sync += [beat.word_select(beat_fill, 8).eq(self.frame_data),
+                             beat_fill.eq(beat_fill + 1), idx.eq(idx + 1)]
+                per = Mux(cmd == Command.LOAD, sizes["load"],
+                          Mux(cmd == Command.INPUT, sizes["beat"], 2))
+                with m.If(beat_fill + 1 == per):
+                    m.next = "OFFER"
+                with m.Else():
+                    m.next = "READ"
+            with m.State("OFFER"):
+                m.d.sync += beat_fill.eq(0)
+                with m.Switch(cmd):
+                    with m.Case(Command.LOAD):
+                        m.d.comb += self.load.valid.eq(1)
+                        with m.If(self.load.ready):
+                            m.next = "READ"
+                    with m.Case(Command.INPUT):
+                        # A frame holding more than one input vector: the
+                        # engine started on the first, so the rest is refused
+                        # rather than waited on.
+                        with m.If(self.busy):
+                            reply(Status.BUSY)
+                        with m.Else():
+                            m.d.comb += self.input.valid.eq(1)
+                            with m.If(self.input.ready):
+                                m.next = "READ"
+                    with m.Default():  # OUTPUT: the beats wanted
+                        m.d.sync += [wanted.eq(beat[:16]), taken.eq(0), idx.eq(0)]
+                        m.next = "TAKE"
+
+            with m.State("TAKE"):
+                # The engine offers its outputs until the last is taken, then
+                # falls idle: fewer than wanted is not an error.
+                max_beats = MAX_PAYLOAD // sizes["beat"]
+                with m.If((taken == wanted) | (taken == max_beats) | ~self.busy):
+                    m.d.sync += [reply_len.eq(idx), idx.eq(0)]
+                    reply()
+                with m.Elif(self.output.valid):
+                    m.d.comb += self.output.ready.eq(1)
+                    m.d.sync += [out_word.eq(Cat(*[_sign_extend(self.output.payload[k], ab)
+                                                   for k in range(c.beat_lanes)])),
+                                 taken.eq(taken + 1), beat_fill.eq(0)]
+                    m.next = "STORE"
+            with m.State("STORE"):
+                m.d.comb += [self.answer_addr.eq(idx),
+                             self.answer_data.eq(out_word.word_select(beat_fill, 8)),
+                             self.answer_en.eq(1)]
+                m.d.sync += [idx.eq(idx + 1), beat_fill.eq(beat_fill + 1)]
+                with m.If(beat_fill + 1 == sizes["beat"]):
+                    m.next = "TAKE"
+        return m
