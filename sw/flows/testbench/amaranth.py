@@ -1,7 +1,7 @@
 """Drive components in Amaranth's simulator: the one wrapper unit tests use.
 
 For unit tests of small blocks; whole cores run in Verilator (sw.flows.toolchain).
-``simulate`` runs a testbench on a component; ``StreamSource`` and
+``run_testbench`` runs a testbench on a component; ``StreamSource`` and
 ``StreamSink`` are the two ends of a stream with random stalls; ``load``
 writes an image's load beats through a load port; ``run_stream`` puts them
 together for a block with one input and one output stream.
@@ -16,7 +16,7 @@ from amaranth.sim import Simulator
 LOAD_FIELDS = ("mem", "pe", "addr", "data")
 
 
-def simulate(dut, bench, *, clock=1e-6):
+def run_testbench(dut, bench, *, clock=1e-6):
     """Run the testbench ``bench`` (``async def bench(ctx)``) on ``dut``, its
     ``sync`` domain clocked with period ``clock`` seconds; returns what the
     bench returns."""
@@ -88,7 +88,7 @@ class StreamSink:
         return None
 
 
-async def load(ctx, port, beats):
+async def load_beats(ctx, port, beats):
     """Write ``beats`` (``(mem, pe, addr, data)`` tuples, as
     ``EieImage.load_beats`` gives them, or dicts) through the load port
     ``port``, one a cycle: a load port is always ready."""
@@ -122,4 +122,4 @@ def run_stream(dut, beats, n_out, *, seed, in_stall=0.3, out_stall=0.3, max_cycl
     top.submodules.dut = dut
     tick = Signal()
     top.d.sync += tick.eq(~tick)
-    return simulate(top, bench)
+    return run_testbench(top, bench)
