@@ -53,7 +53,8 @@ def test_sparse_matrix_read_latency():
     dut = SparseMatrixRead(EieConfig(**SMALL), 0)
     span = dut.span.payload
     measured = cycles_to(dut, [(dut.span.valid, 1), (span.start, 0), (span.length, 1),
-                               (span.some, 1), (span.at_most_one, 1)], dut.span.ready, dut.entry.valid)
+                               (span.some, 1), (span.at_most_one, 1)],
+                         dut.span.ready, dut.entry.valid)
     assert measured == dut.latency
     # The first entry issues the cycle after its column is taken.
     assert measured == 1 + dut.entry_latency
