@@ -2,7 +2,7 @@
 
 For unit tests of small blocks; whole cores run in Verilator (sw.flows.toolchain).
 ``run_testbench`` runs a testbench on a component; ``StreamSource`` and
-``StreamSink`` are the two ends of a stream with random stalls; ``load``
+``StreamSink`` are the two ends of a stream with random stalls; ``load_beats``
 writes an image's load beats through a load port; ``run_stream`` puts them
 together for a block with one input and one output stream.
 """
