@@ -8,10 +8,10 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw.eie.arithmetic import ArithmeticUnit
 from sw.flows.eie_image import build_image, config_for
+from sw.flows.testbench.amaranth import run_testbench
 from sw.formats.synthetic import random_model
 from sw.golden.eie import infer
 
@@ -77,10 +77,7 @@ def simulate(c, pe, image, page, stream, rows, *, seed, gap=0.3, drains=2):
             drained.append(values)
         ctx.set(dut.drain, 0)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return drained
 
 

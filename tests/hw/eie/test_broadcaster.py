@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from amaranth.hdl import signed
 from amaranth.lib import data
-from amaranth.sim import Simulator
 
 from hw.eie.broadcaster import Broadcaster
 from hw.eie.config import EieConfig
 from sw.formats.synthetic import random_inputs, random_model
+from sw.flows.testbench.amaranth import StreamSink, StreamSource, run_testbench
 from sw.golden.cycles import layer_cycles
 from sw.golden.eie import infer
 from sw.spec.packing import pack
@@ -46,35 +46,29 @@ def simulate(c, words, *, seed, valid_stall=0.3, ready_stall=0.3, clear_at=None)
     ``push.valid`` was ever high without ``push.ready``."""
     dut = Broadcaster(c)
     rng = random.Random(seed)
+    source = StreamSource(dut.words, words, rng, valid_stall)
+    # Pushes are seen whether taken or not: one not taken is a fault.
+    sink = StreamSink(dut.push, rng, ready_stall)
     pushes, bad = [], []
 
     async def bench(ctx):
-        sent, offering = 0, False
         ctx.set(dut.enable, 1)
         for cycle in range(1000):
-            if not offering and sent < len(words) and rng.random() >= valid_stall:
-                ctx.set(dut.words.payload, words[sent])
-                offering = True
-            ctx.set(dut.words.valid, offering)
-            ready = rng.random() >= ready_stall
-            ctx.set(dut.push.ready, ready)
+            source.offer(ctx)
+            ready = sink.ready(ctx)
             ctx.set(dut.clear, cycle == clear_at)
             if ctx.get(dut.push.valid):
                 bad.extend([cycle] if not ready else [])
                 p = ctx.get(dut.push.payload)
                 pushes.append((cycle, p.ptr, p.act))
-            if offering and ctx.get(dut.words.ready):
-                sent, offering = sent + 1, False
-            if sent == len(words) and not offering and ctx.get(dut.done) and cycle > 2:
+            source.taken(ctx)
+            if source.done and ctx.get(dut.done) and cycle > 2:
                 if not ctx.get(dut.push.valid) or clear_at is not None:
                     return
             await ctx.tick()
         raise AssertionError("the broadcast did not end")
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return pushes, bad
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from amaranth.hdl import signed
 from amaranth.lib import data
-from amaranth.sim import Simulator
 
 from hw.eie.config import EieConfig
 from hw.eie.fetcher import WordFetcher
+from sw.flows.testbench.amaranth import StreamSink, run_testbench
 from sw.formats.synthetic import random_inputs, random_model
 from sw.golden.cycles import FETCH_LATENCY, FETCH_SLOTS
 from sw.golden.eie import infer
@@ -49,7 +49,7 @@ def simulate(c, vectors, *, scan_bank, ptr_base, layer_words, seed, ready_stall=
     """Write ``vectors`` (bank: vector), read ``reads`` back, then scan
     ``scan_bank``; returns (words read back, [(cycle, fetched word)], cycles)."""
     dut = WordFetcher(c)
-    rng = random.Random(seed)
+    sink = StreamSink(dut.words, random.Random(seed), ready_stall)
     fetched, read_back = [], []
 
     async def bench(ctx):
@@ -77,25 +77,16 @@ def simulate(c, vectors, *, scan_bank, ptr_base, layer_words, seed, ready_stall=
         ctx.set(dut.begin, 0)
         ctx.set(dut.scan, 1)
         for cycle in range(500):
-            ready = rng.random() >= ready_stall
-            ctx.set(dut.words.ready, ready)
-            if ready and ctx.get(dut.words.valid):
-                p = ctx.get(dut.words.payload)
+            sink.ready(ctx)
+            if (p := sink.collect(ctx)) is not None:
                 fetched.append((cycle, (p.vals, p.lanes, p.ptr)))
             if not ctx.get(dut.busy):
                 return cycle
             await ctx.tick()
         raise AssertionError("the scan did not end")
 
-    result = {}
-
-    async def run(ctx):
-        result["cycles"] = await bench(ctx)
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(run)
-    sim.run()
-    return read_back, fetched, result["cycles"]
+    cycles = run_testbench(dut, bench)
+    return read_back, fetched, cycles
 
 
 def expected_words(a, c, ptr_base):

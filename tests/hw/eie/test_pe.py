@@ -5,14 +5,14 @@ golden model's next activations (``sw.golden.eie.infer``) for its rows."""
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from hw.eie.config import layer_fields
 from hw.eie.pe import ProcessingElement
 from hw.layer_table import layer_layout
 from sw.flows.eie_image import build_image, config_for
+from sw.flows.testbench.amaranth import load_beats, run_testbench
 from sw.formats.synthetic import random_inputs, random_model
-from sw.golden.cycles import WRITEBACK_LATENCY
+from sw.golden.cycles import pe_figures
 from sw.golden.eie import infer
 from sw.spec.packing import unpack
 
@@ -43,11 +43,7 @@ def simulate(c, pe, image, model, acts, *, seed, gap=0.3, load=()):
     layers = []
 
     async def bench(ctx):
-        for mem, to, addr, value in load:
-            ctx.set(dut.load.payload, {"mem": mem, "pe": to, "addr": addr, "data": value})
-            ctx.set(dut.load.valid, 1)
-            await ctx.tick()
-        ctx.set(dut.load.valid, 0)
+        await load_beats(ctx, dut.load, load)
         for l, layer in enumerate(model.layers):
             config = layer_config(c, image, model, l)
             ctx.set(dut.layer, config)
@@ -66,7 +62,7 @@ def simulate(c, pe, image, model, acts, *, seed, gap=0.3, load=()):
             await ctx.tick().until(dut.idle)
             rows_pe = -(-layer.rows // c.pes)
             issued, results = [], []
-            for cycle in range(rows_pe + WRITEBACK_LATENCY + 3):
+            for cycle in range(rows_pe + pe_figures(c.spram)["writeback"] + 3):
                 issue = cycle < rows_pe
                 ctx.set(dut.wb_valid, issue)
                 ctx.set(dut.wb_addr, cycle % rows_pe)
@@ -80,21 +76,19 @@ def simulate(c, pe, image, model, acts, *, seed, gap=0.3, load=()):
             layers.append([(r, res, nz, t - issued[r])
                            for r, (t, res, nz) in enumerate(results)])
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return layers
 
 
-def expected(model, acts, pe):
-    """The golden model's next activations of the PE's rows, 0 past the last."""
-    out, n = [], model.pes
+def expected(model, acts, pe, c):
+    """The golden model's next activations of the PE's rows, 0 past the last,
+    each the cycle model's write-back latency after its request."""
+    out, n, latency = [], model.pes, pe_figures(c.spram)["writeback"]
     for l, layer in enumerate(model.layers):
         y = acts[l + 1]
         rows_pe = -(-layer.rows // n)
         vals = [int(y[r * n + pe]) if r * n + pe < layer.rows else 0 for r in range(rows_pe)]
-        out.append([(r, v, int(v != 0), WRITEBACK_LATENCY) for r, v in enumerate(vals)])
+        out.append([(r, v, int(v != 0), latency) for r, v in enumerate(vals)])
     return out
 
 
@@ -104,10 +98,10 @@ def expected(model, acts, pe):
 def test_pe_computes_its_rows_of_every_layer(queue_depth, pe, seed):
     model, c, image, acts = setup(seed, queue_depth=queue_depth)
     got = simulate(c, pe, image, model, acts, seed=seed, gap=0.3 if seed == 1 else 0)
-    want = expected(model, acts, pe)
+    want = expected(model, acts, pe, c)
     assert got == want
     # Another PE's rows differ: the check would catch rows from the wrong slice.
-    assert got != expected(model, acts, (pe + 1) % PES)
+    assert got != expected(model, acts, (pe + 1) % PES, c)
 
 
 def test_pe_loaded_at_run_time_in_the_spram_organization():
@@ -118,4 +112,4 @@ def test_pe_loaded_at_run_time_in_the_spram_organization():
     _, trace = infer(model, random_inputs(3, 1, 21, zero_rows=()), trace=True)
     acts = [a[0] for a in trace]
     got = simulate(c, 1, image, model, acts, seed=3, load=image.load_beats())
-    assert got == expected(model, acts, 1)
+    assert got == expected(model, acts, 1, c)

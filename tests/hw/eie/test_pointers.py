@@ -5,11 +5,11 @@ span is its CSC pointers' (``sw.formats.csc``) in the image's pointer banks
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from hw.eie.config import MEMORIES, layer_fields
 from hw.eie.pointers import PointerRead
 from sw.flows.eie_image import build_image, config_for
+from sw.flows.testbench.amaranth import StreamSink, StreamSource, load_beats, run_testbench
 from sw.formats.synthetic import random_model
 from sw.spec.packing import unpack
 from hw.layer_table import layer_layout
@@ -35,27 +35,19 @@ def simulate(c, pe, image, queries, *, seed, load=(), stall=0.3):
     """Offer ``queries`` ((ptr, act)); returns [(cycle taken or seen, span)]."""
     dut = PointerRead(c, pe, None if load else image)
     rng = random.Random(seed)
+    source = StreamSource(dut.column, [{"ptr": ptr, "act": act} for ptr, act in queries], rng,
+                          stall)
+    sink = StreamSink(dut.span, rng, stall)
     spans, taken = [], []
 
     async def bench(ctx):
-        for mem, to, addr, value in load:
-            ctx.set(dut.load.payload, {"mem": mem, "pe": to, "addr": addr, "data": value})
-            ctx.set(dut.load.valid, 1)
-            await ctx.tick()
-        ctx.set(dut.load.valid, 0)
-        sent, offering = 0, False
+        await load_beats(ctx, dut.load, load)
         for cycle in range(20 * len(queries) + 50):
-            if not offering and sent < len(queries) and rng.random() >= stall:
-                ctx.set(dut.column.payload, {"ptr": queries[sent][0], "act": queries[sent][1]})
-                offering = True
-            ctx.set(dut.column.valid, offering)
-            ready = rng.random() >= stall
-            ctx.set(dut.span.ready, ready)
-            if offering and ctx.get(dut.column.ready):
-                sent, offering = sent + 1, False
+            source.offer(ctx)
+            sink.ready(ctx)
+            if source.taken(ctx):
                 taken.append(cycle)
-            if ready and ctx.get(dut.span.valid):
-                s = ctx.get(dut.span.payload)
+            if (s := sink.collect(ctx)) is not None:
                 spans.append((cycle, {"start": s.start, "length": s.length, "some": s.some,
                                       "at_most_one": s.at_most_one, "act": s.act}))
             if len(spans) == len(queries):
@@ -63,10 +55,7 @@ def simulate(c, pe, image, queries, *, seed, load=(), stall=0.3):
             await ctx.tick()
         raise AssertionError(f"{len(spans)} of {len(queries)} spans")
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return taken, spans
 
 

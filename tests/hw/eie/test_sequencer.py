@@ -15,17 +15,19 @@ import numpy as np
 import pytest
 from amaranth.hdl import signed
 from amaranth.lib import data
-from amaranth.sim import Simulator
 
 from hw.eie.config import MEMORIES, layer_fields
 from hw.eie.sequencer import LayerSequencer
 from sw.flows.eie_image import build_image, config_for
+from sw.flows.testbench.amaranth import run_testbench
 from sw.formats.synthetic import random_inputs, random_model
-from sw.golden.cycles import WRITEBACK_LATENCY
+from sw.golden.cycles import pe_figures
 from sw.golden.eie import infer
 from sw.spec.packing import pack, pack_fields
 
 SCAN_CYCLES = 5  # cycles the stand-in scan stays busy
+# The cycle model's write-back latency (these cases have no SPRAM).
+WRITEBACK_LATENCY = pe_figures()["writeback"]
 
 
 def case(seed, pes, sizes=(13, 20, 7)):
@@ -128,10 +130,7 @@ def simulate(c, layers, vector, acts, *, seed, garbage=0, loads=(), stall=0.3):
             await ctx.tick()
         raise AssertionError("the network did not finish")
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return t
 
 

@@ -5,11 +5,11 @@ the image's sparse-matrix words (``sw.flows.eie_image``), one a cycle."""
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from hw.eie.config import MEMORIES
 from hw.eie.spmat import SparseMatrixRead
 from sw.flows.eie_image import build_image, config_for
+from sw.flows.testbench.amaranth import StreamSource, load_beats, run_testbench
 from sw.formats.synthetic import random_model
 
 
@@ -49,37 +49,26 @@ def expected(model, pe, columns):
 
 def simulate(c, pe, image, columns, *, seed, stall=0.3, load=()):
     dut = SparseMatrixRead(c, pe, None if load else image)
-    rng = random.Random(seed)
+    spans = StreamSource(dut.span, [span for span, _, _ in columns], random.Random(seed), stall)
     entries = []
 
     async def bench(ctx):
-        for mem, to, addr, value in load:
-            ctx.set(dut.load.payload, {"mem": mem, "pe": to, "addr": addr, "data": value})
-            ctx.set(dut.load.valid, 1)
-            await ctx.tick()
-        ctx.set(dut.load.valid, 0)
-        sent, offering, idle = 0, False, 0
+        await load_beats(ctx, dut.load, load)
+        idle = 0
         for cycle in range(10 * len(columns) + 10 * c.nnz_depth):
-            if not offering and sent < len(columns) and rng.random() >= stall:
-                ctx.set(dut.span.payload, columns[sent][0])
-                offering = True
-            ctx.set(dut.span.valid, offering)
-            if offering and ctx.get(dut.span.ready):
-                sent, offering = sent + 1, False
+            spans.offer(ctx)
+            spans.taken(ctx)
             if ctx.get(dut.entry.valid):
                 e = ctx.get(dut.entry.payload)
                 entries.append((cycle, {"index": e.index, "z": e.z, "first": e.first,
                                         "act": e.act}))
-            idle = idle + 1 if sent == len(columns) and not ctx.get(dut.busy) else 0
+            idle = idle + 1 if spans.done and not ctx.get(dut.busy) else 0
             if idle > 3:
                 return
             await ctx.tick()
         raise AssertionError("the columns were not walked")
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return entries
 
 

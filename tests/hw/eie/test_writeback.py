@@ -6,12 +6,12 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw.eie.config import MEMORIES, layer_fields
 from hw.eie.writeback import WriteBack
 from hw.layer_table import layer_layout
 from sw.flows.eie_image import build_image, config_for
+from sw.flows.testbench.amaranth import run_testbench
 from sw.formats.synthetic import random_model
 from sw.spec.numerics import relu, requantize
 from sw.spec.packing import unpack
@@ -74,10 +74,7 @@ def simulate(c, pe, image, config, requests, *, seed, gap=0.3):
             cycle += 1
             assert cycle < 50 * len(requests) + 50
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return [(s, *r) for s, r in zip(started, results)]
 
 
@@ -141,10 +138,7 @@ def test_loaded_biases():
                 results.append(ctx.get(dut.result))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     # Accumulators of 0: the result is PE 1's biases, requantized.
     bias = np.array([layer.bias[r * PES + 1] for r, _, _ in requests])
     expect = requantize(bias, layer.shift, c.act_bits)

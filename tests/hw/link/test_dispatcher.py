@@ -8,10 +8,10 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw.link import Dispatcher, link_sizes
 from sw.flows.eie_image import build_image, config_for
+from sw.flows.testbench.amaranth import run_testbench
 from sw.formats.synthetic import random_model
 from sw.host.driver import Device
 from sw.spec.protocol import MAX_PAYLOAD, Command, Status
@@ -111,10 +111,7 @@ def dispatch(frames, *, seed=0, busy=lambda cycle: False, outputs=(), output_fro
                 await ctx.tick()
                 cycle += 1
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return seen
 
 

@@ -2,10 +2,10 @@
 ``sw.spec.protocol.encode_frame``, whole, corrupt, too long, cut short."""
 
 import pytest
-from amaranth.sim import Simulator
 
 from hw.eie.config import EieConfig
 from hw.link import FrameReceiver, link_sizes
+from sw.flows.testbench.amaranth import run_testbench
 from sw.spec.protocol import DEVICE_SYNC, HOST_SYNC, MAX_PAYLOAD, Command, Status, encode_frame
 
 CONFIG = EieConfig(pes=2, max_cols=16, nnz_depth=64, ptr_depth=64, rows_per_pe=8,
@@ -40,10 +40,7 @@ def receive(stream, *, gap=2, wait=5):
                                bytes(buffer.get(k, 0) for k in range(min(length, 600)))))
                 buffer, resume_at = {}, cycle + wait
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return events
 
 

@@ -4,9 +4,9 @@
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from hw.link import Replier
+from sw.flows.testbench.amaranth import StreamSink, run_testbench
 from sw.spec.protocol import DEVICE_SYNC, Status, crc16, encode_frame
 
 
@@ -26,13 +26,11 @@ def reply(replies, *, seed, stall=0.5):
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
-            sent, data = [], 0
+            sink, data = StreamSink(dut.bytes, rng, stall), 0
             for _ in range(20 * len(payload) + 200):
-                ready = rng.random() >= stall
-                ctx.set(dut.bytes.ready, ready)
+                sink.ready(ctx)
                 ctx.set(dut.answer_data, data)
-                if ready and ctx.get(dut.bytes.valid):
-                    sent.append(ctx.get(dut.bytes.payload))
+                sink.collect(ctx)
                 finished = ctx.get(dut.done)
                 # The answer buffer's read port: the byte a cycle after its address.
                 data = answer.get(ctx.get(dut.answer_addr), 0)
@@ -41,17 +39,10 @@ def reply(replies, *, seed, stall=0.5):
                 if finished:
                     done.append(cycle)
                     break
-            frames.append(bytes(sent))
+            frames.append(bytes(sink.beats))
         return ctx.get(dut.frames_ok), ctx.get(dut.frames_bad)
 
-    counts = {}
-
-    async def run(ctx):
-        counts["ok"], counts["bad"] = await bench(ctx)
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(run)
-    sim.run()
+    counts = dict(zip(("ok", "bad"), run_testbench(dut, bench)))
     return frames, done, counts
 
 
@@ -81,8 +72,5 @@ def test_first_byte_two_cycles_after_start():
             await ctx.tick()
             ctx.set(dut.start, 0)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     assert offered == [0, 0, 1, 1]
