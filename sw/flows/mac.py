@@ -12,8 +12,8 @@ import numpy as np
 
 from sw.golden.dense import dense_layer
 from sw.spec.numerics import check_fits
-from sw.flows.stream import (check_shapes, describe_core, layer_report, register_array, run_beats,
-                             synth_core, tile_rows, untile, write_design)
+from sw.flows.stream import (check_shapes, describe_core, register_array, run_layer, synth_core,
+                             tile_rows, untile, write_design)
 
 __all__ = ["build_core", "describe", "generate", "tile", "untile", "check_layer", "run", "synth"]
 
@@ -69,17 +69,11 @@ def run(params, w, x, b=None, *, seed=0, in_stall=0.0, out_stall=0.0, workdir=No
     b = None if b is None else np.asarray(b)
     check_layer(core, w, x, b)
     p = core.params
-    beats = tile_rows(w, x, p["lanes"], p["width"], {"bias": b},
-                      layout=core.i.payload.shape())
-    batch, m = x.shape[0], w.shape[0]
-    results, cycles = run_beats(core, TOP, beats, batch * -(-m // p["lanes"]), seed=seed,
-                                in_stall=in_stall, out_stall=out_stall, workdir=workdir)
-    y = untile(results, batch, m, p["lanes"])
     golden = dense_layer(x, w, b, requant=p["requant"], shift=p["shift"],
                          out_bits=p["out_bits"], relu=p["relu"])
-    report = layer_report("mac", core, w, x, beats, cycles, y, golden, peak=core.multipliers,
-                          seed=seed, in_stall=in_stall, out_stall=out_stall, started=started)
-    return y, report
+    return run_layer("mac", core, TOP, w, x, {"bias": b}, golden, peak=core.multipliers,
+                     started=started, seed=seed, in_stall=in_stall, out_stall=out_stall,
+                     workdir=workdir)
 
 
 def synth(params, target, workdir=None):

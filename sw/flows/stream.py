@@ -20,8 +20,8 @@ from sw.flows.registry import Core, register
 from sw.flows.toolchain import simulate, synth_report, to_verilog
 
 __all__ = ["check_shapes", "describe_core", "describe_ports", "describe_fields", "write_design",
-           "tile_rows", "untile", "latency_job", "run_beats", "layer_report", "synth_core",
-           "register_array"]
+           "tile_rows", "untile", "latency_job", "run_beats", "layer_report", "run_layer",
+           "synth_core", "register_array"]
 
 
 def describe_ports(core):
@@ -205,6 +205,28 @@ def layer_report(name, core, w, x, beats, cycles, y, golden, *, peak, seed, in_s
         "seed": seed, "in_stall": in_stall, "out_stall": out_stall,
         "wall_s": round(time.monotonic() - started, 2),
     }
+
+
+def run_layer(name, core, top, w, x, side, golden, *, peak, started, encode=None, seed=0,
+              in_stall=0.0, out_stall=0.0, workdir=None):
+    """Run the checked layer ``W`` (M, N), ``X`` (B, N) on an array in Verilator.
+
+    ``side`` maps the per-row payload fields to (M,) arrays and ``encode``
+    a chunk of inputs to its payload (``tile_rows``); the stall options go
+    to ``run_beats``. Returns ``(y, report)``, ``y`` (B, M) and
+    ``layer_report``'s report against ``golden``, which ``peak`` and
+    ``started`` (``time.monotonic()`` when the run began) complete.
+    """
+    p = core.params
+    batch, m = x.shape[0], w.shape[0]
+    beats = tile_rows(w, x, p["lanes"], p["width"], side, encode=encode,
+                      layout=core.i.payload.shape())
+    results, cycles = run_beats(core, top, beats, batch * -(-m // p["lanes"]), seed=seed,
+                                in_stall=in_stall, out_stall=out_stall, workdir=workdir)
+    y = untile(results, batch, m, p["lanes"])
+    report = layer_report(name, core, w, x, beats, cycles, y, golden, peak=peak, seed=seed,
+                          in_stall=in_stall, out_stall=out_stall, started=started)
+    return y, report
 
 
 def synth_core(build_core, params, top, target, workdir=None, **options):

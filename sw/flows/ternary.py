@@ -13,8 +13,8 @@ import numpy as np
 
 from sw.golden.lowbit import check_ternary, ternary_layer
 from sw.spec.numerics import check_fits
-from sw.flows.stream import (check_shapes, describe_core, layer_report, register_array, run_beats,
-                             synth_core, tile_rows, untile, write_design)
+from sw.flows.stream import (check_shapes, describe_core, register_array, run_layer, synth_core,
+                             write_design)
 
 __all__ = ["build_core", "describe", "generate", "check_layer", "row_scales", "run", "synth"]
 
@@ -83,20 +83,15 @@ def run(params, w, x, b=None, scales=None, *, seed=0, in_stall=0.0, out_stall=0.
     b = None if b is None else np.asarray(b)
     check_layer(core, w, x, b, scales)
     p = core.params
-    m, batch = w.shape[0], x.shape[0]
+    m = w.shape[0]
     side = {"bias": b}
     if scales is not None:
         scales = row_scales(scales, m)
         side.update(wp=scales[:, 0], wn=scales[:, 1])
-    beats = tile_rows(w, x, p["lanes"], p["width"], side, layout=core.i.payload.shape())
-    results, cycles = run_beats(core, TOP, beats, batch * -(-m // p["lanes"]), seed=seed,
-                                in_stall=in_stall, out_stall=out_stall, workdir=workdir)
-    y = untile(results, batch, m, p["lanes"])
     golden = ternary_layer(x, w, b, scales, shift=p["shift"], out_bits=p["out_bits"],
                            relu=p["relu"])
-    report = layer_report("ternary", core, w, x, beats, cycles, y, golden, peak=core.macs,
-                          seed=seed, in_stall=in_stall, out_stall=out_stall, started=started)
-    return y, report
+    return run_layer("ternary", core, TOP, w, x, side, golden, peak=core.macs, started=started,
+                     seed=seed, in_stall=in_stall, out_stall=out_stall, workdir=workdir)
 
 
 def synth(params, target, workdir=None):

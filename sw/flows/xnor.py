@@ -14,8 +14,8 @@ import numpy as np
 
 from sw.golden.lowbit import check_bits, xnor_layer
 from sw.spec.numerics import check_fits
-from sw.flows.stream import (check_shapes, describe_core, layer_report, register_array, run_beats,
-                             synth_core, tile_rows, untile, write_design)
+from sw.flows.stream import (check_shapes, describe_core, register_array, run_layer, synth_core,
+                             write_design)
 
 __all__ = ["build_core", "describe", "generate", "check_layer", "offsets", "run", "synth"]
 
@@ -92,19 +92,14 @@ def run(params, w, x, bias=None, thresholds=None, *, seed=0, in_stall=0.0, out_s
     thresholds = None if thresholds is None else np.asarray(thresholds)
     check_layer(core, w, x, bias, thresholds)
     p = core.params
-    (m, n), batch = w.shape, x.shape[0]
+    m, n = w.shape
     if p["sign"] and thresholds is None:
         thresholds = np.zeros(m, dtype=np.int64)
     start = offsets(core, n, np.zeros(m, dtype=np.int64) if bias is None else bias, thresholds)
-    beats = tile_rows(w, x, p["lanes"], p["width"], {"offset": start}, encode=_bits_to_int,
-                      layout=core.i.payload.shape())
-    results, cycles = run_beats(core, TOP, beats, batch * -(-m // p["lanes"]), seed=seed,
-                                in_stall=in_stall, out_stall=out_stall, workdir=workdir)
-    y = untile(results, batch, m, p["lanes"])
     golden = xnor_layer(x, w, bias, thresholds)
-    report = layer_report("xnor", core, w, x, beats, cycles, y, golden, peak=core.macs,
-                          seed=seed, in_stall=in_stall, out_stall=out_stall, started=started)
-    return y, report
+    return run_layer("xnor", core, TOP, w, x, {"offset": start}, golden, peak=core.macs,
+                     started=started, encode=_bits_to_int, seed=seed, in_stall=in_stall,
+                     out_stall=out_stall, workdir=workdir)
 
 
 def synth(params, target, workdir=None):
