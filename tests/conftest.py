@@ -1,5 +1,7 @@
 """Test-session settings and the fixtures the CLI tests share."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -37,3 +39,18 @@ def _save(tmp_path, name, array):
 def save():
     """``save(folder, name, array)``: the array as folder/name.npy; its path as a string."""
     return _save
+
+
+@pytest.fixture
+def sim_refused(cli, tmp_path):
+    """``sim_refused(message, *argv)`` runs ``eiegen sim *argv --out Y --report R``
+    (both in ``tmp_path``), which must fail with one line ``eiegen: error: ...``
+    matching the regular expression ``message`` and write neither file."""
+    def run(message, *argv):
+        out, report = tmp_path / "y.npy", tmp_path / "r.json"
+        status, _, err = cli("sim", *argv, "--out", str(out), "--report", str(report))
+        assert status != 0
+        assert len(err.strip().splitlines()) == 1 and err.startswith("eiegen: error:"), err
+        assert re.search(message, err), err
+        assert not out.exists() and not report.exists()
+    return run

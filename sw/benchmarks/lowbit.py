@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sw.benchmarks.report import MAC_CONFIGS, _why_not, write_section
+from sw.benchmarks.report import MAC_CONFIGS, _why_not, synth_rows, write_section
 from sw.flows.toolchain import TARGETS
 from sw.errors import ToolchainError
 
@@ -170,19 +170,9 @@ def _markdown(table, runs, arrays, train_s, digits):
         "DSPs/MAC | GMAC/s |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in arrays:
-        sim = row["sim"]
-        for target, s in row["synth"].items():
-            if "error" in s:
-                lines.append(f"| {row['label']} | {target} | - | - | - | - | "
-                             f"{sim['macs_per_cycle']} ({sim['peak_macs_per_cycle']}) | - | - | "
-                             f"does not fit: {s['error']} |")
-                continue
-            lines.append(
-                f"| {row['label']} | {target} | {s['luts']} | {s['ffs']} | {s['dsps']} | "
-                f"{s['fmax_mhz']} | {sim['macs_per_cycle']} ({sim['peak_macs_per_cycle']}) | "
-                f"{_per_mac(row, target, 'luts'):.1f} | {_per_mac(row, target, 'dsps'):.2f} | "
-                f"{sim['macs_per_cycle'] * s['fmax_mhz'] / 1000:.2f} |")
+    lines += synth_rows(arrays, lambda row, target, s: [
+        f"{_per_mac(row, target, 'luts'):.1f}", f"{_per_mac(row, target, 'dsps'):.2f}",
+        f"{row['sim']['macs_per_cycle'] * s['fmax_mhz'] / 1000:.2f}"])
     lines += [
         "",
         "Accuracy against cost: each network that runs on an array, with that array's cost "

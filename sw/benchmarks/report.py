@@ -13,7 +13,7 @@ import numpy as np
 from sw.flows.toolchain import TARGETS
 from sw.errors import DoesNotFit, ToolchainError
 
-__all__ = ["bench_mac", "bench_winograd", "write_section"]
+__all__ = ["bench_mac", "bench_winograd", "write_section", "synth_rows"]
 
 #: (label, core parameters, targets). 128 multipliers in LUTs cannot fit a
 #: UP5K, and Yosys takes minutes to find that out, so that one is ECP5 only.
@@ -98,6 +98,35 @@ def _gmacs(row, target):
     return row["sim"]["macs_per_cycle"] * s["fmax_mhz"] / 1000
 
 
+def _ceiling_cells(row, target, s):
+    """GMAC/s, the device's ceiling (every DSP busy at the core's Fmax), the share of it."""
+    ceiling = TARGETS[target]["capacity"]["dsps"] * s["fmax_mhz"] / 1000
+    got = _gmacs(row, target)
+    return [f"{got:.2f}", f"{ceiling:.2f}", f"{100 * got / ceiling:.0f}%"]
+
+
+def synth_rows(rows, cells):
+    """Markdown rows of an array benchmark's table, one per configuration and target.
+
+    Each row is ``| label | target | LUTs | FFs | DSPs | Fmax MHz | MACs/cycle
+    (peak) |`` then the three cells ``cells(row, target, synth_report)``
+    computes; a target the configuration does not fit gets dashes and, in
+    the last cell, why.
+    """
+    lines = []
+    for row in rows:
+        sim = row["sim"]
+        macs = f"{sim['macs_per_cycle']} ({sim['peak_macs_per_cycle']})"
+        for target, s in row["synth"].items():
+            if "error" in s:
+                lines.append(f"| {row['label']} | {target} | - | - | - | - | {macs} | - | - | "
+                             f"does not fit: {s['error']} |")
+                continue
+            lines.append(f"| {row['label']} | {target} | {s['luts']} | {s['ffs']} | {s['dsps']} | "
+                         f"{s['fmax_mhz']} | {macs} | " + " | ".join(cells(row, target, s)) + " |")
+    return lines
+
+
 def _mac_markdown(rows):
     lines = [
         "## Dense fixed-point MAC array (`eiegen bench mac`)",
@@ -120,20 +149,7 @@ def _mac_markdown(rows):
         "ceiling GMAC/s | of ceiling |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in rows:
-        sim = row["sim"]
-        for target, s in row["synth"].items():
-            if "error" in s:
-                lines.append(f"| {row['label']} | {target} | - | - | - | - | "
-                             f"{sim['macs_per_cycle']} ({sim['peak_macs_per_cycle']}) | - | - | "
-                             f"does not fit: {s['error']} |")
-                continue
-            ceiling = TARGETS[target]["capacity"]["dsps"] * s["fmax_mhz"] / 1000
-            got = _gmacs(row, target)
-            lines.append(
-                f"| {row['label']} | {target} | {s['luts']} | {s['ffs']} | {s['dsps']} | "
-                f"{s['fmax_mhz']} | {sim['macs_per_cycle']} ({sim['peak_macs_per_cycle']}) | "
-                f"{got:.2f} | {ceiling:.2f} | {100 * got / ceiling:.0f}% |")
+    lines += synth_rows(rows, _ceiling_cells)
     lines += [
         "",
         "Simulation wall time per configuration (build cached): " + ", ".join(

@@ -15,6 +15,7 @@ from amaranth.hdl import signed
 from amaranth.lib import data
 
 from hw.dense_config import DENSE_MEMORIES, DenseConfig, dense_layer_fields
+from sw.flows.image import check_room, fit_config
 from sw.spec.packing import pack, pack_fields
 
 __all__ = ["DenseImage", "dense_config_for", "build_dense_image"]
@@ -30,8 +31,7 @@ def dense_config_for(model, lanes=2, width=4, **overrides):
                weight_words=max(1, sum(beats(layer) for layer in model.layers)),
                bias_words=max(1, sum(-(-layer.rows // lanes) for layer in model.layers)),
                max_layers=len(model.layers))
-    fit.update(overrides)
-    return DenseConfig(**fit).validate()
+    return fit_config(DenseConfig, fit, overrides)
 
 
 @dataclass
@@ -59,12 +59,9 @@ def build_dense_image(model, config):
     something does not fit, naming the option that raises the limit."""
     import numpy as np
     c = config
-    if len(model.layers) > c.max_layers:
-        raise ValueError(f"the model has {len(model.layers)} layers, over the engine's "
-                         f"{c.max_layers}: raise --max-layers")
-    if max(model.sizes) > c.max_cols:
-        raise ValueError(f"the model's longest activation vector has {max(model.sizes)} "
-                         f"elements, over the engine's {c.max_cols}: raise --max-cols")
+    check_room("the model has {} layers", len(model.layers), c.max_layers, "max-layers")
+    check_room("the model's longest activation vector has {} elements", max(model.sizes),
+               c.max_cols, "max-cols")
     for name, have, need in [("weight", c.weight_bits, model.codebook_bits),
                              ("activation", c.act_bits, model.act_bits),
                              ("bias", c.bias_bits, model.bias_bits)]:
@@ -88,10 +85,6 @@ def build_dense_image(model, config):
         layers.append(pack_fields(fields, dict(
             chunks=chunks, groups=groups, out_words=-(-layer.rows // c.width),
             shift=layer.shift, relu=int(layer.relu), last=int(k == len(model.layers) - 1))))
-    if len(weights) > c.weight_words:
-        raise ValueError(f"the weights take {len(weights)} words, over the engine's "
-                         f"{c.weight_words}: raise --weight-words")
-    if len(bias) > c.bias_words:
-        raise ValueError(f"the biases take {len(bias)} words, over the engine's "
-                         f"{c.bias_words}: raise --bias-words")
+    check_room("the weights take {} words", len(weights), c.weight_words, "weight-words")
+    check_room("the biases take {} words", len(bias), c.bias_words, "bias-words")
     return DenseImage(c, weights, bias, layers, model.layers[-1].rows)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sw.golden.eie import accumulator_width
 from hw.eie.config import MEMORIES, EieConfig, layer_fields
+from sw.flows.image import check_room, fit_config
 from sw.spec.packing import pack_fields
 
 __all__ = ["config_for", "EieImage", "build_image"]
@@ -41,8 +42,7 @@ def config_for(model, **overrides):
         rows_per_pe=max(-(-layer.rows // model.pes) for layer in model.layers),
         bias_depth=sum(-(-layer.rows // model.pes) for layer in model.layers),
         max_layers=len(model.layers))
-    fit.update(overrides)
-    return EieConfig(**fit).validate()
+    return fit_config(EieConfig, fit, overrides)
 
 
 @dataclass
@@ -92,12 +92,9 @@ def build_image(model, config):
             raise ValueError(f"the model has {name.replace('_', ' ')} {getattr(model, name)} "
                              f"but the engine {getattr(c, name)}: generate with "
                              f"--{name.replace('_', '-')} {getattr(model, name)}")
-    if len(model.layers) > c.max_layers:
-        raise ValueError(f"the model has {len(model.layers)} layers, over the engine's "
-                         f"{c.max_layers}: raise --max-layers")
-    if max(model.sizes) > c.max_cols:
-        raise ValueError(f"the model has a {max(model.sizes)}-long activation vector, over the "
-                         f"engine's {c.max_cols}: raise --max-cols")
+    check_room("the model has {} layers", len(model.layers), c.max_layers, "max-layers")
+    check_room("the model has a {}-long activation vector", max(model.sizes), c.max_cols,
+               "max-cols")
     need = accumulator_width(model)
     if need > c.accumulator_bits:
         raise ValueError(f"the model needs a {need}-bit accumulator, the engine has "
@@ -111,9 +108,8 @@ def build_image(model, config):
     ptr_base = bias_base = 0
     for index, layer in enumerate(model.layers):
         rows_pe = -(-layer.rows // pes)
-        if rows_pe > c.rows_per_pe:
-            raise ValueError(f"layer {index} puts {rows_pe} rows on a PE, over the engine's "
-                             f"{c.rows_per_pe}: raise --rows-per-pe")
+        check_room(f"layer {index} puts {{}} rows on a PE", rows_pe, c.rows_per_pe,
+                   "rows-per-pe")
         for pe in range(pes):
             base = len(entries[pe])
             ptrs[pe] += [base + int(p) for p in layer.eie.ptr[pe]]
@@ -129,16 +125,10 @@ def build_image(model, config):
                                  last=index == len(model.layers) - 1))
         ptr_base += layer.cols + 1
         bias_base += rows_pe
-    most = max(len(e) for e in entries)
-    if most > c.nnz_depth:
-        raise ValueError(f"the model puts {most} entries on a PE, over the engine's "
-                         f"{c.nnz_depth}: raise --nnz-depth")
-    if ptr_base > c.ptr_depth:
-        raise ValueError(f"the model needs {ptr_base} pointers per PE, over the engine's "
-                         f"{c.ptr_depth}: raise --ptr-depth")
-    if bias_base > c.bias_depth:
-        raise ValueError(f"the model needs {bias_base} biases per PE, over the engine's "
-                         f"{c.bias_depth}: raise --bias-depth")
+    check_room("the model puts {} entries on a PE", max(len(e) for e in entries), c.nnz_depth,
+               "nnz-depth")
+    check_room("the model needs {} pointers per PE", ptr_base, c.ptr_depth, "ptr-depth")
+    check_room("the model needs {} biases per PE", bias_base, c.bias_depth, "bias-depth")
     codebook = []
     for layer in model.layers:
         codebook += [int(x) for x in layer.codebook]

@@ -5,14 +5,15 @@ The layer ``y = requantize(W x + b)`` of any shape M x N runs on an array of
 time, zero-padded at the edges (zeros add nothing to a dot product).
 """
 
+import sys
 import time
 
 import numpy as np
 
 from sw.golden.dense import dense_layer
 from sw.spec.numerics import check_fits
-from sw.flows.stream import (check_shapes, describe_core, layer_report, run_beats, synth_core,
-                          tile_rows, untile, write_design)
+from sw.flows.stream import (check_shapes, describe_core, register_array, run_layer, synth_core,
+                             tile_rows, untile, write_design)
 
 __all__ = ["build_core", "describe", "generate", "tile", "untile", "check_layer", "run", "synth"]
 
@@ -68,17 +69,11 @@ def run(params, w, x, b=None, *, seed=0, in_stall=0.0, out_stall=0.0, workdir=No
     b = None if b is None else np.asarray(b)
     check_layer(core, w, x, b)
     p = core.params
-    beats = tile_rows(w, x, p["lanes"], p["width"], {"bias": b},
-                      layout=core.i.payload.shape())
-    batch, m = x.shape[0], w.shape[0]
-    results, cycles = run_beats(core, TOP, beats, batch * -(-m // p["lanes"]), seed=seed,
-                                in_stall=in_stall, out_stall=out_stall, workdir=workdir)
-    y = untile(results, batch, m, p["lanes"])
     golden = dense_layer(x, w, b, requant=p["requant"], shift=p["shift"],
                          out_bits=p["out_bits"], relu=p["relu"])
-    report = layer_report("mac", core, w, x, beats, cycles, y, golden, peak=core.multipliers,
-                          seed=seed, in_stall=in_stall, out_stall=out_stall, started=started)
-    return y, report
+    return run_layer("mac", core, TOP, w, x, {"bias": b}, golden, peak=core.multipliers,
+                     started=started, seed=seed, in_stall=in_stall, out_stall=out_stall,
+                     workdir=workdir)
 
 
 def synth(params, target, workdir=None):
@@ -91,66 +86,22 @@ def synth(params, target, workdir=None):
 
 # ---------------------------------------------------------------- eiegen generate|sim|synth mac
 # Declared here, so the command line gains the core without a CLI module
-# knowing it (sw.flows.registry). CLI helpers are imported when a command
-# runs: the flow does not need the CLI.
+# knowing it (sw.flows.registry).
 
-def _cli_options(parser, verb):
+def _cli_options(g):
     from sw.cli.common import fixed_point_options
-    g = parser.add_argument_group("MAC array options")
     fixed_point_options(g, 4, "weight", "multipliers synthesis may put in DSP blocks, the "
                                         "rest in LUTs (default all; 8 suits an iCE40 UP5K)")
-    g.add_argument("--raw", action="store_true",
-                   help="no requantize, no ReLU: outputs are the exact accumulator")
 
 
-def _cli_params(args):
-    from sw.errors import EiegenError
-    if args.raw and args.relu:
-        raise EiegenError("--raw and --relu contradict each other: --raw means no ReLU")
-    return dict(lanes=args.lanes, width=args.width, act_bits=args.act_bits,
-                weight_bits=args.weight_bits, bias_bits=args.bias_bits,
-                max_inputs=args.max_inputs, acc_bits=args.acc_bits,
-                tree_regs_every=args.tree_regs_every, requant=not args.raw,
-                shift=args.shift, out_bits=args.out_bits, relu=args.relu,
-                dsp_multipliers=args.dsp_multipliers)
-
-
-def _cli_sim_arguments(p):
-    p.add_argument("--weights", required=True, help="W.npy, integers, shape (M, N)")
-    p.add_argument("--inputs", required=True, help="X.npy, integers, shape (B, N)")
-    p.add_argument("--bias", help="b.npy, integers at the product scale, shape (M,)")
-    p.add_argument("--out", required=True, help="Y.npy, shape (B, M)")
-
-
-def _cli_generate(args, params):
-    import json
-    from sw.cli.common import progress
-    build_core(params)  # validate before creating anything
-    verilog, meta = generate(params, args.out)
-    info = json.loads(meta.read_text())
-    progress(f"wrote {verilog} and {meta}: {info['multipliers']} multipliers, "
-             f"latency {info['latency_cycles']} cycles, {info['peak_macs_per_cycle']} MACs/cycle")
-
-
-def _cli_simulate(args, params):
-    from sw.cli.common import load_array, simulate_layer
-    core = build_core(params)
-    w = load_array(args.weights, "weights")
-    x = load_array(args.inputs, "inputs")
-    b = None if args.bias is None else load_array(args.bias, "bias")
-    check_layer(core, w, x, b)
-    simulate_layer(args, run, params, "", w, x, b)
-
-
-def _cli_synthesize(args, params):
-    from sw.cli.common import synthesize_array
-    build_core(params)
-    synthesize_array(args, synth, params, "")
-
-
-# Imported here, not above, to keep the declaration in one place.
-from sw.flows.registry import Core, register  # noqa: E402
-
-register(Core(name="mac", help="dense fixed-point MAC array", options=_cli_options,
-              params=_cli_params, generate=_cli_generate, simulate=_cli_simulate,
-              synthesize=_cli_synthesize, sim_arguments=_cli_sim_arguments))
+register_array(
+    sys.modules[__name__], "mac", "dense fixed-point MAC array", title="MAC array options",
+    options=_cli_options,
+    raw=("requant", "no requantize, no ReLU: outputs are the exact accumulator"),
+    params=("lanes", "width", "act_bits", "weight_bits", "bias_bits", "max_inputs", "acc_bits",
+            "tree_regs_every", "requant", "shift", "out_bits", "relu", "dsp_multipliers"),
+    files={"weights": "W.npy, integers, shape (M, N)",
+           "inputs": "X.npy, integers, shape (B, N)",
+           "bias": "b.npy, integers at the product scale, shape (M,)"},
+    kind="", generated="{core.multipliers} multipliers, latency {core.latency} cycles, "
+                       "{core.multipliers} MACs/cycle")

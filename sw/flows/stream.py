@@ -16,26 +16,36 @@ import numpy as np
 from amaranth.hdl import Value
 
 from sw.spec.packing import pack, unpack
+from sw.flows.registry import Core, register
 from sw.flows.toolchain import simulate, synth_report, to_verilog
 
-__all__ = ["check_shapes", "describe_core", "write_design", "tile_rows", "untile", "latency_job",
-           "run_beats", "layer_report", "synth_core"]
+__all__ = ["check_shapes", "describe_core", "describe_ports", "describe_fields", "write_design",
+           "tile_rows", "untile", "latency_job", "run_beats", "layer_report", "run_layer",
+           "synth_core", "register_array"]
+
+
+def describe_ports(core):
+    """The top level's ports, clock and reset first: JSON-ready name, direction, width."""
+    return [{"name": "clk", "direction": "in", "width": 1},
+            {"name": "rst", "direction": "in", "width": 1}] + [
+        {"name": "__".join(map(str, path)),
+         "direction": "in" if member.flow.name == "In" else "out",
+         "width": len(Value.cast(value))}
+        for path, member, value in core.signature.flatten(core)]
+
+
+def describe_fields(core):
+    """The input payload's fields: JSON-ready offset and width of each."""
+    return {field: {"offset": f.offset, "width": f.width} for field, f in core.i.payload.shape()}
 
 
 def describe_core(core, name, top, **extra):
     """JSON-ready description: parameters, ports, input fields, latency, ``extra``."""
-    ports = [{"name": "__".join(map(str, path)),
-              "direction": "in" if member.flow.name == "In" else "out",
-              "width": len(Value.cast(value))}
-             for path, member, value in core.signature.flatten(core)]
-    fields = {field: {"offset": f.offset, "width": f.width}
-              for field, f in core.i.payload.shape()}
     p = core.params
     return {
         "core": name, "top": top, "params": p,
-        "ports": [{"name": "clk", "direction": "in", "width": 1},
-                  {"name": "rst", "direction": "in", "width": 1}] + ports,
-        "input_fields": fields,
+        "ports": describe_ports(core),
+        "input_fields": describe_fields(core),
         "output": {"lanes": p["lanes"], "width": core.out_width,
                    "signed": core.o.payload.shape().elem_shape.signed},
         "latency_cycles": core.latency,
@@ -197,12 +207,116 @@ def layer_report(name, core, w, x, beats, cycles, y, golden, *, peak, seed, in_s
     }
 
 
-def synth_core(build_core, params, top, target, workdir=None):
-    """Out-of-context synthesis of ``build_core(params)``; ``(report, core)``."""
+def run_layer(name, core, top, w, x, side, golden, *, peak, started, encode=None, seed=0,
+              in_stall=0.0, out_stall=0.0, workdir=None):
+    """Run the checked layer ``W`` (M, N), ``X`` (B, N) on an array in Verilator.
+
+    ``side`` maps the per-row payload fields to (M,) arrays and ``encode``
+    a chunk of inputs to its payload (``tile_rows``); the stall options go
+    to ``run_beats``. Returns ``(y, report)``, ``y`` (B, M) and
+    ``layer_report``'s report against ``golden``, which ``peak`` and
+    ``started`` (``time.monotonic()`` when the run began) complete.
+    """
+    p = core.params
+    batch, m = x.shape[0], w.shape[0]
+    beats = tile_rows(w, x, p["lanes"], p["width"], side, encode=encode,
+                      layout=core.i.payload.shape())
+    results, cycles = run_beats(core, top, beats, batch * -(-m // p["lanes"]), seed=seed,
+                                in_stall=in_stall, out_stall=out_stall, workdir=workdir)
+    y = untile(results, batch, m, p["lanes"])
+    report = layer_report(name, core, w, x, beats, cycles, y, golden, peak=peak, seed=seed,
+                          in_stall=in_stall, out_stall=out_stall, started=started)
+    return y, report
+
+
+def synth_core(build_core, params, top, target, workdir=None, **options):
+    """Out-of-context synthesis of ``build_core(params)``; ``(report, core)``.
+
+    ``options`` go to ``sw.flows.toolchain.synth_report`` (``synth_flags``).
+    """
     made = []  # the cores synthesized; the first one describes them all
 
     def make():
         made.append(build_core(params))
         return made[-1]
-    report = synth_report(make, top, target, workdir)
+    report = synth_report(make, top, target, workdir, **options)
     return report, made[0]
+
+
+def register_array(flow, name, help, *, title, options, raw, params, files, kind, generated):
+    """Declare ``eiegen generate|sim|synth NAME`` for a streaming array (``sw.flows.registry``).
+
+    The MAC, XNOR and ternary arrays' commands are one set of commands
+    driven by this table: only the options, the parameters they make, the
+    data files ``sim`` reads and the wording of the messages differ. CLI
+    helpers are imported when a command runs: the flow does not need the CLI.
+
+    Parameters
+    ----------
+    flow : module
+        The array's flow module; its ``build_core``, ``check_layer``,
+        ``generate``, ``run`` and ``synth`` serve the commands.
+    name, help : str
+        The core's name and ``--help`` line (``Core``).
+    title : str
+        The title of the array's group of options.
+    options : callable
+        ``options(group)`` adds the array's options but ``--raw``.
+    raw : (str, str)
+        The parameter ``--raw`` turns off, and the help of ``--raw``.
+    params : sequence of str
+        The flow's parameters in order, each taken from the option of that
+        ``dest`` (``raw[0]`` from ``not --raw``); with a ``relu`` among them
+        ``--raw --relu`` is refused.
+    files : dict
+        ``sim``'s input files and their help, in order: ``weights``,
+        ``inputs``, ``bias``, then at most one more per-row array (an empty
+        path means none of it, while an empty ``--bias`` is a missing file).
+    kind : str
+        The array in ``sim``'s and ``synth``'s messages ("xnor", "ternary"),
+        "" for the MAC array, which they call just the array.
+    generated : str
+        What ``generate`` reports of the design, a format string of ``core``.
+    """
+    (raw_param, raw_help), extra = raw, list(files)[3:]
+
+    def cli_options(parser, verb):
+        g = parser.add_argument_group(title)
+        options(g)
+        g.add_argument("--raw", action="store_true", help=raw_help)
+
+    def cli_params(args):
+        from sw.errors import EiegenError
+        if "relu" in params and args.raw and args.relu:
+            raise EiegenError("--raw and --relu contradict each other: --raw means no ReLU")
+        return {p: not args.raw if p == raw_param else getattr(args, p) for p in params}
+
+    def cli_sim_arguments(p):
+        for file, text in files.items():
+            p.add_argument(f"--{file}", required=file in ("weights", "inputs"), help=text)
+        p.add_argument("--out", required=True, help="Y.npy, shape (B, M)")
+
+    def cli_generate(args, values):
+        from sw.cli.common import progress
+        core = flow.build_core(values)  # validate before creating anything
+        verilog, meta = flow.generate(values, args.out)
+        progress(f"wrote {verilog} and {meta}: " + generated.format(core=core))
+
+    def cli_simulate(args, values):
+        from sw.cli.common import load_array, simulate_layer
+        core = flow.build_core(values)
+        w = load_array(args.weights, "weights")
+        x = load_array(args.inputs, "inputs")
+        paths = [(args.bias, "bias")] + [(getattr(args, file) or None, file) for file in extra]
+        arrays = [None if path is None else load_array(path, what) for path, what in paths]
+        flow.check_layer(core, w, x, *arrays)
+        simulate_layer(args, flow.run, values, f"{kind} " if kind else "", w, x, *arrays)
+
+    def cli_synthesize(args, values):
+        from sw.cli.common import synthesize_array
+        flow.build_core(values)
+        synthesize_array(args, flow.synth, values, f"the {kind} array " if kind else "")
+
+    return register(Core(name=name, help=help, options=cli_options, params=cli_params,
+                         generate=cli_generate, simulate=cli_simulate,
+                         synthesize=cli_synthesize, sim_arguments=cli_sim_arguments))

@@ -6,14 +6,15 @@ in scaled mode each row group also carries its rows' ``Wp``, ``Wn`` and
 bias, read on the first beat.
 """
 
+import sys
 import time
 
 import numpy as np
 
 from sw.golden.lowbit import check_ternary, ternary_layer
 from sw.spec.numerics import check_fits
-from sw.flows.stream import (check_shapes, describe_core, layer_report, run_beats, synth_core,
-                          tile_rows, untile, write_design)
+from sw.flows.stream import (check_shapes, describe_core, register_array, run_layer, synth_core,
+                             write_design)
 
 __all__ = ["build_core", "describe", "generate", "check_layer", "row_scales", "run", "synth"]
 
@@ -82,20 +83,15 @@ def run(params, w, x, b=None, scales=None, *, seed=0, in_stall=0.0, out_stall=0.
     b = None if b is None else np.asarray(b)
     check_layer(core, w, x, b, scales)
     p = core.params
-    m, batch = w.shape[0], x.shape[0]
+    m = w.shape[0]
     side = {"bias": b}
     if scales is not None:
         scales = row_scales(scales, m)
         side.update(wp=scales[:, 0], wn=scales[:, 1])
-    beats = tile_rows(w, x, p["lanes"], p["width"], side, layout=core.i.payload.shape())
-    results, cycles = run_beats(core, TOP, beats, batch * -(-m // p["lanes"]), seed=seed,
-                                in_stall=in_stall, out_stall=out_stall, workdir=workdir)
-    y = untile(results, batch, m, p["lanes"])
     golden = ternary_layer(x, w, b, scales, shift=p["shift"], out_bits=p["out_bits"],
                            relu=p["relu"])
-    report = layer_report("ternary", core, w, x, beats, cycles, y, golden, peak=core.macs,
-                          seed=seed, in_stall=in_stall, out_stall=out_stall, started=started)
-    return y, report
+    return run_layer("ternary", core, TOP, w, x, side, golden, peak=core.macs, started=started,
+                     seed=seed, in_stall=in_stall, out_stall=out_stall, workdir=workdir)
 
 
 def synth(params, target, workdir=None):
@@ -108,67 +104,22 @@ def synth(params, target, workdir=None):
 
 # ---------------------------------------------------------------- eiegen generate|sim|synth ternary
 # Declared here, so the command line gains the core without a CLI module
-# knowing it (sw.flows.registry). CLI helpers are imported when a command
-# runs: the flow does not need the CLI.
+# knowing it (sw.flows.registry).
 
-def _cli_options(parser, verb):
+def _cli_options(g):
     from sw.cli.common import fixed_point_options
-    g = parser.add_argument_group("ternary array options")
     fixed_point_options(g, 8, "scale", "scale multipliers (Wp, Wn: 2 a lane) synthesis may put "
                                        "in DSP blocks, the rest in LUTs (default all)")
-    g.add_argument("--raw", action="store_true",
-                   help="no scales, no requantize: outputs are Y = X @ W.T (+ b) exactly")
 
 
-def _cli_params(args):
-    from sw.errors import EiegenError
-    if args.raw and args.relu:
-        raise EiegenError("--raw and --relu contradict each other: --raw means no ReLU")
-    return dict(lanes=args.lanes, width=args.width, act_bits=args.act_bits,
-                scale_bits=args.scale_bits, bias_bits=args.bias_bits,
-                max_inputs=args.max_inputs, acc_bits=args.acc_bits,
-                tree_regs_every=args.tree_regs_every, scaled=not args.raw, shift=args.shift,
-                out_bits=args.out_bits, relu=args.relu, dsp_multipliers=args.dsp_multipliers)
-
-
-def _cli_sim_arguments(p):
-    p.add_argument("--weights", required=True, help="W.npy, -1, 0, +1, shape (M, N)")
-    p.add_argument("--inputs", required=True, help="X.npy, integers, shape (B, N)")
-    p.add_argument("--bias", help="b.npy, integers, shape (M,)")
-    p.add_argument("--scales", help="S.npy, integers (Wp, Wn): shape (2,) or (M, 2)")
-    p.add_argument("--out", required=True, help="Y.npy, shape (B, M)")
-
-
-def _cli_generate(args, params):
-    from sw.cli.common import progress
-    core = build_core(params)
-    verilog, meta = generate(params, args.out)
-    progress(f"wrote {verilog} and {meta}: {core.macs} ternary MACs a cycle, "
-             f"latency {core.latency} cycles")
-
-
-def _cli_simulate(args, params):
-    from sw.cli.common import load_array, simulate_layer
-    core = build_core(params)
-    w = load_array(args.weights, "weights")
-    x = load_array(args.inputs, "inputs")
-    # An empty --scales means none, an empty --bias is a missing file.
-    extra = [None if path is None else load_array(path, what)
-             for path, what in ((args.bias, "bias"), (args.scales or None, "scales"))]
-    check_layer(core, w, x, *extra)
-    simulate_layer(args, run, params, "ternary ", w, x, *extra)
-
-
-def _cli_synthesize(args, params):
-    from sw.cli.common import synthesize_array
-    build_core(params)
-    synthesize_array(args, synth, params, "the ternary array ")
-
-
-# Imported here, not above, to keep the declaration in one place.
-from sw.flows.registry import Core, register  # noqa: E402
-
-register(Core(name="ternary", help="ternary (add/subtract/skip) MAC array",
-              options=_cli_options, params=_cli_params, generate=_cli_generate,
-              simulate=_cli_simulate, synthesize=_cli_synthesize,
-              sim_arguments=_cli_sim_arguments))
+register_array(
+    sys.modules[__name__], "ternary", "ternary (add/subtract/skip) MAC array",
+    title="ternary array options", options=_cli_options,
+    raw=("scaled", "no scales, no requantize: outputs are Y = X @ W.T (+ b) exactly"),
+    params=("lanes", "width", "act_bits", "scale_bits", "bias_bits", "max_inputs", "acc_bits",
+            "tree_regs_every", "scaled", "shift", "out_bits", "relu", "dsp_multipliers"),
+    files={"weights": "W.npy, -1, 0, +1, shape (M, N)",
+           "inputs": "X.npy, integers, shape (B, N)",
+           "bias": "b.npy, integers, shape (M,)",
+           "scales": "S.npy, integers (Wp, Wn): shape (2,) or (M, 2)"},
+    kind="ternary", generated="{core.macs} ternary MACs a cycle, latency {core.latency} cycles")

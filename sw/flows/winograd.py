@@ -8,19 +8,13 @@ Each (tile, k) sums its channels in the Winograd domain and returns one
 m x m output tile; tiles past the layer's edge are dropped.
 """
 
-import json
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-from amaranth.hdl import Value
 
 from sw.golden.conv import check_conv, correlate2d
 from sw.spec.numerics import check_fits
-from sw.spec.packing import pack, unpack
-from sw.flows.toolchain import simulate, synth_report, to_verilog
+from sw.flows.stream import describe_fields, describe_ports, run_beats, synth_core, write_design
 from sw.golden.winograd import filter_transform, input_tiles, winograd_conv
 
 __all__ = ["TOP", "build_core", "describe", "generate", "check_layer", "beats", "golden", "run",
@@ -38,19 +32,13 @@ def build_core(params):
 def describe(core):
     """JSON-ready description: parameters, transforms, widths, ports, latency."""
     t, p = core.transforms, core.params
-    ports = [{"name": "__".join(map(str, path)),
-              "direction": "in" if member.flow.name == "In" else "out",
-              "width": len(Value.cast(value))}
-             for path, member, value in core.signature.flatten(core)]
     return {
         "core": "winograd", "top": TOP, "params": p,
         "transforms": {"AT": t.at.tolist(), "G": t.g.tolist(), "BT": t.bt.tolist(),
                        "divisor": t.divisor, "points": [str(x) for x in t.points] + ["inf"]},
         "widths": {k: v for k, v in core.widths.items() if not k.endswith("range")},
-        "ports": [{"name": "clk", "direction": "in", "width": 1},
-                  {"name": "rst", "direction": "in", "width": 1}] + ports,
-        "input_fields": {name: {"offset": f.offset, "width": f.width}
-                         for name, f in core.i.payload.shape()},
+        "ports": describe_ports(core),
+        "input_fields": describe_fields(core),
         "latency_cycles": core.latency,
         "multipliers": core.multipliers,
         "multiplies_per_output": core.multipliers / (t.m * t.m),
@@ -61,11 +49,7 @@ def describe(core):
 def generate(params, out_dir):
     """Write ``winograd.v`` and ``winograd.json`` into ``out_dir``; return their paths."""
     core = build_core(params)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "winograd.v").write_text(to_verilog(core, TOP))
-    (out_dir / "winograd.json").write_text(json.dumps(describe(core), indent=2) + "\n")
-    return out_dir / "winograd.v", out_dir / "winograd.json"
+    return write_design(core, TOP, out_dir, "winograd", describe(core))
 
 
 def check_layer(core, x, w):
@@ -148,30 +132,15 @@ def run(params, x, w, *, seed=0, in_stall=0.0, out_stall=0.0, workdir=None):
     ho, wo = h - t.r + 1, wd - t.r + 1
     ty, tx = -(-ho // t.m), -(-wo // t.m)
     per_image = ty * tx * k
-    keep = workdir is not None
-    workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-sim-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    job = {
-        "inputs": [format(pack(core.i.payload.shape(), beat), "x") for beat in stream],
-        "outputs": per_image * len(images), "seed": seed, "in_stall": in_stall,
-        "out_stall": out_stall, "result": str(workdir / "result.json"),
-        "max_cycles": int(20 * (len(stream) + core.latency)
-                          / max(1e-3, (1 - in_stall) * (1 - out_stall))) + 1000,
-        "latency": {"cycles": core.latency, "last_bit": core.i.payload.shape()["last"].offset},
-    }
-    (workdir / "job.json").write_text(json.dumps(job))
-    simulate(to_verilog(core, TOP), TOP, "sw.flows.testbench.stream", workdir=workdir,
-             env={"EIEGEN_JOB": str(workdir / "job.json")})
-    result = json.loads((workdir / "result.json").read_text())
-    shape = core.o.payload.shape()
-    tiles = [unpack(shape, int(beat, 16)) for beat in result["outputs"]]
+    tiles, cycles = run_beats(core, TOP, stream, per_image * len(images), seed=seed,
+                              in_stall=in_stall, out_stall=out_stall, workdir=workdir)
     y = np.stack([_untile(tiles[b * per_image:(b + 1) * per_image], k, ty, tx, t.m, ho, wo)
                   for b in range(len(images))])
     expected = np.stack([golden(core, image, w) for image in images])
     report = {
         "core": "winograd", "params": p, "images": len(images), "channels": c, "filters": k,
         "height": h, "width": wd, "tiles": ty * tx * len(images), "beats": len(stream),
-        "cycles": result["cycles"], "latency_cycles": core.latency,
+        "cycles": cycles, "latency_cycles": core.latency,
         "mismatches": int(np.count_nonzero(y != expected)), "outputs": int(y.size),
         "multipliers": core.multipliers,
         "multiplies": len(stream) * core.multipliers,
@@ -179,8 +148,6 @@ def run(params, x, w, *, seed=0, in_stall=0.0, out_stall=0.0, workdir=None):
         "seed": seed, "in_stall": in_stall, "out_stall": out_stall,
         "wall_s": round(time.monotonic() - started, 2),
     }
-    if not keep:
-        shutil.rmtree(workdir, ignore_errors=True)
     return (y if x.ndim == 4 else y[0]), report
 
 
@@ -221,13 +188,7 @@ SYNTH_FLAGS = "-dff"
 
 def synth(params, target, workdir=None):
     """Out-of-context synthesis report of the tile on ``target``."""
-    made = []
-
-    def make():
-        made.append(build_core(params))
-        return made[-1]
-    report = synth_report(make, TOP, target, workdir, synth_flags=SYNTH_FLAGS)
-    core = made[0]
+    report, core = synth_core(build_core, params, TOP, target, workdir, synth_flags=SYNTH_FLAGS)
     report.update(core="winograd", params=core.params, multipliers=core.multipliers,
                   synth_flags=SYNTH_FLAGS,
                   widths={k: v for k, v in core.widths.items() if not k.endswith("range")})
@@ -294,6 +255,7 @@ def _cli_sim_arguments(p):
 
 
 def _cli_generate(args, params):
+    import json
     from sw.cli.common import progress
     build_core(params)  # validate before creating anything
     verilog, meta = generate(params, args.out)

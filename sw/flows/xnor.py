@@ -7,14 +7,15 @@ offset ``N + b`` (raw) or ``N - T'`` with ``T' = T - b`` clamped to
 ``[-N, N + 1]`` (sign mode), as ``docs/numerics.md`` explains.
 """
 
+import sys
 import time
 
 import numpy as np
 
 from sw.golden.lowbit import check_bits, xnor_layer
 from sw.spec.numerics import check_fits
-from sw.flows.stream import (check_shapes, describe_core, layer_report, run_beats, synth_core,
-                          tile_rows, untile, write_design)
+from sw.flows.stream import (check_shapes, describe_core, register_array, run_layer, synth_core,
+                             write_design)
 
 __all__ = ["build_core", "describe", "generate", "check_layer", "offsets", "run", "synth"]
 
@@ -91,19 +92,14 @@ def run(params, w, x, bias=None, thresholds=None, *, seed=0, in_stall=0.0, out_s
     thresholds = None if thresholds is None else np.asarray(thresholds)
     check_layer(core, w, x, bias, thresholds)
     p = core.params
-    (m, n), batch = w.shape, x.shape[0]
+    m, n = w.shape
     if p["sign"] and thresholds is None:
         thresholds = np.zeros(m, dtype=np.int64)
     start = offsets(core, n, np.zeros(m, dtype=np.int64) if bias is None else bias, thresholds)
-    beats = tile_rows(w, x, p["lanes"], p["width"], {"offset": start}, encode=_bits_to_int,
-                      layout=core.i.payload.shape())
-    results, cycles = run_beats(core, TOP, beats, batch * -(-m // p["lanes"]), seed=seed,
-                                in_stall=in_stall, out_stall=out_stall, workdir=workdir)
-    y = untile(results, batch, m, p["lanes"])
     golden = xnor_layer(x, w, bias, thresholds)
-    report = layer_report("xnor", core, w, x, beats, cycles, y, golden, peak=core.macs,
-                          seed=seed, in_stall=in_stall, out_stall=out_stall, started=started)
-    return y, report
+    return run_layer("xnor", core, TOP, w, x, {"offset": start}, golden, peak=core.macs,
+                     started=started, encode=_bits_to_int, seed=seed, in_stall=in_stall,
+                     out_stall=out_stall, workdir=workdir)
 
 
 def synth(params, target, workdir=None):
@@ -116,11 +112,9 @@ def synth(params, target, workdir=None):
 
 # ---------------------------------------------------------------- eiegen generate|sim|synth xnor
 # Declared here, so the command line gains the core without a CLI module
-# knowing it (sw.flows.registry). CLI helpers are imported when a command
-# runs: the flow does not need the CLI.
+# knowing it (sw.flows.registry).
 
-def _cli_options(parser, verb):
-    g = parser.add_argument_group("XNOR array options")
+def _cli_options(g):
     g.add_argument("--lanes", type=int, default=4, help="dot products in parallel (default 4)")
     g.add_argument("--width", type=int, default=32, help="bits per cycle per lane (default 32)")
     g.add_argument("--max-inputs", type=int, default=1024,
@@ -128,53 +122,15 @@ def _cli_options(parser, verb):
     g.add_argument("--acc-bits", type=int, help="accumulator width (default: cannot overflow)")
     g.add_argument("--tree-regs-every", type=int, default=1,
                    help="popcount-tree levels per pipeline register, 0 = none (default 1)")
-    g.add_argument("--raw", action="store_true",
-                   help="output Y = N - 2 popcount(x xor w) exactly, not the sign bit Y >= T")
 
 
-def _cli_params(args):
-    return dict(lanes=args.lanes, width=args.width, max_inputs=args.max_inputs,
-                acc_bits=args.acc_bits, tree_regs_every=args.tree_regs_every, sign=not args.raw)
-
-
-def _cli_sim_arguments(p):
-    p.add_argument("--weights", required=True, help="W.npy, bits 0/1 (1 means +1), shape (M, N)")
-    p.add_argument("--inputs", required=True, help="X.npy, bits, shape (B, N)")
-    p.add_argument("--bias", help="b.npy, integers, shape (M,)")
-    p.add_argument("--thresholds", help="T.npy, integers (M,): outputs Y >= T "
-                                        "(default 0: the sign)")
-    p.add_argument("--out", required=True, help="Y.npy, shape (B, M)")
-
-
-def _cli_generate(args, params):
-    from sw.cli.common import progress
-    core = build_core(params)
-    verilog, meta = generate(params, args.out)
-    progress(f"wrote {verilog} and {meta}: {core.macs} xnor MACs a cycle, "
-             f"latency {core.latency} cycles")
-
-
-def _cli_simulate(args, params):
-    from sw.cli.common import load_array, simulate_layer
-    core = build_core(params)
-    w = load_array(args.weights, "weights")
-    x = load_array(args.inputs, "inputs")
-    # An empty --thresholds means none, an empty --bias is a missing file.
-    extra = [None if path is None else load_array(path, what)
-             for path, what in ((args.bias, "bias"), (args.thresholds or None, "thresholds"))]
-    check_layer(core, w, x, *extra)
-    simulate_layer(args, run, params, "xnor ", w, x, *extra)
-
-
-def _cli_synthesize(args, params):
-    from sw.cli.common import synthesize_array
-    build_core(params)
-    synthesize_array(args, synth, params, "the xnor array ")
-
-
-# Imported here, not above, to keep the declaration in one place.
-from sw.flows.registry import Core, register  # noqa: E402
-
-register(Core(name="xnor", help="XNOR-popcount binary dot-product array", options=_cli_options,
-              params=_cli_params, generate=_cli_generate, simulate=_cli_simulate,
-              synthesize=_cli_synthesize, sim_arguments=_cli_sim_arguments))
+register_array(
+    sys.modules[__name__], "xnor", "XNOR-popcount binary dot-product array",
+    title="XNOR array options", options=_cli_options,
+    raw=("sign", "output Y = N - 2 popcount(x xor w) exactly, not the sign bit Y >= T"),
+    params=("lanes", "width", "max_inputs", "acc_bits", "tree_regs_every", "sign"),
+    files={"weights": "W.npy, bits 0/1 (1 means +1), shape (M, N)",
+           "inputs": "X.npy, bits, shape (B, N)",
+           "bias": "b.npy, integers, shape (M,)",
+           "thresholds": "T.npy, integers (M,): outputs Y >= T (default 0: the sign)"},
+    kind="xnor", generated="{core.macs} xnor MACs a cycle, latency {core.latency} cycles")
