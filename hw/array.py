@@ -142,6 +142,17 @@ class LaneArray(StreamArray):
     tree's outputs from ``first`` to ``last`` (``accumulate``); the result
     leaves through ``output``, requantized or raw. Each stage adds to
     ``latency`` as ``StreamArray`` says.
+
+    Every lane array takes these parameters (each says what differs):
+
+    max_inputs : int
+        Longest dot product accepted; sizes the accumulator.
+    acc_bits : int, optional
+        Accumulator width; by default the smallest that cannot overflow. A
+        smaller one is refused.
+    tree_regs_every : int
+        A register after every this many adder-tree levels; 0 for a
+        combinational tree.
     """
 
     @property

@@ -36,14 +36,9 @@ class MacArray(LaneArray):
     bias_bits : int, optional
         Width of the signed bias, at the product scale. Default
         ``act_bits + weight_bits``.
-    max_inputs : int
-        Longest dot product accepted; sizes the accumulator.
-    acc_bits : int, optional
-        Accumulator width; by default the smallest that cannot overflow
-        (``sw.spec.numerics.accumulator_bits``). A smaller one is refused.
-    tree_regs_every : int
-        A pipeline register after every this many adder-tree levels; 0 for a
-        combinational tree.
+    max_inputs, acc_bits, tree_regs_every
+        As ``LaneArray``; the accumulator by default
+        ``sw.spec.numerics.accumulator_bits`` wide.
     requant : bool
         Requantize the accumulator to ``out_bits``; otherwise results are the
         raw ``acc_bits`` accumulator.

@@ -37,14 +37,10 @@ class TernaryArray(LaneArray):
         Width of the signed scales ``Wp`` and ``Wn`` (2 to 32); scaled mode.
     bias_bits : int, optional
         Width of the signed bias (default ``act_bits + scale_bits``).
-    max_inputs : int
-        Longest dot product accepted; sizes the sums and the accumulator.
-    acc_bits : int, optional
-        Width of the result before requantization (raw: the accumulator);
-        by default the smallest that cannot overflow
-        (``sw.spec.lowbit.ternary_acc_bits``). A smaller one is refused.
-    tree_regs_every : int
-        A register after every this many adder-tree levels; 0 for none.
+    max_inputs, acc_bits, tree_regs_every
+        As ``LaneArray``; ``max_inputs`` sizes the sums P and Q too, and
+        ``acc_bits`` is the result's width before requantization (raw: the
+        accumulator), by default ``sw.spec.lowbit.ternary_acc_bits``.
     scaled : bool
         Apply ``Wp``/``Wn`` and requantize; otherwise output the raw sum.
     shift : int, optional

@@ -28,14 +28,9 @@ class XnorArray(LaneArray):
         Dot products (output neurons) in parallel (1 to 256).
     width : int
         Bits consumed per cycle per lane (1 to 1024).
-    max_inputs : int
-        Longest dot product accepted; sizes the accumulator.
-    acc_bits : int, optional
-        Accumulator width; by default the smallest that cannot overflow
-        (``sw.spec.lowbit.xnor_acc_bits``). A smaller one is refused.
-    tree_regs_every : int
-        A register after every this many popcount-tree levels; 0 for a
-        combinational tree.
+    max_inputs, acc_bits, tree_regs_every
+        As ``LaneArray``, the tree a popcount tree; the accumulator by
+        default ``sw.spec.lowbit.xnor_acc_bits`` wide.
     sign : bool
         Output one bit per lane, ``acc >= 0`` (1 means +1): a binary layer's
         activation, ready for the next XNOR layer. Otherwise output the
