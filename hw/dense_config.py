@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from sw.spec.numerics import accumulator_bits
 from sw.spec.packing import bit_fields
 
+from .checks import check_int
+
 __all__ = ["DenseConfig", "DENSE_MEMORIES", "dense_layer_fields"]
 
 #: Memory ids of the dense engine's load port.
@@ -31,23 +33,19 @@ class DenseConfig:
 
     def validate(self):
         """``ValueError`` naming the first parameter out of range and its option."""
-        def check(name, value, lo, hi, option):
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise ValueError(f"{name} must be an integer from {lo} to {hi}, not {value!r} "
-                                 f"(option {option})")
-        check("lane count", self.lanes, 1, 64, "--lanes")
-        check("width", self.width, 1, 64, "--width")
+        check_int("lane count", self.lanes, 1, 64, "--lanes")
+        check_int("width", self.width, 1, 64, "--width")
         if self.width % self.lanes:
             raise ValueError(f"width {self.width} must be a multiple of the lane count "
                              f"{self.lanes}: a layer's outputs, {self.lanes} at a time, fill "
                              f"words of {self.width} activations (option --width)")
-        check("activation width", self.act_bits, 2, 24, "--act-bits")
-        check("weight width", self.weight_bits, 2, 24, "--weight-bits")
-        check("bias width", self.bias_bits, 2, 48, "--bias-bits")
-        check("longest activation vector", self.max_cols, 1, 1 << 16, "--max-cols")
-        check("weight words", self.weight_words, 1, 1 << 20, "--weight-words")
-        check("bias words", self.bias_words, 1, 1 << 20, "--bias-words")
-        check("layer count", self.max_layers, 1, 64, "--max-layers")
+        check_int("activation width", self.act_bits, 2, 24, "--act-bits")
+        check_int("weight width", self.weight_bits, 2, 24, "--weight-bits")
+        check_int("bias width", self.bias_bits, 2, 48, "--bias-bits")
+        check_int("longest activation vector", self.max_cols, 1, 1 << 16, "--max-cols")
+        check_int("weight words", self.weight_words, 1, 1 << 20, "--weight-words")
+        check_int("bias words", self.bias_words, 1, 1 << 20, "--bias-words")
+        check_int("layer count", self.max_layers, 1, 64, "--max-layers")
         if self.accumulator_bits > 62:
             raise ValueError(f"the accumulator would need {self.accumulator_bits} bits, over "
                              f"62: lower the widths or --max-cols")

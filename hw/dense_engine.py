@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
 from .memory import address_bits, placed_memory
-from .engine import Engine
+from .engine import Engine, end_layer, offer_outputs
 from .mac import MacArray
 from .requantize import requantize_at_run_time
 from .dense_config import DENSE_MEMORIES, dense_layer_fields
@@ -171,23 +171,12 @@ class DenseEngine(Engine):
                     with m.If(write_out):
                         m.d.sync += [slot.eq(0), gathered.eq(0), o_addr.eq(o_addr + 1)]
                     with m.If(results_left == 1):
-                        m.d.sync += [src.eq(~src), layer.eq(layer + 1)]
-                        with m.If(last):
-                            m.d.sync += [out_count.eq(0), out_pending.eq(0)]
-                            m.next = "OUTPUT"
-                        with m.Else():
-                            m.next = "START"
+                        end_layer(m, src=src, layer=layer, last=last, out_count=out_count,
+                                  out_pending=out_pending, outputs="OUTPUT")
             with m.State("OUTPUT"):
-                # The last word was written as the layer ended; a read shows
-                # a word the cycle after its address.
-                m.d.comb += [a_rd.addr.eq(Cat(out_count[:aw], src)), a_rd.en.eq(1),
-                             self.output.payload.eq(a_rd.data),
-                             self.output.valid.eq(out_pending)]
-                with m.If(~out_pending):
-                    m.d.sync += out_pending.eq(1)
-                with m.Elif(self.output.ready):
-                    m.d.sync += [out_pending.eq(0), out_count.eq(out_count + 1)]
-                    with m.If(out_count + 1 == out_words):
-                        m.d.sync += layer.eq(0)
-                        m.next = "IDLE"
+                # The last word was written as the layer ended.
+                m.d.comb += [a_rd.addr.eq(Cat(out_count[:aw], src)), a_rd.en.eq(1)]
+                offer_outputs(m, self.output, a_rd.data, out_count=out_count,
+                              out_pending=out_pending, finished=out_count + 1 == out_words,
+                              done=layer.eq(0))
         return m

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from .memory import address_bits, load_layout
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "end_layer", "offer_outputs"]
 
 
 class Engine(wiring.Component):
@@ -49,3 +49,35 @@ class Engine(wiring.Component):
     def baked_image(self):
         """The memory images baked in, or None (loaded at run time)."""
         return self._image
+
+
+def end_layer(m, *, src, layer, last, out_count, out_pending, outputs):
+    """In an engine's FSM, as a layer's last result is written: the buffers
+    swap (``src``), the layer count moves on, and the next layer starts
+    (state ``START``) or, after the last layer (``last``), the outputs are
+    read out from the first word (state ``outputs``, then ``offer_outputs``).
+    """
+    m.d.sync += [src.eq(~src), layer.eq(layer + 1)]
+    with m.If(last):
+        m.d.sync += [out_count.eq(0), out_pending.eq(0)]
+        m.next = outputs
+    with m.Else():
+        m.next = "START"
+
+
+def offer_outputs(m, output, word, *, out_count, out_pending, finished, done):
+    """In an engine's FSM, the state that sends the outputs: ``word`` of the
+    buffer, read at ``out_count`` (by the caller), shows the cycle after its
+    address, so a word is read one cycle (``out_pending`` low) and offered on
+    ``output`` from the next until taken: a beat every two cycles. After the
+    beat that makes ``finished`` (an expression in ``out_count``) true, the
+    statements ``done`` run and the engine is idle (state ``IDLE``).
+    """
+    m.d.comb += [output.payload.eq(word), output.valid.eq(out_pending)]
+    with m.If(~out_pending):
+        m.d.sync += out_pending.eq(1)
+    with m.Elif(output.ready):
+        m.d.sync += [out_pending.eq(0), out_count.eq(out_count + 1)]
+        with m.If(finished):
+            m.d.sync += done
+            m.next = "IDLE"

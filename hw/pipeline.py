@@ -94,6 +94,19 @@ class Pipelined:
         return self._latency
 
 
+def _handshake(m, ready, *, name, valid_name, path):
+    """A stage's valid/ready pair, counted on ``path``: its valid register
+    ``{name}_{valid_name}``, its ready ``{name}_ready`` (for the caller to
+    drive from the next stage) and ``take``, when the stage loads: it is
+    empty or being emptied. ``ready`` (the source's) is driven with ``take``."""
+    path.stage()
+    stage_valid = Signal(name=f"{name}_{valid_name}")
+    stage_ready = Signal(name=f"{name}_ready")
+    take = ~stage_valid | stage_ready
+    m.d.comb += ready.eq(take)
+    return stage_valid, stage_ready, take
+
+
 def register_stage(m, valid, ready, values, *, name, path):
     """Insert one register stage after a valid/ready source.
 
@@ -117,11 +130,8 @@ def register_stage(m, valid, ready, values, *, name, path):
         The stage's valid, and its ready for the caller to drive from the
         next stage. Latency one cycle, throughput one beat per cycle.
     """
-    path.stage()
-    stage_valid = Signal(name=f"{name}_valid")
-    stage_ready = Signal(name=f"{name}_ready")
-    take = ~stage_valid | stage_ready
-    m.d.comb += ready.eq(take)
+    stage_valid, stage_ready, take = _handshake(m, ready, name=name, valid_name="valid",
+                                                path=path)
     with m.If(take):
         m.d.sync += stage_valid.eq(valid)
         m.d.sync += [reg.eq(value) for reg, value in values]
@@ -155,11 +165,7 @@ def accumulate_stage(m, valid, ready, last, updates, *, name, path):
     (done, done_ready) : (Signal, Signal)
         Valid of the finished result, and the ready for the caller to drive.
     """
-    path.stage()
-    done = Signal(name=f"{name}_done")
-    done_ready = Signal(name=f"{name}_ready")
-    take = ~done | done_ready
-    m.d.comb += ready.eq(take)
+    done, done_ready, take = _handshake(m, ready, name=name, valid_name="done", path=path)
     with m.If(take):
         m.d.sync += done.eq(valid & last)
         with m.If(valid):

@@ -1,20 +1,19 @@
 """Ternary MAC array: 2-bit weights add, subtract or skip; no multipliers per input."""
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 
 from sw.spec.lowbit import ternary_acc_bits, ternary_sum_bits
 
-from .adder_tree import AdderTree
-from .array import MAX_ACC_BITS, StreamArray, check_acc_bits, check_int
+from .array import (LaneArray, check_acc_bits, check_dsp, check_fixed_point, check_lanes,
+                    check_length, check_requantize)
 from .multiply import multiply
 from .pipeline import accumulate_stage, register_stage
-from .requantize import Requantize
 
 __all__ = ["TernaryArray"]
 
 
-class TernaryArray(StreamArray):
+class TernaryArray(LaneArray):
     """``lanes`` ternary dot products in parallel, ``width`` inputs per cycle each.
 
     Weights are -1, 0 or +1 (two-bit two's complement), so each input is
@@ -38,14 +37,10 @@ class TernaryArray(StreamArray):
         Width of the signed scales ``Wp`` and ``Wn`` (2 to 32); scaled mode.
     bias_bits : int, optional
         Width of the signed bias (default ``act_bits + scale_bits``).
-    max_inputs : int
-        Longest dot product accepted; sizes the sums and the accumulator.
-    acc_bits : int, optional
-        Width of the result before requantization (raw: the accumulator);
-        by default the smallest that cannot overflow
-        (``sw.spec.lowbit.ternary_acc_bits``). A smaller one is refused.
-    tree_regs_every : int
-        A register after every this many adder-tree levels; 0 for none.
+    max_inputs, acc_bits, tree_regs_every
+        As ``LaneArray``; ``max_inputs`` sizes the sums P and Q too, and
+        ``acc_bits`` is the result's width before requantization (raw: the
+        accumulator), by default ``sw.spec.lowbit.ternary_acc_bits``.
     scaled : bool
         Apply ``Wp``/``Wn`` and requantize; otherwise output the raw sum.
     shift : int, optional
@@ -77,32 +72,22 @@ class TernaryArray(StreamArray):
     def __init__(self, *, lanes=4, width=8, act_bits=8, scale_bits=8, bias_bits=None,
                  max_inputs=1024, acc_bits=None, tree_regs_every=1, scaled=True, shift=None,
                  out_bits=None, relu=False, dsp_multipliers=None):
-        check_int("lane count", lanes, 1, 256, "--lanes")
-        check_int("width", width, 1, 256, "--width")
-        check_int("activation width", act_bits, 2, 32, "--act-bits")
-        check_int("scale width", scale_bits, 2, 32, "--scale-bits")
-        bias_bits = act_bits + scale_bits if bias_bits is None else bias_bits
-        check_int("bias width", bias_bits, 1, MAX_ACC_BITS, "--bias-bits")
-        check_int("maximum input count", max_inputs, 1, 1 << 24, "--max-inputs")
-        check_int("adder-tree register spacing", tree_regs_every, 0, 16, "--tree-regs-every")
+        check_lanes(lanes, width)
+        bias_bits = check_fixed_point(act_bits, scale_bits, "scale", bias_bits)
+        check_length(max_inputs, tree_regs_every)
         acc_bits = check_acc_bits(acc_bits, ternary_acc_bits(act_bits, max_inputs, bias_bits,
                                                              scale_bits if scaled else None),
                                   f"can overflow with --max-inputs {max_inputs}")
-        dsp_multipliers = 2 * lanes if dsp_multipliers is None else dsp_multipliers
-        check_int("DSP multiplier count", dsp_multipliers, 0, 1 << 16, "--dsp-multipliers")
-        shift = scale_bits - 1 if shift is None else shift
-        out_bits = act_bits if out_bits is None else out_bits
-        if scaled:
-            check_int("requantize shift", shift, 0, acc_bits, "--shift")
-            check_int("output width", out_bits, 2, acc_bits, "--out-bits")
-        elif relu:
+        dsp_multipliers = check_dsp(dsp_multipliers, 2 * lanes)
+        shift, out_bits = check_requantize(scaled, shift, out_bits, acc_bits=acc_bits,
+                                           act_bits=act_bits, coef_bits=scale_bits)
+        if relu and not scaled:
             raise ValueError("ReLU needs the scaled mode: raw outputs are the exact sums")
         self._params = dict(lanes=lanes, width=width, act_bits=act_bits, scale_bits=scale_bits,
                             bias_bits=bias_bits, max_inputs=max_inputs, acc_bits=acc_bits,
-                            tree_regs_every=tree_regs_every, scaled=bool(scaled),
-                            shift=shift if scaled else 0,
-                            out_bits=out_bits if scaled else acc_bits, relu=bool(relu),
-                            dsp_multipliers=min(dsp_multipliers, 2 * lanes) if scaled else 0)
+                            tree_regs_every=tree_regs_every, scaled=bool(scaled), shift=shift,
+                            out_bits=out_bits, relu=bool(relu),
+                            dsp_multipliers=dsp_multipliers if scaled else 0)
         super().__init__(
             self._params,
             {"act": data.ArrayLayout(signed(act_bits), width),
@@ -119,11 +104,6 @@ class TernaryArray(StreamArray):
         return fields
 
     @property
-    def macs(self):
-        """Ternary multiply-accumulates per cycle at full throughput."""
-        return self._params["lanes"] * self._params["width"]
-
-    @property
     def multipliers(self):
         """Scale multipliers (two a lane in scaled mode, used once a dot product)."""
         return 2 * self._params["lanes"] if self._params["scaled"] else 0
@@ -132,12 +112,10 @@ class TernaryArray(StreamArray):
         p = self._params
         lanes, width, scaled = p["lanes"], p["width"], p["scaled"]
         m = Module()
-        side = data.StructLayout({**self._side_fields(), "first": 1, "last": 1})
         # Raw: one tree of +-a a lane. Scaled: two trees a lane, P (even) and Q (odd).
         term_bits = p["act_bits"] if scaled else p["act_bits"] + 1
-        m.submodules.tree = tree = AdderTree(lanes * (1 + scaled), width, term_bits,
-                                             regs_every=p["tree_regs_every"], tag_shape=side)
-        path.through(tree)
+        tree = path.through(self.adder_tree(m, "tree", lanes * (1 + scaled), term_bits,
+                                            self._side_fields()))
 
         # Select: bit 0 of a weight says "use it", bit 1 "negative" (-1 = 0b11).
         # It feeds the tree's first adder level without a register of its own:
@@ -153,32 +131,27 @@ class TernaryArray(StreamArray):
                               (tree.i.payload.terms[2 * l + 1][k], Mux(w[0] & w[1], a, 0))]
                 else:
                     moves.append((tree.i.payload.terms[l][k], Mux(w[0], Mux(w[1], -a, a), 0)))
-        moves += [(tree.i.payload.tag[name], beat[name]) for name, _ in side]
-        m.d.comb += [target.eq(value) for target, value in moves]
+        m.d.comb += [target.eq(value) for target, value in moves + self.side_band(tree)]
         m.d.comb += [tree.i.valid.eq(self.i.valid), self.i.ready.eq(tree.i.ready)]
 
-        # Accumulate; on a first beat the lane's bias and scales are latched
-        # too, and stay with the finished sums until the next stage takes them.
+        if not scaled:
+            sums, done, done_ready = self.accumulate(m, path, tree, "bias", name="sums")
+            self.output(m, path, done, done_ready, sums, requantize=False)
+            return m
+
+        # Accumulate P and Q; on a first beat the lane's bias and scales are
+        # latched too, and stay with the finished sums until the next stage
+        # takes them.
         summed = tree.o.payload
         first = summed.tag.first
-        if scaled:
-            sum_bits = ternary_sum_bits(p["act_bits"], p["max_inputs"])
-            sums = Signal(data.ArrayLayout(signed(sum_bits), 2 * lanes))
-            held = Signal(data.StructLayout(self._side_fields()))
-            updates = [(sums[j], Mux(first, 0, sums[j]) + summed.sums[j])
-                       for j in range(2 * lanes)]
-            updates += [(held[name], Mux(first, summed.tag[name], held[name]))
-                        for name, _ in self._side_fields().items()]
-        else:
-            sums = Signal(data.ArrayLayout(signed(p["acc_bits"]), lanes))
-            updates = [(sums[l], Mux(first, summed.tag.bias[l], sums[l]) + summed.sums[l])
-                       for l in range(lanes)]
+        sum_bits = ternary_sum_bits(p["act_bits"], p["max_inputs"])
+        sums = Signal(data.ArrayLayout(signed(sum_bits), 2 * lanes))
+        held = Signal(data.StructLayout(self._side_fields()))
+        updates = [(sums[j], Mux(first, 0, sums[j]) + summed.sums[j]) for j in range(2 * lanes)]
+        updates += [(held[name], Mux(first, summed.tag[name], held[name]))
+                    for name, _ in self._side_fields().items()]
         done, done_ready = accumulate_stage(m, tree.o.valid, tree.o.ready, summed.tag.last,
                                             updates, name="acc", path=path)
-        if not scaled:
-            m.d.comb += [self.o.valid.eq(done), self.o.payload.eq(sums),
-                         done_ready.eq(self.o.ready)]
-            return m
 
         # Scale once a dot product: Wp * P - Wn * Q + b, exact.
         scaled_sum = Signal(data.ArrayLayout(signed(p["acc_bits"]), lanes))
@@ -188,9 +161,5 @@ class TernaryArray(StreamArray):
             wn = multiply(sums[2 * l + 1], held.wn[l], in_luts=2 * l + 1 >= p["dsp_multipliers"])
             products.append((scaled_sum[l], wp - wn + held.bias[l]))
         valid, ready = register_stage(m, done, done_ready, products, name="scale", path=path)
-        m.submodules.requantize = post = path.through(Requantize(
-            lanes, p["acc_bits"], shift=p["shift"], out_bits=p["out_bits"], relu=p["relu"]))
-        m.d.comb += [post.i.valid.eq(valid), post.i.payload.eq(scaled_sum),
-                     ready.eq(post.i.ready)]
-        wiring.connect(m, wiring.flipped(self.o), post.o)
+        self.output(m, path, valid, ready, scaled_sum, requantize=True)
         return m

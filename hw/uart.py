@@ -22,12 +22,23 @@ def divisor_for(clock_hz, baud):
     return divisor
 
 
-def _check_divisor(divisor):
-    if not isinstance(divisor, int) or divisor < 4:
-        raise ValueError(f"divisor must be an integer >= 4 cycles a bit, not {divisor!r}")
+class _Uart(wiring.Component):
+    """What the receiver and the transmitter share: the bit time, ``divisor``
+    clock cycles (validated), and ports by annotation."""
+
+    def __init__(self, divisor):
+        if not isinstance(divisor, int) or divisor < 4:
+            raise ValueError(f"divisor must be an integer >= 4 cycles a bit, not {divisor!r}")
+        self._divisor = divisor
+        super().__init__()
+
+    @property
+    def divisor(self):
+        """Clock cycles per bit."""
+        return self._divisor
 
 
-class UartRx(wiring.Component):
+class UartRx(_Uart):
     """Receives bytes from a serial line.
 
     The line is synchronized (two flip-flops), a start bit is confirmed at
@@ -55,11 +66,6 @@ class UartRx(wiring.Component):
     o: Out(stream.Signature(8))
     framing_error: Out(1)
     overrun: Out(1)
-
-    def __init__(self, divisor):
-        _check_divisor(divisor)
-        self._divisor = divisor
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -113,7 +119,7 @@ class UartRx(wiring.Component):
         return m
 
 
-class UartTx(wiring.Component):
+class UartTx(_Uart):
     """Sends bytes on a serial line: start bit, 8 data bits LSB first, stop bit.
 
     Parameters
@@ -132,11 +138,6 @@ class UartTx(wiring.Component):
 
     i: In(stream.Signature(8))
     tx: Out(1, init=1)
-
-    def __init__(self, divisor):
-        _check_divisor(divisor)
-        self._divisor = divisor
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()

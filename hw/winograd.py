@@ -5,7 +5,8 @@ from amaranth.lib import data
 
 from sw.spec.winograd import cook_toom, odd_inverse, tile_widths
 
-from .array import MAX_ACC_BITS, StreamArray, check_int
+from .array import MAX_ACC_BITS, StreamArray, check_dsp
+from .checks import check_int
 from .multiply import balanced_sum, multiply, times_constant
 from .pipeline import accumulate_stage, register_stage
 
@@ -108,8 +109,7 @@ class WinogradTile(StreamArray):
             raise ValueError(f"outputs would need {widths['out']} bits, over the limit of "
                              f"{MAX_OUT_BITS}: lower --max-channels or the widths")
         positions = [(i, j) for i in range(n) for j in range(n) if keep[i][j]]
-        dsp_multipliers = len(positions) if dsp_multipliers is None else dsp_multipliers
-        check_int("DSP multiplier count", dsp_multipliers, 0, 1 << 16, "--dsp-multipliers")
+        dsp_multipliers = check_dsp(dsp_multipliers, len(positions))
         self.transforms = t
         self.widths = widths
         self.positions = positions
@@ -117,7 +117,7 @@ class WinogradTile(StreamArray):
             dict(m=m, r=r, act_bits=act_bits, weight_bits=weight_bits,
                  max_channels=max_channels, domain=domain, relu=bool(relu),
                  keep=keep, points=[str(p) for p in t.points],
-                 dsp_multipliers=min(dsp_multipliers, len(positions))),
+                 dsp_multipliers=dsp_multipliers),
             {"d": data.ArrayLayout(data.ArrayLayout(signed(act_bits), n), n),
              "u": data.ArrayLayout(signed(widths["u"]), len(positions))},
             data.ArrayLayout(data.ArrayLayout(signed(widths["out"]), m), m))

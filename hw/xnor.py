@@ -1,18 +1,16 @@
 """XNOR-popcount dot-product array: binary weights and binary activations."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data
 
 from sw.spec.lowbit import xnor_acc_bits
 
-from .adder_tree import AdderTree
-from .array import StreamArray, check_acc_bits, check_int
-from .pipeline import accumulate_stage
+from .array import LaneArray, check_acc_bits, check_lanes, check_length
 
 __all__ = ["XnorArray"]
 
 
-class XnorArray(StreamArray):
+class XnorArray(LaneArray):
     """``lanes`` binary dot products in parallel, ``width`` bits per cycle each.
 
     Bits stand for +1 (1) and -1 (0), so a dot product of N bits is
@@ -30,14 +28,9 @@ class XnorArray(StreamArray):
         Dot products (output neurons) in parallel (1 to 256).
     width : int
         Bits consumed per cycle per lane (1 to 1024).
-    max_inputs : int
-        Longest dot product accepted; sizes the accumulator.
-    acc_bits : int, optional
-        Accumulator width; by default the smallest that cannot overflow
-        (``sw.spec.lowbit.xnor_acc_bits``). A smaller one is refused.
-    tree_regs_every : int
-        A register after every this many popcount-tree levels; 0 for a
-        combinational tree.
+    max_inputs, acc_bits, tree_regs_every
+        As ``LaneArray``, the tree a popcount tree; the accumulator by
+        default ``sw.spec.lowbit.xnor_acc_bits`` wide.
     sign : bool
         Output one bit per lane, ``acc >= 0`` (1 means +1): a binary layer's
         activation, ready for the next XNOR layer. Otherwise output the
@@ -60,11 +53,8 @@ class XnorArray(StreamArray):
 
     def __init__(self, *, lanes=4, width=32, max_inputs=1024, acc_bits=None,
                  tree_regs_every=1, sign=False):
-        check_int("lane count", lanes, 1, 256, "--lanes")
-        check_int("width", width, 1, 1024, "--width")
-        check_int("maximum input count", max_inputs, 1, 1 << 24, "--max-inputs")
-        check_int("popcount-tree register spacing", tree_regs_every, 0, 16,
-                  "--tree-regs-every")
+        check_lanes(lanes, width, max_width=1024)
+        check_length(max_inputs, tree_regs_every, tree="popcount-tree")
         acc_bits = check_acc_bits(
             acc_bits, xnor_acc_bits(max_inputs, sign),
             f"cannot hold an XNOR dot product of --max-inputs {max_inputs} bits"
@@ -77,37 +67,24 @@ class XnorArray(StreamArray):
              "offset": data.ArrayLayout(signed(acc_bits), lanes)},
             data.ArrayLayout(unsigned(1) if sign else signed(acc_bits), lanes))
 
-    @property
-    def macs(self):
-        """Binary multiply-accumulates per cycle at full throughput."""
-        return self._params["lanes"] * self._params["width"]
-
     def build(self, platform, path):
         p = self._params
         m = Module()
-        tag = data.StructLayout({"offset": data.ArrayLayout(signed(p["acc_bits"]), p["lanes"]),
-                                 "first": 1, "last": 1})
-        m.submodules.popcount = tree = AdderTree(p["lanes"], p["width"], 1, signed=False,
-                                                 regs_every=p["tree_regs_every"], tag_shape=tag)
-        path.through(tree)
+        tree = path.through(self.adder_tree(m, "popcount", p["lanes"], 1,
+                                            {"offset": self.i.payload.offset.shape()},
+                                            signed=False))
         beat = self.i.payload
         m.d.comb += [tree.i.payload.terms[l][k].eq(beat.act[k] ^ beat.weight[l][k])
                      for l in range(p["lanes"]) for k in range(p["width"])]
-        m.d.comb += [tree.i.payload.tag.offset.eq(beat.offset),
-                     tree.i.payload.tag.first.eq(beat.first),
-                     tree.i.payload.tag.last.eq(beat.last),
-                     tree.i.valid.eq(self.i.valid), self.i.ready.eq(tree.i.ready)]
+        m.d.comb += [target.eq(value) for target, value in self.side_band(tree)]
+        m.d.comb += [tree.i.valid.eq(self.i.valid), self.i.ready.eq(tree.i.ready)]
 
-        acc = Signal(data.ArrayLayout(signed(p["acc_bits"]), p["lanes"]))
-        counted = tree.o.payload
-        done, done_ready = accumulate_stage(
-            m, tree.o.valid, tree.o.ready, counted.tag.last,
-            [(acc[l], Mux(counted.tag.first, counted.tag.offset[l], acc[l])
-              - (counted.sums[l] << 1)) for l in range(p["lanes"])], name="acc", path=path)
+        acc, done, done_ready = self.accumulate(m, path, tree, "offset",
+                                                lambda offset, count: offset - (count << 1))
         if p["sign"]:
             # acc >= 0 is the inverted sign bit: no comparator, no register.
             m.d.comb += [self.o.payload[l].eq(~acc[l][-1]) for l in range(p["lanes"])]
+            m.d.comb += [self.o.valid.eq(done), done_ready.eq(self.o.ready)]
         else:
-            m.d.comb += self.o.payload.eq(acc)
-        m.d.comb += [self.o.valid.eq(done), done_ready.eq(self.o.ready)]
+            self.output(m, path, done, done_ready, acc, requantize=False)
         return m

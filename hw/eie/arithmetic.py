@@ -28,10 +28,8 @@ class ArithmeticUnit(PeUnit):
 
     Parameters
     ----------
-    config : hw.eie.config.EieConfig
-    index : int
-        The PE's number (its load beats).
-    image : sw.flows.eie_image.EieImage, optional
+    config, index, image
+        As ``PeUnit``; ``image`` bakes in the codebook.
 
     Ports
     -----

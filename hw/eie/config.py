@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from sw.spec.numerics import accumulator_bits
 from sw.spec.packing import bit_fields
 
+from ..checks import check_int
+
 __all__ = ["EieConfig", "MEMORIES", "UP5K_SPRAMS", "layer_fields"]
 
 #: Single-port RAMs of an iCE40 UP5K (16384 x 16 bits each).
@@ -45,27 +47,23 @@ class EieConfig:
 
     def validate(self):
         """``ValueError`` naming the first parameter out of range and its option."""
-        def check(name, value, lo, hi, option):
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise ValueError(f"{name} must be an integer from {lo} to {hi}, not {value!r} "
-                                 f"(option {option})")
-        check("PE count", self.pes, 1, 64, "--pes")
-        check("index width", self.index_bits, 1, 8, "--index-bits")
-        check("relative-index width", self.z_bits, 1, 8, "--z-bits")
-        check("activation width", self.act_bits, 2, 24, "--act-bits")
-        check("codebook width", self.codebook_bits, 2, 24, "--codebook-bits")
-        check("bias width", self.bias_bits, 2, 48, "--bias-bits")
-        check("queue depth", self.queue_depth, 1, 64, "--queue-depth")
-        check("entries per word", self.entries_per_word, 1, 16, "--entries-per-word")
+        check_int("PE count", self.pes, 1, 64, "--pes")
+        check_int("index width", self.index_bits, 1, 8, "--index-bits")
+        check_int("relative-index width", self.z_bits, 1, 8, "--z-bits")
+        check_int("activation width", self.act_bits, 2, 24, "--act-bits")
+        check_int("codebook width", self.codebook_bits, 2, 24, "--codebook-bits")
+        check_int("bias width", self.bias_bits, 2, 48, "--bias-bits")
+        check_int("queue depth", self.queue_depth, 1, 64, "--queue-depth")
+        check_int("entries per word", self.entries_per_word, 1, 16, "--entries-per-word")
         if self.entries_per_word & (self.entries_per_word - 1):
             raise ValueError(f"entries per word must be a power of two, not "
                              f"{self.entries_per_word} (option --entries-per-word)")
-        check("entries per PE", self.nnz_depth, 1, 1 << 20, "--nnz-depth")
-        check("pointers per PE", self.ptr_depth, 2, 1 << 20, "--ptr-depth")
-        check("longest activation vector", self.max_cols, 1, 1 << 16, "--max-cols")
-        check("rows per PE", self.rows_per_pe, 1, 1 << 16, "--rows-per-pe")
-        check("biases per PE", self.bias_depth, 1, 1 << 20, "--bias-depth")
-        check("layer count", self.max_layers, 1, 64, "--max-layers")
+        check_int("entries per PE", self.nnz_depth, 1, 1 << 20, "--nnz-depth")
+        check_int("pointers per PE", self.ptr_depth, 2, 1 << 20, "--ptr-depth")
+        check_int("longest activation vector", self.max_cols, 1, 1 << 16, "--max-cols")
+        check_int("rows per PE", self.rows_per_pe, 1, 1 << 16, "--rows-per-pe")
+        check_int("biases per PE", self.bias_depth, 1, 1 << 20, "--bias-depth")
+        check_int("layer count", self.max_layers, 1, 64, "--max-layers")
         for name, option in [("spram", "--spram"), ("sequential_scan", "--sequential-scan")]:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r} "

@@ -2,16 +2,17 @@
 words hold a non-zero, and the read of those words, one a cycle, into a
 small FIFO for the broadcaster (``hw.eie.broadcaster``)."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Fragment, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..memory import address_bits, placed_memory, single_port
+from ..pipeline import Pipelined
 from .layouts import layer_config_layout
 from .lnzd import LeadingNonzero
 
-__all__ = ["WordFetcher", "fetched_layout", "write_layout"]
+__all__ = ["WordFetcher", "fetch_timing", "fetched_layout", "write_layout"]
 
 
 def write_layout(config):
@@ -30,7 +31,7 @@ def fetched_layout(config):
                               "ptr": address_bits(config.ptr_depth + 2)})
 
 
-class WordFetcher(wiring.Component):
+class WordFetcher(Pipelined, wiring.Component):
     """Reads the activation words of a layer's input that hold a non-zero.
 
     Both activation buffers (words of ``pes`` lanes, element ``j`` at word
@@ -74,9 +75,11 @@ class WordFetcher(wiring.Component):
     busy : Out(1)
         Words still to read, in flight, or waiting in the FIFO.
 
-    Latency: a word is at the FIFO's head two cycles after it is read (the
-    read, then the FIFO's write); throughput one word a cycle, the next
-    word's address always a register (chosen a cycle ahead).
+    Latency: a word is at the FIFO's head ``latency`` (two) cycles after it
+    is read (the read, then the FIFO's write), and the FIFO holds ``slots``
+    (three) words, both counted from the design as built: the figures the
+    cycle model follows (``sw.golden.cycles``). Throughput one word a cycle,
+    the next word's address always a register (chosen a cycle ahead).
     """
 
     def __init__(self, config):
@@ -96,7 +99,14 @@ class WordFetcher(wiring.Component):
             "busy": Out(1),
         })
 
-    def elaborate(self, platform):
+    @property
+    def slots(self):
+        """Words the FIFO holds, as built."""
+        self.count()
+        return self._slots
+
+    def build(self, platform, path):
+        # `path`: a word's read to the FIFO's head.
         c = self._c
         n = c.pes
         m = Module()
@@ -174,6 +184,7 @@ class WordFetcher(wiring.Component):
         ptr_bits = address_bits(c.ptr_depth + 2)
         fetched = fetched_layout(c)
         m.submodules.fetched = fifo = SyncFIFO(width=fetched.size, depth=3)
+        self._slots = fifo.depth
         fetch = Signal()
         in_flight = Signal()  # a word read last cycle, written into the FIFO now
         flight_ptr = Signal(ptr_bits)
@@ -181,7 +192,12 @@ class WordFetcher(wiring.Component):
         # its slot a cycle late. Three slots keep one word a cycle flowing.
         fetch_room = fifo.level + in_flight < fifo.depth
         m.d.comb += fetch.eq(self.scan & more & fetch_room)
+        # A word read is on the read port, and in flight, the next cycle...
+        path.stage()
         m.d.sync += in_flight.eq(fetch)
+        # ... and, written into the FIFO then, at its head (first word falling
+        # through) the cycle after.
+        path.stage()
         with m.If(fetch):
             # The first pointer of the word's first column: layer base + element.
             m.d.sync += [flight_ptr.eq(self.ptr_base + upcoming * n), *advance()]
@@ -197,3 +213,19 @@ class WordFetcher(wiring.Component):
                      fifo.r_en.eq(self.words.ready),
                      self.busy.eq(more | in_flight | fifo.r_rdy)]
         return m
+
+
+def fetch_timing(config):
+    """The word fetcher's cycle figures, as built for ``config``, for the cycle
+    model (``sw.golden.cycles``), which follows the engine register for register.
+
+    Returns
+    -------
+    dict
+        ``latency``: cycles from a word's read to its being at the FIFO's
+        head (``WordFetcher.latency``); ``slots``: words the FIFO holds
+        (``WordFetcher.slots``).
+    """
+    fetcher = WordFetcher(config)
+    Fragment.get(fetcher, None)  # built (and so used) only to be counted
+    return {"latency": fetcher.latency, "slots": fetcher.slots}

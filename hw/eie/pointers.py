@@ -29,11 +29,8 @@ class PointerRead(PeUnit):
 
     Parameters
     ----------
-    config : hw.eie.config.EieConfig
-    index : int
-        The PE's number (its load beats).
-    image : sw.flows.eie_image.EieImage, optional
-        Pointer contents to bake in.
+    config, index, image
+        As ``PeUnit``; ``image`` bakes in the pointers.
 
     Ports
     -----

@@ -6,6 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..engine import end_layer, offer_outputs
 from ..layer_table import layer_layout
 from ..memory import address_bits, load_layout
 from .config import MEMORIES, layer_fields
@@ -252,27 +253,16 @@ class LayerSequencer(wiring.Component):
                 with m.If(self.wb_done):
                     m.d.sync += [done_row.eq(done_row + 1), done_left.eq(done_left - n)]
                     with m.If(done_left <= n):
-                        m.d.sync += [src.eq(~src), layer.eq(layer + 1)]
-                        with m.If(last):
-                            m.d.sync += [out_count.eq(0), out_pending.eq(0)]
-                            m.next = "FLUSH"
-                        with m.Else():
-                            m.next = "START"
+                        end_layer(m, src=src, layer=layer, last=last, out_count=out_count,
+                                  out_pending=out_pending, outputs="FLUSH")
             with m.State("FLUSH"):
                 # The last write-back word lands now; read nothing before it.
                 m.next = "OUTPUT"
             with m.State("OUTPUT"):
-                # The read port shows a word the cycle after its address: one
-                # cycle to fetch, then offer it until taken.
-                m.d.comb += [self.output.payload.eq(self.word),
-                             self.output.valid.eq(out_pending)]
-                with m.If(~out_pending):
-                    m.d.sync += out_pending.eq(1)
-                with m.Elif(self.output.ready):
-                    m.d.sync += [out_pending.eq(0), out_count.eq(out_count + 1)]
-                    with m.If((out_count + 1) * n >= rows):
-                        m.d.sync += [layer.eq(0), idle.eq(1)]
-                        m.next = "IDLE"
+                # The fetcher reads at out_count (read_addr) in this phase.
+                offer_outputs(m, self.output, self.word, out_count=out_count,
+                              out_pending=out_pending, finished=(out_count + 1) * n >= rows,
+                              done=[layer.eq(0), idle.eq(1)])
 
         # A new input count (loaded mid-vector, too) counts from the words
         # already taken: the vector ends at the next beat if they already

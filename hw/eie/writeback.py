@@ -22,10 +22,8 @@ class WriteBack(PeUnit):
 
     Parameters
     ----------
-    config : hw.eie.config.EieConfig
-    index : int
-        The PE's number (its load beats).
-    image : sw.flows.eie_image.EieImage, optional
+    config, index, image
+        As ``PeUnit``; ``image`` bakes in the biases.
 
     Ports
     -----

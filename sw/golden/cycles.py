@@ -28,7 +28,7 @@ on any model without a simulator. Per layer and input vector:
   cycle (an empty column still takes one cycle); each entry is in flight for
   five more cycles (sparse-matrix read and its register, entry register and
   codebook read, multiply, accumulate). These latencies are the hardware's
-  own counts (``pe_figures``).
+  own counts (``pe_figures``), as are the fetcher's (``fetch_figures``).
 * ``DRAIN`` waits until every queue, stage and pipeline is empty, as each
   PE notes in a register: the cycle after it was empty and nothing was
   pushed to it (one ``DRAIN`` cycle if that already held in the last
@@ -52,10 +52,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["layer_cycles", "network_cycles", "pe_figures"]
-
-FETCH_LATENCY = 2  # a fetched word can be taken this many cycles after its read
-FETCH_SLOTS = 3  # words the fetch FIFO holds
+__all__ = ["layer_cycles", "network_cycles", "pe_figures", "fetch_figures"]
 
 
 @lru_cache(maxsize=None)
@@ -68,6 +65,30 @@ def pe_figures(spram=False):
     from hw.eie.config import EieConfig
     from hw.eie.pe import pe_timing
     return pe_timing(EieConfig(spram=spram))
+
+
+@lru_cache(maxsize=None)
+def fetch_figures(sequential_scan=False, spram=False):
+    """The word fetcher's figures as the generator builds them
+    (``hw.eie.fetcher.fetch_timing``), not restated here: ``latency`` (a
+    fetched word can be taken this many cycles after its read) and ``slots``
+    (words the fetch FIFO holds)."""
+    from hw.eie.config import EieConfig
+    from hw.eie.fetcher import fetch_timing
+    return fetch_timing(EieConfig(sequential_scan=sequential_scan, spram=spram))
+
+
+#: Figures of the default organization, by the names the unit tests use;
+#: found from the hardware when first asked for (``__getattr__``).
+_FIGURES = {"FETCH_LATENCY": lambda: fetch_figures()["latency"],
+            "FETCH_SLOTS": lambda: fetch_figures()["slots"],
+            "WRITEBACK_LATENCY": lambda: pe_figures()["writeback"]}
+
+
+def __getattr__(name):
+    if name in _FIGURES:
+        return _FIGURES[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _real_entries(eie):
@@ -87,6 +108,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
         raise ValueError(f"queue depth must be >= 1, not {queue_depth}")
     n = eie.pes
     figures = pe_figures(bool(spram))
+    fetcher = fetch_figures(bool(sequential_scan), bool(spram))
     pipeline = figures["in_flight"]  # cycles an issued entry is in flight after its issue
     entries = eie.entries()
     activations = np.asarray(activations)
@@ -125,10 +147,10 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
             # not, and the kept words in the FIFO, taken ones a cycle late.
             in_flight = last_fetch == t - 1
             held = sum(1 for f in arrivals[taken:] if f <= t - 2)
-            fetch = fetched < len(words) and held + in_flight < FETCH_SLOTS
+            fetch = fetched < len(words) and held + in_flight < fetcher["slots"]
             emit = bool(mask) and all(len(q) < queue_depth for q in queues)
             after = len(mask) - emit
-            ready = taken < len(arrivals) and arrivals[taken] + FETCH_LATENCY <= t
+            ready = taken < len(arrivals) and arrivals[taken] + fetcher["latency"] <= t
             load = after == 0 and ready
             done_scanning = (after == 0 and taken == len(kept) and fetched == len(words)
                              and not in_flight)
