@@ -1,6 +1,8 @@
 """The dense engine (the MAC array running whole networks) in Verilator."""
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -8,7 +10,9 @@ from sw.flows.dense_image import build_dense_image, dense_config_for
 from sw.golden.eie import infer, input_activations
 from sw.flows.eie import drive
 
-__all__ = ["dense_engine_for", "run"]
+__all__ = ["dense_engine_for", "run", "describe", "generate", "synth", "TOP"]
+
+TOP = "eiegen_dense"
 
 
 def dense_engine_for(model, *, runtime_load=False, **options):
@@ -46,3 +50,120 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
         "mac_utilization": macs / (c.lanes * c.width * sum(cycles)),
         "runtime_load": runtime_load, "wall_s": round(time.monotonic() - started, 2),
     }
+
+
+def describe(engine):
+    """JSON-ready description: configuration, ports, memories, layer-table fields."""
+    from hw.dense_config import DENSE_MEMORIES, dense_layer_fields
+    from sw.flows.stream import describe_ports
+    c = engine.config
+    return {
+        "core": "dense", "top": TOP, "config": vars(c) | {"acc_bits": c.accumulator_bits},
+        "ports": describe_ports(engine), "load_memories": DENSE_MEMORIES,
+        "load_fields": {name: {"offset": f.offset, "width": f.width}
+                        for name, f in engine.load.payload.shape()},
+        "layer_fields": {k: {"offset": o, "width": w}
+                         for k, (o, w) in dense_layer_fields(c).items()},
+        "baked_model": engine.baked_image is not None,
+        "macs_per_cycle_ceiling": c.lanes * c.width,
+    }
+
+
+def generate(model, out_dir, **options):
+    """Write ``dense.v`` and ``dense.json`` of the dense engine for ``model``,
+    its weights baked in."""
+    from sw.flows.toolchain import to_verilog
+    engine, _ = dense_engine_for(model, **options)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "dense.v").write_text(to_verilog(engine, TOP))
+    (out_dir / "dense.json").write_text(json.dumps(describe(engine), indent=2) + "\n")
+    return out_dir / "dense.v", out_dir / "dense.json"
+
+
+def synth(model, target, workdir=None, seed=1, **options):
+    """Out-of-context synthesis report of the dense engine for ``model``,
+    placed and routed with nextpnr seed ``seed``."""
+    from sw.flows.toolchain import synth_report
+    made = []
+
+    def make():
+        made.append(dense_engine_for(model, **options)[0])
+        return made[-1]
+    report = synth_report(make, TOP, target, workdir, seed=seed)
+    report.update(core="dense", config=vars(made[0].config))
+    return report
+
+
+# ---------------------------------------------------------------- eiegen generate|sim|synth dense
+# Declared here, so the command line gains the core without a CLI module
+# knowing it (sw.flows.registry). CLI helpers are imported when a command runs.
+
+def _cli_options(parser, verb):
+    g = parser.add_argument_group("dense engine options (the MAC array running whole networks)")
+    g.add_argument("--lanes", type=int, default=2, help="outputs computed at once (default 2)")
+    g.add_argument("--width", type=int, default=4,
+                   help="inputs a beat, a multiple of --lanes (default 4)")
+    parser.add_argument("--model", required=True,
+                        help="M.npz from eiegen compress: its layers decoded to dense weights")
+
+
+def _cli_params(args):
+    return dict(lanes=args.lanes, width=args.width)
+
+
+def _cli_sim_arguments(p):
+    p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
+    p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
+    p.add_argument("--runtime-load", action="store_true",
+                   help="load the memories through the load port instead of baking them in")
+
+
+def _cli_generate(args, options):
+    from sw.cli.common import load_model, progress
+    verilog, meta = generate(load_model(args.model), args.out, **options)
+    c = json.loads(meta.read_text())["config"]
+    progress(f"wrote {verilog} and {meta}: {c['lanes']}x{c['width']} MAC array, "
+             f"{c['max_layers']} layers, model baked in")
+
+
+def _cli_simulate(args, options):
+    from sw.cli.common import (check_stalls, check_writable, load_model, load_model_inputs,
+                               progress, save_checked)
+    model = load_model(args.model)
+    x = load_model_inputs(args.inputs, model)
+    check_writable(args.out, args.report)
+    check_stalls(args)
+    dense_engine_for(model, **options)  # refuse what does not fit before simulating
+    progress(f"Verilator: {len(x)} inferences on the {options['lanes']}x{options['width']} "
+             f"dense engine")
+    y, report = run(model, x, runtime_load=args.runtime_load, seed=args.seed,
+                    in_stall=args.in_stall, out_stall=args.out_stall, **options)
+    save_checked(args, y, report)
+    progress(f"{report['samples']} inferences, 0 mismatches against the golden model; "
+             f"{report['cycles_per_inference']:.0f} cycles per inference, MAC utilization "
+             f"{100 * report['mac_utilization']:.1f}%, {report['wall_s']} s wall; "
+             f"wrote {args.out}")
+
+
+def _cli_synthesize(args, options):
+    from sw.cli.common import check_writable, load_model, progress, write_json
+    model = load_model(args.model)
+    check_writable(args.report)
+    dense_engine_for(model, **options)
+    progress(f"synthesizing the dense engine for {args.target} (Yosys, nextpnr)")
+    report = synth(model, args.target, **options)
+    if args.report:
+        write_json(args.report, report)
+    progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} "
+             f"DSPs, {report['brams']} BRAMs, Fmax {report['fmax_mhz']} MHz")
+
+
+# Imported here, not above, to keep the declaration in one place.
+from sw.flows.registry import Core, register  # noqa: E402
+
+register(Core(name="dense", help="dense engine: the MAC array running whole networks",
+              options=_cli_options, params=_cli_params, generate=_cli_generate,
+              simulate=_cli_simulate, synthesize=_cli_synthesize,
+              sim_arguments=_cli_sim_arguments,
+              sim_report="R.json: mismatches, cycles per layer and inference"))

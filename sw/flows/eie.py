@@ -140,17 +140,11 @@ def drive(engine, a0, load, out_rows, budget, n_layers, *, seed=0, in_stall=0.0,
 def describe(engine):
     """JSON-ready description: configuration, ports, memories, layer-table fields."""
     from hw.eie.config import MEMORIES, layer_fields
-    from amaranth.hdl import Value
+    from sw.flows.stream import describe_ports
     c = engine.config
-    ports = [{"name": "clk", "direction": "in", "width": 1},
-             {"name": "rst", "direction": "in", "width": 1}]
-    for path, member, value in engine.signature.flatten(engine):
-        ports.append({"name": "__".join(map(str, path)),
-                      "direction": "in" if member.flow.name == "In" else "out",
-                      "width": len(Value.cast(value))})
     return {
         "core": "eie", "top": TOP, "config": vars(c) | {"acc_bits": c.accumulator_bits},
-        "ports": ports, "load_memories": MEMORIES,
+        "ports": describe_ports(engine), "load_memories": MEMORIES,
         "load_fields": {name: {"offset": f.offset, "width": f.width}
                         for name, f in engine.load.payload.shape()},
         "layer_fields": {k: {"offset": o, "width": w} for k, (o, w) in layer_fields(c).items()},

@@ -22,7 +22,8 @@ __all__ = ["Core", "Registry", "BUILTIN", "REGISTRY", "register", "core", "cores
 #: The built-in cores and the flow modules that register them, in the order
 #: ``eiegen generate|sim|synth --help`` lists them.
 BUILTIN = {"mac": "sw.flows.mac", "eie": "sw.flows.eie", "xnor": "sw.flows.xnor",
-           "ternary": "sw.flows.ternary", "winograd": "sw.flows.winograd"}
+           "ternary": "sw.flows.ternary", "winograd": "sw.flows.winograd",
+           "dense": "sw.flows.dense"}
 
 
 @dataclass(frozen=True)
