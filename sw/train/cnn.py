@@ -23,8 +23,8 @@ from sw.spec.numerics import relu, requantize
 from sw.train import nn
 from sw.train.nn import _im2col, _pool
 
-__all__ = ["LENET5_LIKE", "lenet5_mnist", "fixed_inputs", "init", "forward", "predict", "accuracy", "train", "quantize",
-           "infer_fixed"]
+__all__ = ["LENET5_LIKE", "lenet5_mnist", "fixed_inputs", "init", "forward", "predict", "accuracy",
+           "train", "quantize", "infer_fixed"]
 
 #: Conv layers (out channels, filter size), then hidden fully connected widths.
 LENET5_LIKE = {"convs": [(6, 3), (12, 3)], "hidden": [64], "classes": 10}

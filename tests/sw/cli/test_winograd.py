@@ -61,8 +61,8 @@ def test_sim_winograd_domain_pruned_with_relu(save, cli, tmp_path):
 
 
 BAD = {
-    "image smaller than filter": ([], lambda t, save: save(t, "x.npy", np.ones((3, 2, 8), int)), None,
-                                  r"the image \(2x8\) is smaller than the 3x3 filter"),
+    "image smaller than filter": ([], lambda t, save: save(t, "x.npy", np.ones((3, 2, 8), int)),
+                                  None, r"the image \(2x8\) is smaller than the 3x3 filter"),
     "unsupported m": (["--m", "9"], None, None,
                       r"output tile size m must be an integer from 2 to 6, not 9"),
     "unsupported r": (["--r", "1"], None, None, r"filter size r must be an integer from 2"),
@@ -87,7 +87,8 @@ BAD = {
     "bad mask": (["--domain", "winograd", "--keep", "MASK"], None, None,
                  "must hold only 0 and 1"),
     "stall": (["--out-stall", "1"], None, None, r"--out-stall is a probability"),
-    "missing file": ([], lambda t, save: str(t / "nope.npy"), None, "inputs file .*nope.npy not found"),
+    "missing file": ([], lambda t, save: str(t / "nope.npy"), None,
+                     "inputs file .*nope.npy not found"),
 }
 
 
