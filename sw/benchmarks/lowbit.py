@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from sw.benchmarks.report import MAC_CONFIGS, _why_not, synth_rows, write_section
-from sw.flows.toolchain import TARGETS
 from sw.errors import ToolchainError
+from sw.flows.toolchain import TARGETS
 
 __all__ = ["bench_lowbit", "ARRAYS"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sw.flows.toolchain import TARGETS
 from sw.errors import DoesNotFit, ToolchainError
+from sw.flows.toolchain import TARGETS
 
 __all__ = ["bench_mac", "bench_winograd", "write_section", "synth_rows"]
 

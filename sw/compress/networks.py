@@ -12,11 +12,11 @@ golden model and the EIE engine run.
 
 import numpy as np
 
-from sw.train import nn
 from sw.compress.pipeline import finish, size_table
-from sw.formats.csc import encode_layer
 from sw.compress.prune import density, iterative_prune
 from sw.compress.share import share_layer
+from sw.formats.csc import encode_layer
+from sw.train import nn
 
 __all__ = ["deep_compress", "eie_model", "relu_after"]
 

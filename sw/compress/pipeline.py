@@ -11,14 +11,14 @@ import time
 
 import numpy as np
 
-from sw.train import mlp
-from sw.train.datasets import load as load_dataset
-from sw.formats.csc import encode_column, encode_layer
-from sw.formats.huffman import encoded_bits
-from sw.formats.model import CompressedModel, Layer
 from sw.compress.prune import density, iterative_prune, sensitivity, threshold_masks
 from sw.compress.quantize import frac_for, to_mantissas
 from sw.compress.share import share_layer
+from sw.formats.csc import encode_column, encode_layer
+from sw.formats.huffman import encoded_bits
+from sw.formats.model import CompressedModel, Layer
+from sw.train import mlp
+from sw.train.datasets import load as load_dataset
 
 __all__ = ["PRESETS", "compress_preset", "compress_weights", "finish", "size_table",
            "size_rows", "SIZE_COLUMNS", "check_float_layers", "check_format"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from sw.flows.dense_image import build_dense_image, dense_config_for
-from sw.golden.eie import infer, input_activations
 from sw.flows.eie import drive
+from sw.golden.eie import infer, input_activations
 
 __all__ = ["dense_engine_for", "run", "describe", "generate", "synth", "TOP"]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sw.flows.eie_image import build_image, config_for
+from sw.flows.toolchain import simulate, to_verilog
 from sw.golden.cycles import network_cycles
 from sw.golden.eie import infer, input_activations
-from sw.flows.eie_image import build_image, config_for
 from sw.spec.packing import pack, unpack
-from sw.flows.toolchain import simulate, to_verilog
 
 __all__ = ["TOP", "engine_for", "run", "layer_cycles_from_events"]
 

@@ -15,9 +15,9 @@ never adds a base to them.
 
 from dataclasses import dataclass
 
-from sw.golden.eie import accumulator_width
 from hw.eie.config import MEMORIES, EieConfig, layer_fields
 from sw.flows.image import check_room, fit_config
+from sw.golden.eie import accumulator_width
 from sw.spec.packing import pack_fields
 
 __all__ = ["config_for", "EieImage", "build_image"]

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from amaranth.hdl import Value
 
-from sw.spec.packing import pack, unpack
 from sw.flows.registry import Core, register
 from sw.flows.toolchain import simulate, synth_report, to_verilog
+from sw.spec.packing import pack, unpack
 
 __all__ = ["check_shapes", "describe_core", "describe_ports", "describe_fields", "write_design",
            "tile_rows", "untile", "latency_job", "run_beats", "layer_report", "run_layer",

@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from sw.golden.conv import check_conv, correlate2d
-from sw.spec.numerics import check_fits
 from sw.flows.stream import describe_fields, describe_ports, run_beats, synth_core, write_design
+from sw.golden.conv import check_conv, correlate2d
 from sw.golden.winograd import filter_transform, input_tiles, winograd_conv
+from sw.spec.numerics import check_fits
 
 __all__ = ["TOP", "build_core", "describe", "generate", "check_layer", "beats", "golden", "run",
            "run_cnn", "synth"]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sw.errors import EiegenError
 from sw.formats.csc import EieLayer, decode_layer
 from sw.spec.numerics import signed_range
-from sw.errors import EiegenError
 
 __all__ = ["FORMAT", "VERSION", "Layer", "CompressedModel", "ModelFileError", "save", "load"]
 

@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from sw.flows.toolchain import simulate, to_verilog
 from sw.errors import EiegenError, ToolchainError
+from sw.flows.toolchain import simulate, to_verilog
 
 __all__ = ["simulated_board", "board_design", "image_for", "SIM_DIVISOR"]
 

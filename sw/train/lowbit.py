@@ -31,12 +31,12 @@ from functools import partial
 
 import numpy as np
 
-from sw.train import nn
-from sw.train.nn import _sign
-from sw.train.datasets import load as load_dataset
+from sw.compress.quantize import frac_for, to_mantissas
 from sw.golden.dense import dense_layer
 from sw.golden.lowbit import BinaryNet, TernaryNet, binary_infer, ternary_infer
-from sw.compress.quantize import frac_for, to_mantissas
+from sw.train import nn
+from sw.train.datasets import load as load_dataset
+from sw.train.nn import _sign
 
 __all__ = ["KINDS", "init", "forward", "accuracy", "train", "to_binary_net", "to_ternary_net",
            "to_fixed_point", "fixed_infer", "train_all"]

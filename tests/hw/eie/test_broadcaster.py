@@ -11,8 +11,8 @@ from amaranth.lib import data
 
 from hw.eie.broadcaster import Broadcaster
 from hw.eie.config import EieConfig
-from sw.formats.synthetic import random_inputs, random_model
 from sw.flows.testbench.amaranth import StreamSink, StreamSource, run_testbench
+from sw.formats.synthetic import random_inputs, random_model
 from sw.golden.cycles import layer_cycles
 from sw.golden.eie import infer
 from sw.spec.packing import pack

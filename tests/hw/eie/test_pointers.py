@@ -8,11 +8,11 @@ import pytest
 
 from hw.eie.config import MEMORIES, layer_fields
 from hw.eie.pointers import PointerRead
+from hw.layer_table import layer_layout
 from sw.flows.eie_image import build_image, config_for
 from sw.flows.testbench.amaranth import StreamSink, StreamSource, load_beats, run_testbench
 from sw.formats.synthetic import random_model
 from sw.spec.packing import unpack
-from hw.layer_table import layer_layout
 
 PES = 4
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sw.golden.conv import correlate2d
-from sw.spec.winograd import cook_toom
 from sw.golden.winograd import filter_transform, winograd_conv
+from sw.spec.winograd import cook_toom
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import copy
 import numpy as np
 import pytest
 
-from sw.train import cnn
-from sw.train import nn
 from sw.compress.bnfold import check_fold, fold
 from sw.compress.dsd import dsd, sparsity_masks
 from sw.compress.experiments import fresh, model_data
+from sw.train import cnn
+from sw.train import nn
 from sw.compress.lowrank import (conv_responses, equal_size_masks, factor_conv, factor_dense,
                                  lowrank, rank_for_energy)
 from sw.compress.networks import deep_compress, eie_model

@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from sw.compress import pipeline as compress
-from sw.formats import model as model_file
-from sw.golden.dense import dense_layer
-from sw.golden.cycles import layer_cycles
-from sw.formats.csc import EieLayer, decode_layer, encode_column, encode_layer
-from sw.golden.eie import infer, input_activations
-from sw.formats.huffman import code_lengths, decode, encode, encoded_bits
 from sw.compress.share import kmeans, share_layer
+from sw.formats import model as model_file
+from sw.formats.csc import EieLayer, decode_layer, encode_column, encode_layer
+from sw.formats.huffman import code_lengths, decode, encode, encoded_bits
+from sw.golden.cycles import layer_cycles
+from sw.golden.dense import dense_layer
+from sw.golden.eie import infer, input_activations
 
 
 # ---------------------------------------------------------------- Huffman

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from hw.dense_config import DenseConfig
 from sw.flows import dense as dense_sim
 from sw.flows.dense_image import build_dense_image, dense_config_for
-from hw.dense_config import DenseConfig
 from sw.golden.eie import infer
 
 from sw.formats.synthetic import random_inputs, random_model

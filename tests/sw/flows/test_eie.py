@@ -7,9 +7,9 @@ engine configuration serves every model and seed; LeNet-300-100 runs baked in.
 import numpy as np
 import pytest
 
+from hw.eie.config import EieConfig
 from sw.flows import eie as eie_sim
 from sw.flows.eie_image import build_image, config_for
-from hw.eie.config import EieConfig
 from sw.golden.eie import infer
 
 from sw.formats.synthetic import random_inputs, random_model

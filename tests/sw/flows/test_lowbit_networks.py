@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sw.flows import lowbit_networks as lowbit_sim
-from sw.train.datasets import load
 from sw.golden.lowbit import binary_infer, ternary_infer
+from sw.train.datasets import load
 from sw.train.lowbit import forward, init, quantize, start_from, to_binary_net, train_all
 
 DIGITS = 30

@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 
+from sw.errors import ToolchainError
 from sw.flows import mac
-from sw.spec.numerics import signed_range
 from sw.flows.stream import run_beats
 from sw.flows.toolchain import simulate, to_verilog
-from sw.errors import ToolchainError
+from sw.spec.numerics import signed_range
 
 CONFIGS = {
     "one-lane": dict(lanes=1, width=3),

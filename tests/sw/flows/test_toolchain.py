@@ -2,8 +2,8 @@
 
 import pytest
 
-from sw.flows.toolchain import simulate, verilator_env
 from sw.errors import ToolchainError
+from sw.flows.toolchain import simulate, verilator_env
 
 
 def test_missing_compiler_is_named(monkeypatch, tmp_path):

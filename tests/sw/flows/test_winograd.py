@@ -11,9 +11,9 @@ import pytest
 
 from hw.winograd import WinogradTile
 from sw.flows import winograd as winograd_sim
+from sw.golden.winograd import filter_transform, prune_winograd
 from sw.spec.numerics import signed_range
 from sw.spec.winograd import cook_toom
-from sw.golden.winograd import filter_transform, prune_winograd
 
 SPARSE_KEEP = [[1, 1, 0, 1], [1, 1, 1, 0], [0, 1, 1, 1], [1, 0, 1, 1]]
 CONFIGS = {

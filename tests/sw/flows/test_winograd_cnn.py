@@ -4,8 +4,8 @@ in Verilator bit-exact with the golden model."""
 import numpy as np
 import pytest
 
-from sw.train import cnn
 from sw.flows import winograd as winograd_sim
+from sw.train import cnn
 from sw.train.datasets import load
 
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from sw.golden.conv import check_conv, correlate2d
-from sw.spec.numerics import naf, signed_range
 from sw.golden.winograd import filter_transform, multiply_counts, prune_winograd, winograd_conv
+from sw.spec.numerics import naf, signed_range
 from sw.spec.winograd import cook_toom, odd_inverse, tile_widths
 
 SIZES = [(2, 3), (4, 3), (3, 2), (2, 2), (6, 3), (2, 5), (3, 5), (4, 5), (2, 7), (3, 3)]
