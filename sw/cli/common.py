@@ -218,3 +218,44 @@ def synthesize_array(args, synth, params, what):
         write_json(args.report, report)
     progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} DSPs, "
              f"{report['brams']} BRAMs, Fmax {report['fmax_mhz']} MHz")
+
+
+def model_sim_arguments(p):
+    """The data files of ``eiegen sim`` for an engine that runs a whole model."""
+    p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
+    p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
+    p.add_argument("--runtime-load", action="store_true",
+                   help="load the memories through the load port instead of baking them in")
+
+
+def simulate_model(args, fits, run, summary):
+    """``eiegen sim`` of an engine running ``--model`` on ``--inputs``.
+
+    ``fits(model)`` refuses an engine the model does not fit, before anything
+    is simulated; ``run(model, x, **stimulus)`` is the flow's run; the outputs
+    are written only if all agree, then ``summary(report)`` is printed.
+    """
+    model = load_model(args.model)
+    x = load_model_inputs(args.inputs, model)
+    check_writable(args.out, args.report)
+    check_stalls(args)
+    fits(model)
+    y, report = run(model, x, runtime_load=args.runtime_load, seed=args.seed,
+                    in_stall=args.in_stall, out_stall=args.out_stall)
+    save_checked(args, y, report)
+    progress(f"{summary(report)}; wrote {args.out}")
+
+
+def synthesize_model(args, fits, synth, what, summary):
+    """``eiegen synth`` of an engine sized for ``--model`` (if given): ``fits``
+    refuses what does not fit before Yosys runs; ``synth(model, target)`` is the
+    flow's synthesis; ``summary(report)`` its figures."""
+    model = load_model(args.model)
+    check_writable(args.report)
+    if model is not None:
+        fits(model)
+    progress(f"synthesizing {what} for {args.target} (Yosys, nextpnr)")
+    report = synth(model, args.target)
+    if args.report:
+        write_json(args.report, report)
+    progress(f"{args.target}: {summary(report)}")

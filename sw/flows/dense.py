@@ -26,7 +26,7 @@ def dense_engine_for(model, *, runtime_load=False, **options):
 
 
 def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
-        workdir=None, **options):
+        workdir=None, progress=None, **options):
     """Raw inputs (B, inputs) through the dense engine; ``(y, report)`` with
     ``mismatches`` against the golden model ``sw.golden.eie.infer`` (the same
     network the EIE engine runs), and cycles per layer and inference."""
@@ -34,6 +34,8 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     engine, image = dense_engine_for(model, runtime_load=runtime_load, **options)
     c = engine.config
     golden = infer(model, raw)
+    if progress:
+        progress(f"Verilator: {len(raw)} inferences on the {c.lanes}x{c.width} dense engine")
     beats = sum(-(-l.rows // c.lanes) * -(-l.cols // c.width) for l in model.layers)
     y, result = drive(engine, input_activations(model, raw),
                       image.load_beats() if runtime_load else [], image.out_rows,
@@ -113,10 +115,8 @@ def _cli_params(args):
 
 
 def _cli_sim_arguments(p):
-    p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
-    p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
-    p.add_argument("--runtime-load", action="store_true",
-                   help="load the memories through the load port instead of baking them in")
+    from sw.cli.common import model_sim_arguments
+    model_sim_arguments(p)
 
 
 def _cli_generate(args, options):
@@ -128,35 +128,24 @@ def _cli_generate(args, options):
 
 
 def _cli_simulate(args, options):
-    from sw.cli.common import (check_stalls, check_writable, load_model, load_model_inputs,
-                               progress, save_checked)
-    model = load_model(args.model)
-    x = load_model_inputs(args.inputs, model)
-    check_writable(args.out, args.report)
-    check_stalls(args)
-    dense_engine_for(model, **options)  # refuse what does not fit before simulating
-    progress(f"Verilator: {len(x)} inferences on the {options['lanes']}x{options['width']} "
-             f"dense engine")
-    y, report = run(model, x, runtime_load=args.runtime_load, seed=args.seed,
-                    in_stall=args.in_stall, out_stall=args.out_stall, **options)
-    save_checked(args, y, report)
-    progress(f"{report['samples']} inferences, 0 mismatches against the golden model; "
-             f"{report['cycles_per_inference']:.0f} cycles per inference, MAC utilization "
-             f"{100 * report['mac_utilization']:.1f}%, {report['wall_s']} s wall; "
-             f"wrote {args.out}")
+    from sw.cli.common import progress, simulate_model
+
+    def summary(report):
+        return (f"{report['samples']} inferences, 0 mismatches against the golden model; "
+                f"{report['cycles_per_inference']:.0f} cycles per inference, MAC utilization "
+                f"{100 * report['mac_utilization']:.1f}%, {report['wall_s']} s wall")
+    simulate_model(args, lambda model: dense_engine_for(model, **options),
+                   lambda model, x, **stimulus: run(model, x, progress=progress, **stimulus,
+                                                    **options), summary)
 
 
 def _cli_synthesize(args, options):
-    from sw.cli.common import check_writable, load_model, progress, write_json
-    model = load_model(args.model)
-    check_writable(args.report)
-    dense_engine_for(model, **options)
-    progress(f"synthesizing the dense engine for {args.target} (Yosys, nextpnr)")
-    report = synth(model, args.target, **options)
-    if args.report:
-        write_json(args.report, report)
-    progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} "
-             f"DSPs, {report['brams']} BRAMs, Fmax {report['fmax_mhz']} MHz")
+    from sw.cli.common import synthesize_model
+    synthesize_model(
+        args, lambda model: dense_engine_for(model, **options),
+        lambda model, target: synth(model, target, **options), "the dense engine",
+        lambda r: f"{r['luts']} LUTs, {r['ffs']} FFs, {r['dsps']} DSPs, {r['brams']} BRAMs, "
+                  f"Fmax {r['fmax_mhz']} MHz")
 
 
 # Imported here, not above, to keep the declaration in one place.

@@ -205,10 +205,8 @@ def _cli_params(args):
 
 
 def _cli_sim_arguments(p):
-    p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
-    p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
-    p.add_argument("--runtime-load", action="store_true",
-                   help="load the memories through the load port instead of baking them in")
+    from sw.cli.common import model_sim_arguments
+    model_sim_arguments(p)
 
 
 def _cli_generate(args, overrides):
@@ -222,37 +220,26 @@ def _cli_generate(args, overrides):
 
 
 def _cli_simulate(args, overrides):
-    from sw.cli.common import (check_stalls, check_writable, load_model, load_model_inputs,
-                               progress, save_checked)
-    model = load_model(args.model)
-    x = load_model_inputs(args.inputs, model)
-    check_writable(args.out, args.report)
-    check_stalls(args)
-    engine_for(model, **overrides)  # refuse what does not fit before simulating
-    y, report = run(model, x, runtime_load=args.runtime_load, seed=args.seed,
-                    in_stall=args.in_stall, out_stall=args.out_stall,
-                    progress=progress, **overrides)
-    save_checked(args, y, report)
-    per_layer = ", ".join(str(l["cycles"] // report["samples"]) for l in report["layers"])
-    progress(f"{report['samples']} inferences, 0 mismatches against the golden model; "
-             f"{report['cycles_per_inference']:.0f} cycles per inference (layers {per_layer}), "
-             f"PE utilization {100 * report['pe_utilization']:.1f}%, "
-             f"{report['wall_s']} s wall; wrote {args.out}")
+    from sw.cli.common import progress, simulate_model
+
+    def summary(report):
+        per_layer = ", ".join(str(l["cycles"] // report["samples"]) for l in report["layers"])
+        return (f"{report['samples']} inferences, 0 mismatches against the golden model; "
+                f"{report['cycles_per_inference']:.0f} cycles per inference (layers "
+                f"{per_layer}), PE utilization {100 * report['pe_utilization']:.1f}%, "
+                f"{report['wall_s']} s wall")
+    simulate_model(args, lambda model: engine_for(model, **overrides),
+                   lambda model, x, **stimulus: run(model, x, progress=progress, **stimulus,
+                                                    **overrides), summary)
 
 
 def _cli_synthesize(args, overrides):
-    from sw.cli.common import check_writable, load_model, progress, write_json
-    model = load_model(args.model)
-    check_writable(args.report)
-    if model is not None:
-        engine_for(model, **overrides)
-    progress(f"synthesizing the EIE engine for {args.target} (Yosys, nextpnr)")
-    report = synth(model, args.target, **overrides)
-    if args.report:
-        write_json(args.report, report)
-    progress(f"{args.target}: {report['luts']} LUTs ({report['luts_per_pe']} per PE), "
-             f"{report['ffs']} FFs, {report['dsps']} DSPs, {report['brams']} BRAMs, "
-             f"Fmax {report['fmax_mhz']} MHz")
+    from sw.cli.common import synthesize_model
+    synthesize_model(
+        args, lambda model: engine_for(model, **overrides),
+        lambda model, target: synth(model, target, **overrides), "the EIE engine",
+        lambda r: f"{r['luts']} LUTs ({r['luts_per_pe']} per PE), {r['ffs']} FFs, "
+                  f"{r['dsps']} DSPs, {r['brams']} BRAMs, Fmax {r['fmax_mhz']} MHz")
 
 
 # Imported here, not above, to keep the declaration in one place.
