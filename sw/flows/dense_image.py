@@ -23,6 +23,10 @@ __all__ = ["DenseImage", "dense_config_for", "build_dense_image"]
 
 def dense_config_for(model, lanes=2, width=4, **overrides):
     """The smallest dense engine that holds ``model`` (a ``CompressedModel``)."""
+    # The sizes below divide by lanes and width: refuse bad ones first, with
+    # the configuration's own messages.
+    DenseConfig(lanes=lanes, width=width).validate()
+
     def beats(layer):
         return -(-layer.rows // lanes) * -(-layer.cols // width)
     fit = dict(lanes=lanes, width=width, act_bits=model.act_bits,

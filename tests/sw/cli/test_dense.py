@@ -49,3 +49,10 @@ def test_dense_refuses_impossible_parameters(cli, tmp_path):
     assert status != 0 and len(err.strip().splitlines()) == 1
     assert "width 4 must be a multiple of the lane count 3" in err
     assert not (tmp_path / "gen").exists()
+
+
+def test_dense_refuses_zero_lanes_in_one_line(cli, tmp_path):
+    status, _, err = cli("generate", "dense", "--lanes", "0", "--model", model_path(tmp_path),
+                         "--out", str(tmp_path / "gen"))
+    assert status != 0 and len(err.strip().splitlines()) == 1
+    assert "lane count must be an integer from 1 to 64, not 0" in err
