@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = [
     "signed_range", "unsigned_range", "signed_bits_for", "accumulator_bits",
-    "requantize", "relu", "check_fits", "naf",
+    "requantize", "relu", "average", "check_fits", "naf",
 ]
 
 
@@ -68,6 +68,20 @@ def requantize(acc, shift, out_bits):
 def relu(x):
     """max(x, 0), element-wise, on integers."""
     return np.maximum(np.asarray(x, dtype=np.int64), 0)
+
+
+def average(total, count):
+    """Mean of ``count`` integers summing to ``total``: round half up, exact.
+
+    ``floor((2 total + count) / (2 count))``, element-wise; ``count >= 1``.
+    The mean of integers lies between their extremes, so it needs no
+    saturation. Average pooling (``docs/numerics.md``).
+    """
+    total = np.asarray(total, dtype=np.int64)
+    count = np.asarray(count, dtype=np.int64)
+    if (count < 1).any():
+        raise ValueError("an average needs at least one value (count >= 1)")
+    return (2 * total + count) // (2 * count)  # // on int64 is floor division
 
 
 def check_fits(name, values, bits, signed=True):
