@@ -76,14 +76,9 @@ def load_model(path):
 
 
 def load_model_inputs(path, model):
-    """Raw integer inputs (B, the first layer's inputs) for ``model``."""
-    x = load_array(path, "inputs")
-    if x.ndim != 2 or x.shape[1] != model.layers[0].cols:
-        raise EiegenError(f"inputs must have shape (B, {model.layers[0].cols}) for this model, "
-                          f"not {x.shape}")
-    if not np.issubdtype(x.dtype, np.integer):
-        raise EiegenError(f"inputs must hold raw integers, not {x.dtype}")
-    return x
+    """Inputs (B, *the model's input shape) from ``path``, checked against what the model takes."""
+    from sw.golden.network import check_inputs
+    return check_inputs(model, load_array(path, "inputs"))
 
 
 def check_writable(*paths):
@@ -222,7 +217,8 @@ def synthesize_array(args, synth, params, what):
 
 def model_sim_arguments(p):
     """The data files of ``eiegen sim`` for an engine that runs a whole model."""
-    p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
+    p.add_argument("--inputs", required=True,
+                   help="X.npy: (B, *input shape), raw integers or floats as the model says")
     p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
     p.add_argument("--runtime-load", action="store_true",
                    help="load the memories through the load port instead of baking them in")

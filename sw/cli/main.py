@@ -67,7 +67,16 @@ def cmd_compress(args):
     fmt = _format_options(args)
     compress.check_format(**{**compress.FORMAT_DEFAULTS,
                              **{k: v for k, v in fmt.items() if v is not None}})
-    if args.model:
+    qualities = _qualities(args.quality)
+    given = [flag for flag, value in (("--data", args.data), ("--labels", args.labels),
+                                      ("--eval-data", args.eval_data),
+                                      ("--eval-labels", args.eval_labels)) if value]
+    if args.onnx:
+        model, report = _compress_onnx(args, qualities, fmt)
+    elif given:
+        raise EiegenError(f"{given[0]} goes with --onnx: a bundled --model brings its own data, "
+                          f"and --weights takes --calibration")
+    elif args.model:
         if args.calibration or args.quality:
             raise EiegenError("--calibration and --quality go with --weights; a bundled "
                               "--model brings its own data and pruning qualities")
@@ -78,13 +87,6 @@ def cmd_compress(args):
         compress.check_float_layers(layers)
         calibration = None if args.calibration is None else \
             load_array(args.calibration, "calibration")
-        qualities = None
-        if args.quality:
-            try:
-                qualities = [float(q) for q in args.quality.split(",")]
-            except ValueError:
-                raise EiegenError(f"--quality takes comma-separated numbers, not "
-                                  f"{args.quality!r}") from None
         model, report = compress.compress_weights(
             layers, name=Path(args.weights).stem, qualities=qualities, calibration=calibration,
             seed=args.seed, init=args.init, progress=progress, **fmt)
@@ -92,8 +94,51 @@ def cmd_compress(args):
     if args.report:
         write_json(args.report, report)
     progress(f"wrote {args.out}: {report['compression_ratio']:.1f}x smaller, "
-              f"density {100 * report['density']:.1f}%")
+             f"density {100 * report['density']:.1f}%")
     print(_compression_table(report["layers"], report["total"]))
+
+
+def _qualities(text):
+    if not text:
+        return None
+    try:
+        return [float(q) for q in text.split(",")]
+    except ValueError:
+        raise EiegenError(f"--quality takes comma-separated numbers, not {text!r}") from None
+
+
+def _compress_onnx(args, qualities, fmt):
+    """``eiegen compress --onnx``: import, then compress on the user's data."""
+    from sw.compress.imported import compress_network
+    from sw.formats.onnx_graph import load_onnx
+    if args.calibration:
+        raise EiegenError("--calibration goes with --weights; with --onnx the calibration "
+                          "inputs are --data")
+    if not args.data:
+        raise EiegenError("--onnx needs --data X.npy: float inputs in the model's own units, "
+                          "shape (N, *input shape), to choose the fixed-point formats")
+    if args.eval_labels and not args.eval_data:
+        raise EiegenError("--eval-labels needs --eval-data, the inputs they label")
+    network = load_onnx(args.onnx)
+    for note in network.notes:
+        progress(f"{Path(args.onnx).name}: {note}")
+    progress(f"{Path(args.onnx).name}: input {network.input_name!r} "
+             f"{'x'.join(map(str, network.input_shape))}, "
+             f"{', '.join(layer['kind'] for layer in network.layers)}")
+    arrays = {flag: None if path is None else load_array(path, what)
+              for flag, path, what in (("data", args.data, "data"),
+                                       ("labels", args.labels, "labels"),
+                                       ("eval_data", args.eval_data, "evaluation data"),
+                                       ("eval_labels", args.eval_labels, "evaluation labels"))}
+    if arrays["labels"] is None:
+        progress("no --labels: compressing without retraining (no masked retraining, no "
+                 "centroid fine-tuning)")
+    return compress_network(
+        network.layers, network.input_shape, arrays["data"], name=network.name,
+        labels=arrays["labels"], eval_x=arrays["eval_data"], eval_labels=arrays["eval_labels"],
+        qualities=qualities, conv_index_bits=args.conv_index_bits,
+        retrain_epochs=args.retrain_epochs, finetune_epochs=args.finetune_epochs, lr=args.lr,
+        seed=args.seed, init=args.init, progress=progress, **fmt)
 
 
 def _compression_table(rows, total):
@@ -107,6 +152,8 @@ def _compression_table(rows, total):
 def cmd_inspect(args):
     from sw.formats import model as model_file
     m = model_file.load(args.model)
+    if not m.is_mlp:
+        return _inspect_network(args.model, m)
     print(f"{args.model}: {m.name}, {' -> '.join(map(str, m.sizes))}, {m.pes} PEs, "
           f"{m.index_bits}-bit indices, {m.z_bits}-bit relative indices, "
           f"{m.act_bits}-bit activations, {m.codebook_bits}-bit codebook")
@@ -124,26 +171,61 @@ def cmd_inspect(args):
         print(f"{key}: {json.dumps(value)}")
 
 
+def _inspect_network(path, m):
+    """``eiegen inspect`` of a network with convolution or pooling layers."""
+    shapes = m.shapes()
+    print(f"{path}: {m.name}, {m.input_kind} inputs {'x'.join(map(str, m.input_shape))} "
+          f"(input radix point {m.input_frac}), {len(m.layers)} layers, {m.pes} PEs, "
+          f"{m.act_bits}-bit activations, {m.codebook_bits}-bit codebook")
+    print(f"{'layer':>5} {'kind':>7} {'output':>12} {'weights':>9} {'density':>8} "
+          f"{'index bits':>10} {'shift':>5} {'relu':>4}  details")
+    for i, (l, shape) in enumerate(zip(m.layers, shapes[1:])):
+        out = "x".join(map(str, shape))
+        if l.kind in ("dense", "conv"):
+            w = l.weights()
+            bits = m.index_bits if l.kind == "dense" else l.index_bits
+            detail = "" if l.kind == "dense" else f"stride {l.stride}, pads {l.pads}"
+            print(f"{i:>5} {l.kind:>7} {out:>12} {w.size:>9} "
+                  f"{100 * np.count_nonzero(w) / w.size:>7.1f}% {bits:>10} {l.shift:>5} "
+                  f"{'yes' if l.relu else 'no':>4}  {detail}")
+        else:
+            detail = "" if l.kind == "flatten" else \
+                (f"{l.mode} {l.kernel[0]}x{l.kernel[1]}, stride {l.stride}, pads {l.pads}"
+                 + (", padding counted" if l.count_pads and l.mode == "avg" else ""))
+            print(f"{i:>5} {l.kind:>7} {out:>12} {'':>9} {'':>8} {'':>10} {'':>5} {'':>4}  "
+                  f"{detail}")
+    for key, value in m.stats.items():
+        print(f"{key}: {json.dumps(value)}")
+
+
 def cmd_golden(args):
     from sw.formats import model as model_file
     from sw.golden.cycles import network_cycles
-    from sw.golden.eie import infer
+    from sw.golden.network import infer, input_activations
     m = model_file.load(args.model)
     x = load_model_inputs(args.inputs, m)
     if args.queue_depth < 1:
         raise EiegenError(f"--queue-depth must be >= 1, not {args.queue_depth}")
     check_writable(args.out, args.report)
     y, acts = infer(m, x, trace=True)
+    _, saturated = input_activations(m, x)
     np.save(args.out, y)
-    progress(f"wrote {args.out}: {y.shape[0]} x {y.shape[1]} integer outputs")
-    if args.report:
+    progress(f"wrote {args.out}: {y.shape[0]} x {'x'.join(map(str, y.shape[1:]))} integer "
+             f"outputs" + (f"; {saturated} input values saturated" if saturated else ""))
+    if args.report and not m.is_mlp:
+        write_json(args.report, {"model": m.name, "samples": int(y.shape[0]),
+                                  "input_saturated": saturated,
+                                  "layers": [{"kind": l.kind, "shape": list(s)}
+                                             for l, s in zip(m.layers, m.shapes()[1:])]})
+    elif args.report:
+        acts = [acts[0].reshape(len(acts[0]), -1)] + acts[1:]
         organization = {key: bool(getattr(args, key)) for _, key, _ in EIE_FLAGS}
         progress(f"cycle model: {m.pes} PEs, queue depth {args.queue_depth}"
                   + "".join(f", {key.replace('_', ' ')}" for key, on in organization.items()
                             if on))
         layers, total = network_cycles(m, acts[:-1], args.queue_depth, **organization)
         write_json(args.report, {"model": m.name, "pes": m.pes, "queue_depth": args.queue_depth,
-                                  **organization,
+                                  **organization, "input_saturated": saturated,
                                   "samples": int(y.shape[0]), "layers": layers,
                                   "cycles": total["cycles"],
                                   "cycles_per_inference": total["cycles"] / max(1, y.shape[0])})
@@ -295,11 +377,13 @@ def build_parser(registry=core_registry.REGISTRY):
             _add_cores(cores, verb, registry)
         verbs.add_parser(verb, help=help, populate=populate)
 
-    p = verbs.add_parser("compress", help="Deep Compression into an EIE model file")
+    p = verbs.add_parser("compress", help="Deep Compression into a model file")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", choices=["lenet-300-100", "digits-mlp"],
                         help="train and compress a bundled network on its bundled data")
     source.add_argument("--weights", help="FILE.npz of float arrays W0, b0, W1, b1, ...")
+    source.add_argument("--onnx", help="MODEL.onnx: a network exported from PyTorch or Keras "
+                                       "(with --data)")
     p.add_argument("--out", required=True, help="the model file to write (M.npz)")
     p.add_argument("--report", help="R.json: compression ratio, accuracy per stage, sizes")
     p.add_argument("--pes", type=int, help="PEs the rows are interleaved over (default 8)")
@@ -310,9 +394,27 @@ def build_parser(registry=core_registry.REGISTRY):
     p.add_argument("--bias-bits", type=int, help="bias width (default 32)")
     p.add_argument("--init", default="linear", choices=["linear", "density", "random"],
                    help="k-means initialization (default linear)")
-    p.add_argument("--quality", help="with --weights: pruning quality per layer, e.g. 1.5,1.5,1")
+    p.add_argument("--quality", help="with --weights or --onnx: pruning quality per weighted layer, "
+                        "e.g. 1.5,1.5,1 (--onnx default: searched)")
     p.add_argument("--calibration", help="with --weights: X.npy of raw inputs (value = raw/256) "
                                          "to choose activation radix points")
+    g = p.add_argument_group("with --onnx")
+    g.add_argument("--data", help="X.npy: float inputs in the model's units, (N, *input shape): "
+                                  "calibration (and training, with --labels)")
+    g.add_argument("--labels", help="y.npy: the classes of --data; fine-tunes after pruning "
+                                    "and sharing")
+    g.add_argument("--eval-data", help="Xe.npy: inputs accuracy is measured on (default: 20%% "
+                                       "of --data held out)")
+    g.add_argument("--eval-labels", help="ye.npy: their classes (default: the float network's "
+                                         "predictions)")
+    g.add_argument("--conv-index-bits", type=int, default=8,
+                   help="codebook index bits of convolution layers (default 8)")
+    g.add_argument("--retrain-epochs", type=int, default=2,
+                   help="masked retraining epochs after pruning (default 2)")
+    g.add_argument("--finetune-epochs", type=int, default=1,
+                   help="centroid fine-tuning epochs after sharing (default 1)")
+    g.add_argument("--lr", type=float, default=0.01, help="fine-tuning learning rate "
+                                                          "(default 0.01)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_compress)
 
@@ -322,9 +424,11 @@ def build_parser(registry=core_registry.REGISTRY):
 
     p = verbs.add_parser("golden", help="bit-exact integer inference and the EIE cycle model")
     p.add_argument("model", help="M.npz")
-    p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
+    p.add_argument("--inputs", required=True,
+                   help="X.npy: (B, *input shape), raw integers or floats as the model says")
     p.add_argument("--out", required=True, help="Y.npy: integer outputs of the last layer")
-    p.add_argument("--report", help="R.json: the cycle model's figures per layer")
+    p.add_argument("--report", help="R.json: the cycle model's figures per layer (fully "
+                                    "connected networks), the layers' shapes (others)")
     p.add_argument("--queue-depth", type=int, default=8, help="activation queue depth (default 8)")
     for flag, _, help in EIE_FLAGS:
         p.add_argument(flag, action=argparse.BooleanOptionalAction,

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from sw.compress.prune import density, iterative_prune, sensitivity, threshold_masks
-from sw.compress.quantize import frac_for, to_mantissas
+from sw.compress.quantize import layer_formats, to_mantissas
 from sw.compress.share import share_layer
 from sw.formats.csc import encode_column, encode_layer
 from sw.formats.huffman import encoded_bits
@@ -156,11 +156,9 @@ def finish(name, float_layers, indices, codebooks, act_max, *, input_frac, raw_m
     frac = input_frac - input_shift
     layers, eie_layers = [], []
     for i, (layer, idx, cb) in enumerate(zip(float_layers, indices, codebooks)):
-        weight_frac = frac_for(float(np.abs(cb).max()), codebook_bits)
-        # The bias must fit too: give up weight precision before overflowing it.
-        bias_max = float(np.abs(layer["b"]).max()) if layer["b"].size else 0.0
-        weight_frac = min(weight_frac, frac_for(bias_max, bias_bits) - frac)
-        out_frac = min(frac_for(act_max[i], act_bits), frac + weight_frac)
+        weight_frac, out_frac = layer_formats(cb, layer["b"], frac, act_max[i],
+                                              codebook_bits=codebook_bits, bias_bits=bias_bits,
+                                              act_bits=act_bits)
         eie = encode_layer(idx, pes, z_bits)
         eie_layers.append(eie)
         layers.append(Layer(

@@ -12,7 +12,7 @@ import numpy as np
 
 from sw.spec.numerics import check_fits, signed_range
 
-__all__ = ["frac_for", "to_mantissas"]
+__all__ = ["frac_for", "to_mantissas", "layer_formats"]
 
 
 def frac_for(max_abs, bits):
@@ -35,3 +35,18 @@ def to_mantissas(values, frac, bits, name):
     q = np.rint(np.asarray(values, dtype=np.float64) * 2.0 ** frac).astype(np.int64)
     check_fits(name, q, bits)
     return q
+
+
+def layer_formats(codebook, bias, in_frac, act_max, *, codebook_bits, bias_bits, act_bits):
+    """A weighted layer's ``(weight_frac, out_frac)``.
+
+    The codebook gets the most fraction bits its largest entry allows, fewer
+    if the bias (at the product scale ``in_frac + weight_frac``) would not
+    fit otherwise; the output gets the most that hold ``act_max`` (its
+    largest magnitude on calibration data), never more than the product
+    has, so the shift is never negative.
+    """
+    weight_frac = frac_for(float(np.abs(codebook).max()), codebook_bits)
+    bias_max = float(np.abs(bias).max()) if np.size(bias) else 0.0
+    weight_frac = min(weight_frac, frac_for(bias_max, bias_bits) - in_frac)
+    return weight_frac, min(frac_for(act_max, act_bits), in_frac + weight_frac)

@@ -23,7 +23,7 @@ __all__ = ["Core", "Registry", "BUILTIN", "REGISTRY", "register", "core", "cores
 #: ``eiegen generate|sim|synth --help`` lists them.
 BUILTIN = {"mac": "sw.flows.mac", "eie": "sw.flows.eie", "xnor": "sw.flows.xnor",
            "ternary": "sw.flows.ternary", "winograd": "sw.flows.winograd",
-           "dense": "sw.flows.dense"}
+           "dense": "sw.flows.dense", "network": "sw.flows.network"}
 
 
 @dataclass(frozen=True)

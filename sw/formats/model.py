@@ -1,13 +1,18 @@
 """The compressed model and its file (``docs/formats.md``).
 
-One file holds everything the golden model and the hardware need: per layer
-the EIE encoding of the shared weights (per PE ``v``, ``z``, ``ptr``), the
-fixed-point codebook and biases, and the radix points and shifts that
-chain the layers. Loading validates all of it and refuses a bad file with a
-one-line ``ModelFileError``.
+One file holds everything the golden model and the hardware need: a chain
+of layers, fully connected ones in the EIE encoding of their shared weights
+(per PE ``v``, ``z``, ``ptr``), convolutions as codebook indices, pooling
+and flattening; the fixed-point codebooks and biases, the radix points and
+shifts that chain the layers, and what the inputs mean (raw integers, or
+real values in the model's own units with an input format). Loading
+validates all of it and refuses a bad file with a one-line
+``ModelFileError``. Version 1 files (fully connected networks with raw
+integer inputs) still load.
 """
 
 import json
+import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +23,17 @@ from sw.errors import EiegenError
 from sw.formats.csc import EieLayer, decode_layer
 from sw.spec.numerics import signed_range
 
-__all__ = ["FORMAT", "VERSION", "Layer", "CompressedModel", "ModelFileError", "save", "load"]
+__all__ = ["FORMAT", "VERSION", "Layer", "ConvLayer", "PoolLayer", "FlattenLayer",
+           "CompressedModel", "ModelFileError", "pooled_size", "save", "load"]
 
 FORMAT = "eiegen-compressed-model"
-VERSION = 1
+VERSION = 2
+#: Versions this eiegen reads.
+READS = (1, 2)
+#: What a network's inputs are: raw integers (``value = raw * 2**-input_frac``,
+#: the bundled networks) or floats in the model's units, quantized by the
+#: input format (ONNX).
+INPUT_KINDS = ("raw", "float")
 
 
 class ModelFileError(EiegenError):
@@ -44,6 +56,7 @@ class Layer:
     in_frac: int
     out_frac: int
     relu: bool
+    kind = "dense"
 
     @property
     def shift(self):
@@ -65,13 +78,101 @@ class Layer:
         """Integer weight mantissas as a dense (rows, cols) matrix."""
         return self.codebook[self.indices()]
 
+    def out_shape(self, shape):
+        return (self.rows,)
+
+
+@dataclass
+class ConvLayer:
+    """A convolution: ``y = relu?(requantize(W * pad(a) + bias, shift))`` at ``stride``.
+
+    ``W = codebook[indices]`` of shape (K, C, r, r), correlation (filters not
+    flipped) over the input padded with zeros by ``pads`` = (top, left,
+    bottom, right); the formats are those of ``Layer``.
+    """
+    indices: np.ndarray
+    codebook: np.ndarray
+    bias: np.ndarray
+    weight_frac: int
+    in_frac: int
+    out_frac: int
+    relu: bool
+    stride: tuple = (1, 1)
+    pads: tuple = (0, 0, 0, 0)
+    kind = "conv"
+
+    shift = Layer.shift
+
+    @property
+    def filters(self):
+        return self.indices.shape[0]
+
+    @property
+    def channels(self):
+        return self.indices.shape[1]
+
+    @property
+    def kernel(self):
+        return self.indices.shape[2]
+
+    @property
+    def index_bits(self):
+        return int(self.codebook.size).bit_length() - 1
+
+    def weights(self):
+        return self.codebook[self.indices]
+
+    def out_shape(self, shape):
+        _, h, w = shape
+        return (self.filters, pooled_size(h, self.kernel, self.stride[0], self.pads[0::2]),
+                pooled_size(w, self.kernel, self.stride[1], self.pads[1::2]))
+
+
+@dataclass
+class PoolLayer:
+    """Max or average pooling of activations (``docs/numerics.md``, Pooling).
+
+    ``kernel``, ``stride`` (rows, columns) and ``pads`` (top, left, bottom,
+    right): padding positions are not values; an average divides by the
+    window's real positions, or by the whole window with ``count_pads``.
+    """
+    mode: str
+    kernel: tuple
+    stride: tuple
+    pads: tuple = (0, 0, 0, 0)
+    count_pads: bool = False
+    kind = "pool"
+
+    def out_shape(self, shape):
+        c, h, w = shape
+        return (c, pooled_size(h, self.kernel[0], self.stride[0], self.pads[0::2]),
+                pooled_size(w, self.kernel[1], self.stride[1], self.pads[1::2]))
+
+
+@dataclass
+class FlattenLayer:
+    """(C, H, W) activations as one vector, in C order (channels outermost)."""
+    kind = "flatten"
+
+    def out_shape(self, shape):
+        return (math.prod(shape),)
+
+
+def pooled_size(size, kernel, stride, pads):
+    """Outputs along one axis of a window of ``kernel`` at ``stride`` over padded ``size``."""
+    return (size + sum(pads) - kernel) // stride + 1
+
 
 @dataclass
 class CompressedModel:
     """A whole network, ready for the golden model and the hardware.
 
-    Raw inputs (integers, ``value = raw * 2**-input_frac``) become the first
-    layer's activations by ``requantize(raw, input_shift, act_bits)``.
+    Raw inputs (``input_kind`` "raw": integers, ``value = raw *
+    2**-input_frac``) become the first layer's activations by
+    ``requantize(raw, input_shift, act_bits)``; float inputs ("float") by
+    ``numerics.quantize(x, input_frac, act_bits)``. Inputs have
+    ``input_shape`` per sample; a first fully connected layer takes them
+    flattened.
     """
     name: str
     pes: int
@@ -84,47 +185,201 @@ class CompressedModel:
     input_shift: int
     layers: list
     stats: dict = field(default_factory=dict)
+    input_kind: str = "raw"
+    input_shape: tuple = None
+
+    def __post_init__(self):
+        if self.input_shape is None:
+            self.input_shape = (self.layers[0].cols,)
+        self.input_shape = tuple(self.input_shape)
+
+    @property
+    def is_mlp(self):
+        """Only fully connected layers: what the EIE engine runs whole."""
+        return all(layer.kind == "dense" for layer in self.layers)
 
     @property
     def sizes(self):
         return [self.layers[0].cols] + [layer.rows for layer in self.layers]
 
+    def shapes(self):
+        """The activation shape before the first layer and after each one."""
+        shapes = [self.input_shape]
+        for layer in self.layers:
+            shapes.append(layer.out_shape(shapes[-1]))
+        return shapes
+
     def interleaved(self, pes):
-        """The same network with its rows interleaved over ``pes`` PEs."""
+        """The same network with its fully connected rows interleaved over ``pes`` PEs."""
         import copy
         from sw.formats.csc import encode_layer
         other = copy.deepcopy(self)
         other.pes = pes
         for layer in other.layers:
-            layer.eie = encode_layer(layer.indices(), pes, self.z_bits)
+            if layer.kind == "dense":
+                layer.eie = encode_layer(layer.indices(), pes, self.z_bits)
         return other
 
 
+def _layer_meta(layer):
+    common = {"kind": layer.kind}
+    if layer.kind in ("dense", "conv"):
+        common.update(weight_frac=layer.weight_frac, in_frac=layer.in_frac,
+                      out_frac=layer.out_frac, relu=bool(layer.relu))
+    if layer.kind == "dense":
+        return {**common, "rows": layer.rows, "cols": layer.cols}
+    if layer.kind == "conv":
+        return {**common, "filters": layer.filters, "channels": layer.channels,
+                "kernel": layer.kernel, "index_bits": layer.index_bits,
+                "stride": list(layer.stride), "pads": list(layer.pads)}
+    if layer.kind == "pool":
+        return {**common, "mode": layer.mode, "kernel": list(layer.kernel),
+                "stride": list(layer.stride), "pads": list(layer.pads),
+                "count_pads": bool(layer.count_pads)}
+    return common
+
+
 def save(model, path):
-    """Write ``model`` to ``path`` (an .npz archive)."""
+    """Write ``model`` to ``path`` (an .npz archive, version 2)."""
     meta = {
         "format": FORMAT, "version": VERSION, "name": model.name, "pes": model.pes,
         "index_bits": model.index_bits, "z_bits": model.z_bits, "act_bits": model.act_bits,
         "codebook_bits": model.codebook_bits, "bias_bits": model.bias_bits,
+        "input_kind": model.input_kind, "input_shape": list(model.input_shape),
         "input_frac": model.input_frac, "input_shift": model.input_shift,
-        "layers": [{"rows": l.rows, "cols": l.cols, "weight_frac": l.weight_frac,
-                    "in_frac": l.in_frac, "out_frac": l.out_frac, "relu": l.relu}
-                   for l in model.layers],
+        "layers": [_layer_meta(layer) for layer in model.layers],
         "stats": model.stats,
     }
     arrays = {"meta": np.array(json.dumps(meta))}
     for i, l in enumerate(model.layers):
-        arrays[f"l{i}.codebook"] = l.codebook.astype(np.int64)
-        arrays[f"l{i}.bias"] = l.bias.astype(np.int64)
-        arrays[f"l{i}.v"] = np.concatenate(l.eie.v).astype(np.uint8)
-        arrays[f"l{i}.z"] = np.concatenate(l.eie.z).astype(np.uint8)
-        arrays[f"l{i}.ptr"] = l.eie.ptr.astype(np.int32)
+        if l.kind in ("dense", "conv"):
+            arrays[f"l{i}.codebook"] = l.codebook.astype(np.int64)
+            arrays[f"l{i}.bias"] = l.bias.astype(np.int64)
+        if l.kind == "dense":
+            arrays[f"l{i}.v"] = np.concatenate(l.eie.v).astype(np.uint8)
+            arrays[f"l{i}.z"] = np.concatenate(l.eie.z).astype(np.uint8)
+            arrays[f"l{i}.ptr"] = l.eie.ptr.astype(np.int32)
+        elif l.kind == "conv":
+            arrays[f"l{i}.indices"] = l.indices.astype(np.uint8)
     with open(path, "wb") as f:
         np.savez_compressed(f, **arrays)
 
 
 def _fail(path, problem):
     raise ModelFileError(f"{path}: {problem}")
+
+
+def _ints(path, where, value, count, lo):
+    """``value`` as a tuple of ``count`` integers >= ``lo``, or a refusal."""
+    if not (isinstance(value, list) and len(value) == count
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= lo for v in value)):
+        _fail(path, f"{where} must be {count} integers >= {lo}, not {value!r}")
+    return tuple(value)
+
+
+def _check_weights(path, i, meta, codebook, bias, outputs):
+    """The checks a codebook and a bias share in dense and conv layers."""
+    if codebook.ndim != 1 or codebook.size < 2 or codebook.size & (codebook.size - 1):
+        _fail(path, f"layer {i} codebook has {codebook.size} entries, not a power of two")
+    if codebook[0] != 0:
+        _fail(path, f"layer {i} codebook entry 0 is {codebook[0]}, must be 0 (padding)")
+    lo, hi = signed_range(meta["codebook_bits"])
+    if codebook.min() < lo or codebook.max() > hi:
+        _fail(path, f"layer {i} codebook value outside {meta['codebook_bits']} bits")
+    if bias.shape != (outputs,):
+        _fail(path, f"layer {i} bias has shape {bias.shape}, expected ({outputs},)")
+    lo, hi = signed_range(meta["bias_bits"])
+    if bias.size and (bias.min() < lo or bias.max() > hi):
+        _fail(path, f"layer {i} bias value outside {meta['bias_bits']} bits")
+
+
+def _arrays(path, arrays, i, parts):
+    names = [f"l{i}.{part}" for part in parts]
+    absent = [n for n in names if n not in arrays]
+    if absent:
+        _fail(path, f"missing array {absent[0]}")
+    return [arrays[n] for n in names]
+
+
+def _dense(path, arrays, meta, i, info, shape):
+    codebook, bias, v, z, ptr = _arrays(path, arrays, i, ("codebook", "bias", "v", "z", "ptr"))
+    pes, rows, cols = meta["pes"], info["rows"], info["cols"]
+    # A first fully connected layer takes the inputs flattened; later ones a vector.
+    given = math.prod(shape) if i == 0 else shape[0] if len(shape) == 1 else None
+    if cols != given:
+        _fail(path, f"layer {i} takes {cols} inputs but "
+                    + (f"layer {i - 1} gives {'x'.join(map(str, shape))}" if i else
+                       f"the inputs are {'x'.join(map(str, shape))}"))
+    if codebook.shape != (1 << meta["index_bits"],):
+        _fail(path, f"layer {i} codebook has {codebook.size} entries, not "
+                    f"2**{meta['index_bits']}")
+    _check_weights(path, i, meta, codebook, bias, rows)
+    if ptr.shape != (pes, cols + 1):
+        _fail(path, f"layer {i} pointers have shape {ptr.shape}, expected ({pes}, {cols + 1})")
+    if (ptr[:, 0] != 0).any() or (np.diff(ptr, axis=1) < 0).any():
+        _fail(path, f"layer {i} column pointers are not monotone from 0")
+    if v.shape != z.shape or ptr[:, -1].sum() != v.size:
+        _fail(path, f"layer {i} has {v.size} entries but its pointers account for "
+                    f"{ptr[:, -1].sum()}")
+    if v.size and v.max() >= codebook.size:
+        _fail(path, f"layer {i} index {v.max()} is outside its {codebook.size}-entry codebook")
+    if z.size and z.max() >= 1 << meta["z_bits"]:
+        _fail(path, f"layer {i} relative index {z.max()} does not fit {meta['z_bits']} bits")
+    starts = np.concatenate([[0], np.cumsum(ptr[:, -1])])
+    eie = EieLayer(rows, cols, pes, meta["z_bits"],
+                   [v[starts[k]:starts[k + 1]].astype(np.int64) for k in range(pes)],
+                   [z[starts[k]:starts[k + 1]].astype(np.int64) for k in range(pes)],
+                   ptr.astype(np.int64))
+    try:
+        decode_layer(eie)
+    except ValueError as error:
+        _fail(path, f"layer {i}: {error}")
+    return Layer(eie, codebook.astype(np.int64), bias.astype(np.int64),
+                 info["weight_frac"], info["in_frac"], info["out_frac"], bool(info["relu"]))
+
+
+def _conv(path, arrays, meta, i, info, shape):
+    codebook, bias, indices = _arrays(path, arrays, i, ("codebook", "bias", "indices"))
+    if len(shape) != 3:
+        _fail(path, f"layer {i} is a convolution but its inputs are "
+                    f"{'x'.join(map(str, shape))}, not channels x height x width")
+    k, c, r = info["filters"], info["channels"], info["kernel"]
+    if indices.shape != (k, c, r, r) or c != shape[0]:
+        _fail(path, f"layer {i} indices have shape {indices.shape}, expected "
+                    f"({k}, {shape[0]}, {r}, {r})")
+    if codebook.shape != (1 << info["index_bits"],):
+        _fail(path, f"layer {i} codebook has {codebook.size} entries, not "
+                    f"2**{info['index_bits']}")
+    _check_weights(path, i, meta, codebook, bias, k)
+    if indices.size and indices.max() >= codebook.size:
+        _fail(path, f"layer {i} index {indices.max()} is outside its {codebook.size}-entry "
+                    f"codebook")
+    return ConvLayer(indices.astype(np.int64), codebook.astype(np.int64), bias.astype(np.int64),
+                     info["weight_frac"], info["in_frac"], info["out_frac"], bool(info["relu"]),
+                     _ints(path, f"layer {i} stride", info["stride"], 2, 1),
+                     _ints(path, f"layer {i} pads", info["pads"], 4, 0))
+
+
+def _pool(path, arrays, meta, i, info, shape):
+    if len(shape) != 3:
+        _fail(path, f"layer {i} pools {'x'.join(map(str, shape))} activations, not "
+                    f"channels x height x width")
+    if info["mode"] not in ("max", "avg"):
+        _fail(path, f"layer {i} pooling mode {info['mode']!r} is not 'max' or 'avg'")
+    kernel = _ints(path, f"layer {i} kernel", info["kernel"], 2, 1)
+    pads = _ints(path, f"layer {i} pads", info["pads"], 4, 0)
+    if max(pads[0::2]) >= kernel[0] or max(pads[1::2]) >= kernel[1]:
+        _fail(path, f"layer {i} pads {list(pads)} reach a whole {kernel[0]}x{kernel[1]} "
+                    f"window: a window would hold no value")
+    return PoolLayer(info["mode"], kernel, _ints(path, f"layer {i} stride", info["stride"], 2, 1),
+                     pads, bool(info["count_pads"]))
+
+
+def _flatten(path, arrays, meta, i, info, shape):
+    return FlattenLayer()
+
+
+LAYER_KINDS = {"dense": _dense, "conv": _conv, "pool": _pool, "flatten": _flatten}
 
 
 def load(path):
@@ -144,66 +399,47 @@ def load(path):
         meta = json.loads(str(arrays["meta"]))
     except ValueError:
         _fail(path, "the 'meta' entry is not valid JSON")
-    if meta.get("format") != FORMAT:
-        _fail(path, f"format {meta.get('format')!r} is not {FORMAT!r}")
-    if meta.get("version") != VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        _fail(path, f"format {meta.get('format') if isinstance(meta, dict) else None!r} "
+                    f"is not {FORMAT!r}")
+    if meta.get("version") not in READS:
         _fail(path, f"version {meta.get('version')!r} is not supported (this eiegen reads "
-                    f"version {VERSION}): recompress the model with this eiegen")
+                    f"versions {', '.join(map(str, READS))}): recompress the model with this "
+                    f"eiegen")
     keys = ("name", "pes", "index_bits", "z_bits", "act_bits", "codebook_bits", "bias_bits",
             "input_frac", "input_shift", "layers")
     missing = [k for k in keys if k not in meta]
     if missing:
         _fail(path, f"meta lacks {', '.join(missing)}")
-    pes = meta["pes"]
+    if meta["version"] == 1:
+        meta["input_kind"] = "raw"
+        meta["input_shape"] = [meta["layers"][0]["cols"]] if meta["layers"] else [0]
+        for info in meta["layers"]:
+            info["kind"] = "dense"
+    if meta.get("input_kind") not in INPUT_KINDS:
+        _fail(path, f"input kind {meta.get('input_kind')!r} is not one of "
+                    f"{', '.join(INPUT_KINDS)}")
+    given = meta.get("input_shape")
+    shape = _ints(path, "input shape", given, len(given) if isinstance(given, list) and given
+                  else 1, 1)
+    first_shape = shape
     layers = []
     for i, info in enumerate(meta["layers"]):
-        names = [f"l{i}.{part}" for part in ("codebook", "bias", "v", "z", "ptr")]
-        absent = [n for n in names if n not in arrays]
-        if absent:
-            _fail(path, f"missing array {absent[0]}")
-        codebook, bias, v, z, ptr = (arrays[n] for n in names)
-        rows, cols = info["rows"], info["cols"]
-        if i and cols != layers[-1].rows:
-            _fail(path, f"layer {i} takes {cols} inputs but layer {i - 1} gives {layers[-1].rows}")
-        if codebook.shape != (1 << meta["index_bits"],):
-            _fail(path, f"layer {i} codebook has {codebook.size} entries, not "
-                        f"2**{meta['index_bits']}")
-        if codebook[0] != 0:
-            _fail(path, f"layer {i} codebook entry 0 is {codebook[0]}, must be 0 (padding)")
-        lo, hi = signed_range(meta["codebook_bits"])
-        if codebook.min() < lo or codebook.max() > hi:
-            _fail(path, f"layer {i} codebook value outside {meta['codebook_bits']} bits")
-        if bias.shape != (rows,):
-            _fail(path, f"layer {i} bias has shape {bias.shape}, expected ({rows},)")
-        lo, hi = signed_range(meta["bias_bits"])
-        if bias.size and (bias.min() < lo or bias.max() > hi):
-            _fail(path, f"layer {i} bias value outside {meta['bias_bits']} bits")
-        if ptr.shape != (pes, cols + 1):
-            _fail(path, f"layer {i} pointers have shape {ptr.shape}, expected ({pes}, {cols + 1})")
-        if (ptr[:, 0] != 0).any() or (np.diff(ptr, axis=1) < 0).any():
-            _fail(path, f"layer {i} column pointers are not monotone from 0")
-        if v.shape != z.shape or ptr[:, -1].sum() != v.size:
-            _fail(path, f"layer {i} has {v.size} entries but its pointers account for "
-                        f"{ptr[:, -1].sum()}")
-        if v.size and v.max() >= codebook.size:
-            _fail(path, f"layer {i} index {v.max()} is outside its {codebook.size}-entry codebook")
-        if z.size and z.max() >= 1 << meta["z_bits"]:
-            _fail(path, f"layer {i} relative index {z.max()} does not fit {meta['z_bits']} bits")
-        starts = np.concatenate([[0], np.cumsum(ptr[:, -1])])
-        eie = EieLayer(rows, cols, pes, meta["z_bits"],
-                       [v[starts[k]:starts[k + 1]].astype(np.int64) for k in range(pes)],
-                       [z[starts[k]:starts[k + 1]].astype(np.int64) for k in range(pes)],
-                       ptr.astype(np.int64))
-        layer = Layer(eie, codebook.astype(np.int64), bias.astype(np.int64),
-                      info["weight_frac"], info["in_frac"], info["out_frac"], bool(info["relu"]))
-        if layer.shift < 0:
-            _fail(path, f"layer {i} needs a negative shift ({layer.shift})")
+        kind = info.get("kind") if isinstance(info, dict) else None
+        if kind not in LAYER_KINDS:
+            _fail(path, f"layer {i} kind {kind!r} is not one of {', '.join(LAYER_KINDS)}")
         try:
-            decode_layer(eie)
-        except ValueError as error:
-            _fail(path, f"layer {i}: {error}")
+            layer = LAYER_KINDS[kind](path, arrays, meta, i, info, shape)
+        except KeyError as error:
+            _fail(path, f"layer {i} ({kind}) lacks {error}")
+        if kind in ("dense", "conv") and layer.shift < 0:
+            _fail(path, f"layer {i} needs a negative shift ({layer.shift})")
+        shape = layer.out_shape(shape)
+        if min(shape) < 1:
+            _fail(path, f"layer {i} ({kind}) leaves no outputs ({'x'.join(map(str, shape))})")
         layers.append(layer)
     if not layers:
         _fail(path, "no layers")
     fields = {k: meta[k] for k in keys if k != "layers"}
-    return CompressedModel(layers=layers, stats=meta.get("stats", {}), **fields)
+    return CompressedModel(layers=layers, stats=meta.get("stats", {}),
+                           input_kind=meta["input_kind"], input_shape=first_shape, **fields)

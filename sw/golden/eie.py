@@ -1,15 +1,15 @@
-"""Golden model of a compressed network, bit-exact with the EIE engine.
+"""Golden model of a compressed fully connected network, bit-exact with the EIE engine.
 
 Naive on purpose: decode each layer's codebook indices into a dense matrix
 of integer weights, multiply in exact integers, add the bias, requantize
 (round half up, saturate) and apply ReLU between layers, as
-``docs/numerics.md`` says. Integer sums do not depend on order, so this
-equals what the engine computes entry by entry.
+``docs/numerics.md`` says (``sw.golden.network``, whose fully connected
+layers these are). Integer sums do not depend on order, so this equals what
+the engine computes entry by entry.
 """
 
-import numpy as np
-
-from sw.spec.numerics import accumulator_bits, check_fits, relu, requantize
+from sw.golden import network
+from sw.spec.numerics import accumulator_bits
 
 __all__ = ["input_activations", "infer", "accumulator_width"]
 
@@ -20,13 +20,17 @@ def accumulator_width(model):
                for layer in model.layers)
 
 
+def _check(model):
+    if not model.is_mlp:
+        raise ValueError(f"model {model.name!r} has convolution or pooling layers: the EIE "
+                         f"engine runs fully connected networks; run it with eiegen sim network")
+
+
 def input_activations(model, raw):
-    """Raw integer inputs (B, inputs) as first-layer activation mantissas."""
-    raw = np.asarray(raw)
-    if raw.ndim != 2 or raw.shape[1] != model.layers[0].cols:
-        raise ValueError(f"inputs must have shape (B, {model.layers[0].cols}), not {raw.shape}")
-    check_fits("inputs", raw, 32)
-    return requantize(raw.astype(np.int64), model.input_shift, model.act_bits)
+    """Inputs (B, inputs) as first-layer activation mantissas, flattened."""
+    _check(model)
+    a, _ = network.input_activations(model, raw)
+    return a.reshape(len(a), -1)
 
 
 def infer(model, raw, *, trace=False):
@@ -34,12 +38,7 @@ def infer(model, raw, *, trace=False):
 
     With ``trace``, also the list of every layer's input activations.
     """
-    a = input_activations(model, raw)
-    acts = [a]
-    for layer in model.layers:
-        w = layer.weights()
-        acc = a.astype(object) @ w.T.astype(object) + layer.bias.astype(object)
-        y = requantize(acc.astype(np.int64), layer.shift, model.act_bits)
-        a = relu(y) if layer.relu else y
-        acts.append(a)
-    return (a, acts) if trace else a
+    _check(model)
+    y, acts = network.infer(model, raw, trace=True)
+    acts = [acts[0].reshape(len(acts[0]), -1)] + acts[1:]
+    return (y, acts) if trace else y

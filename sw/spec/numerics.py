@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = [
     "signed_range", "unsigned_range", "signed_bits_for", "accumulator_bits",
-    "requantize", "relu", "average", "check_fits", "naf",
+    "requantize", "relu", "average", "quantize", "check_fits", "naf",
 ]
 
 
@@ -82,6 +82,23 @@ def average(total, count):
     if (count < 1).any():
         raise ValueError("an average needs at least one value (count >= 1)")
     return (2 * total + count) // (2 * count)  # // on int64 is floor division
+
+
+def quantize(x, frac, bits):
+    """Real values as ``bits``-wide mantissas with ``frac`` fraction bits.
+
+    ``clamp(floor(x * 2**frac + 1/2), lo, hi)``: round half up and saturate,
+    like ``requantize``. Returns ``(mantissas, saturated)``, the count of
+    values clamped. The scaling by a power of two is exact in floating point,
+    so the result depends on nothing but ``x``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("inputs hold NaN or infinite values")
+    lo, hi = signed_range(bits)
+    rounded = np.floor(np.ldexp(x, frac) + 0.5)
+    saturated = int(np.count_nonzero((rounded < lo) | (rounded > hi)))
+    return np.clip(rounded, lo, hi).astype(np.int64), saturated
 
 
 def check_fits(name, values, bits, signed=True):
