@@ -34,8 +34,8 @@ from sw.formats.csc import encode_layer
 from sw.formats.model import CompressedModel, ConvLayer, FlattenLayer, Layer, PoolLayer
 from sw.train import nn
 
-__all__ = ["QUALITY_LADDER", "AGREEMENT", "HELD_OUT", "check_data", "compress_network",
-           "integer_layers"]
+__all__ = ["QUALITY_LADDER", "AGREEMENT", "HELD_OUT", "check_data", "check_structure",
+           "compress_network", "integer_layers"]
 
 #: Pruning qualities tried, most pruning first, when none are given.
 QUALITY_LADDER = (2.0, 1.6, 1.3, 1.0, 0.8, 0.6, 0.45, 0.3, 0.2, 0.1, 0.0)
@@ -153,6 +153,21 @@ def integer_layers(layers, shared, formats, *, pes, z_bits):
     return out
 
 
+def check_structure(layers):
+    """Refuse, before any work, a chain of layers the model file cannot hold.
+
+    ``integer_layers`` on stand-in weights (all pruned): one set of rules.
+    """
+    kinds = {"dense", "conv", "relu", "pool", "flatten"}
+    for i, layer in enumerate(layers):
+        if layer.get("kind") not in kinds:
+            raise ValueError(f"layer {i} ({layer.get('kind')}): layer kind cannot be "
+                             f"compressed (dense, conv, relu, pool, flatten)")
+    stand_in = {i: (np.zeros(layers[i]["W"].shape, dtype=np.int64), np.zeros(2, np.int64),
+                    np.zeros(len(layers[i]["b"]), np.int64)) for i in nn.weighted(layers)}
+    integer_layers(layers, stand_in, {i: (0, 0, 0) for i in stand_in}, pes=1, z_bits=1)
+
+
 def _accuracy(layers, x, reference):
     return float(np.mean(_predict(layers, x) == reference))
 
@@ -263,6 +278,7 @@ def compress_network(layers, input_shape, x, *, name="network", labels=None, eva
     ws = nn.weighted(layers)
     if not ws:
         raise ValueError("the network has no dense or convolution layer: nothing to compress")
+    check_structure(layers)
     x = check_data(x, input_shape, "data")
     classes = int(np.prod(nn.logits(layers, x[:1]).shape[1:]))
     if labels is not None:
