@@ -5,10 +5,21 @@ a layer in two with no ReLU between, batch normalization inserts layers and
 folding removes them, so a network here is a list of layers:
 
 * ``{"kind": "dense", "W": (out, in), "b": (out,)}``
-* ``{"kind": "conv", "W": (K, C, r, r), "b": (K,)}``: valid correlation, stride 1
+* ``{"kind": "conv", "W": (K, C, r, r), "b": (K,)}``, optionally ``"stride": (sh, sw)``
+  (default (1, 1)) and ``"pads": (top, left, bottom, right)`` (default zeros):
+  zero padding, then correlation with that stride; the output is
+  ``floor((H + top + bottom - r) / sh) + 1`` high (and likewise wide)
 * ``{"kind": "bn", "gamma", "beta", "mean", "var"}``: batch normalization of the
   features (2-D inputs) or channels (4-D inputs), ``eps`` = ``BN_EPS``
-* ``{"kind": "relu"}``, ``{"kind": "pool"}`` (2x2 max) and ``{"kind": "flatten"}``
+* ``{"kind": "pool"}``, optionally ``"mode"`` (``"max"``, default, or ``"avg"``),
+  ``"kernel": (kh, kw)`` (default (2, 2)), ``"stride": (sh, sw)`` (default the
+  kernel), ``"pads": (top, left, bottom, right)`` (default zeros) and
+  ``"count_pads"`` (default False): ONNX's MaxPool and AveragePool with
+  ``ceil_mode`` 0, so the output is ``floor((H + top + bottom - kh) / sh) + 1``
+  high (the default 2x2 pool drops odd edges). Max pooling ignores the padding;
+  average pooling divides by the real positions of a window, or by ``kh * kw``
+  with ``count_pads`` (ONNX's ``count_include_pad``: the padding counts as zeros)
+* ``{"kind": "relu"}`` and ``{"kind": "flatten"}``
 * ``{"kind": "sign", "beta": bool}``, optionally ``"offset"``: XNOR-Net's
   binarized activations of 2-D inputs, ``k * sign(x - offset)`` with ``k`` the
   mean ``|x - offset|`` of each sample (or 1 without ``beta``); its gradient
@@ -48,8 +59,9 @@ import copy
 
 import numpy as np
 
-__all__ = ["BN_EPS", "from_cnn", "with_bn", "weighted", "forward", "predict", "accuracy",
-           "logits", "loss_gradient", "gradients", "fit", "Momentum", "train", "count_weights"]
+__all__ = ["BN_EPS", "from_cnn", "conv_geometry", "pool_geometry", "with_bn", "weighted",
+           "forward", "predict", "accuracy", "logits", "loss_gradient", "gradients", "fit",
+           "Momentum", "train", "count_weights"]
 
 BN_EPS = 1e-5
 #: Running statistics: new = MOMENTUM * old + (1 - MOMENTUM) * batch.
@@ -121,6 +133,113 @@ def _pool(z):
     return zc.reshape(b, k, h // 2, 2, w // 2, 2).max(axis=(3, 5)), zc
 
 
+def conv_geometry(layer):
+    """A conv layer's ``(stride, pads)``, defaults filled in."""
+    return tuple(layer.get("stride", (1, 1))), tuple(layer.get("pads", (0, 0, 0, 0)))
+
+
+def pool_geometry(layer):
+    """A pool layer's ``(mode, kernel, stride, pads, count_pads)``, defaults filled in."""
+    mode = layer.get("mode", "max")
+    if mode not in ("max", "avg"):
+        raise ValueError(f"pool mode must be 'max' or 'avg', not {mode!r}")
+    kernel = tuple(layer.get("kernel", (2, 2)))
+    return (mode, kernel, tuple(layer.get("stride", kernel)),
+            tuple(layer.get("pads", (0, 0, 0, 0))), bool(layer.get("count_pads", False)))
+
+
+def _is_default_pool(geometry):
+    mode, kernel, stride, pads, _ = geometry
+    return mode == "max" and kernel == (2, 2) and stride == (2, 2) and pads == (0, 0, 0, 0)
+
+
+def _pad(x, pads, value=0.0):
+    top, left, bottom, right = pads
+    if not any(pads):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def _windows(x, kernel, stride):
+    """(B, C, H, W) -> (B, C, Ho, Wo, kh, kw): every window of a strided sweep."""
+    (kh, kw), (sh, sw) = kernel, stride
+    b, c, h, w = x.shape
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    out = np.empty((b, c, ho, wo, kh, kw), dtype=x.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            out[..., u, v] = x[:, :, u:u + sh * (ho - 1) + 1:sh, v:v + sw * (wo - 1) + 1:sw]
+    return out
+
+
+def _unwindow(d, shape, stride):
+    """The adjoint of ``_windows``: window gradients summed back onto a (B, C, H, W) input."""
+    sh, sw = stride
+    ho, wo, kh, kw = d.shape[2:]
+    dx = np.zeros(shape)
+    for u in range(kh):
+        for v in range(kw):
+            dx[:, :, u:u + sh * (ho - 1) + 1:sh, v:v + sw * (wo - 1) + 1:sw] += d[..., u, v]
+    return dx
+
+
+def _crop(dx, pads, shape):
+    """The gradient of the unpadded input, from that of the padded one."""
+    top, left = pads[:2]
+    return dx[:, :, top:top + shape[2], left:left + shape[3]]
+
+
+def _conv_strided(x, layer):
+    """A padded, strided conv layer: output and the cache its gradient needs."""
+    stride, pads = conv_geometry(layer)
+    k, c, r, _ = layer["W"].shape
+    cols = _windows(_pad(x, pads), (r, r), stride)  # (B, C, Ho, Wo, r, r)
+    cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(cols.shape[0], cols.shape[2],
+                                                    cols.shape[3], c * r * r)
+    z = (cols @ layer["W"].reshape(k, -1).T + layer["b"]).transpose(0, 3, 1, 2)
+    return z, (x.shape, cols)
+
+
+def _conv_strided_input_gradient(layer, cache, dzf):
+    shape, cols = cache
+    stride, pads = conv_geometry(layer)
+    k, c, r, _ = layer["W"].shape
+    dcols = (dzf @ layer["W"].reshape(k, -1)).reshape(cols.shape[:3] + (c, r, r))
+    top, left, bottom, right = pads
+    padded = (shape[0], shape[1], shape[2] + top + bottom, shape[3] + left + right)
+    return _crop(_unwindow(dcols.transpose(0, 3, 1, 2, 4, 5), padded, stride), pads, shape)
+
+
+def _pool_general(x, geometry):
+    """Max or average pooling of any kernel, stride and padding; output and cache."""
+    mode, kernel, stride, pads, count_pads = geometry
+    if mode == "max":
+        # -inf padding: a padded position is never a maximum.
+        win = _windows(_pad(x, pads, -np.inf), kernel, stride)
+        out = win.max(axis=(4, 5))
+        return out, (x.shape, win == out[..., None, None])
+    win = _windows(_pad(x, pads), kernel, stride)
+    if count_pads:
+        count = np.full(win.shape[2:4], float(kernel[0] * kernel[1]))
+    else:
+        ones = np.ones((1, 1) + x.shape[2:])
+        count = _windows(_pad(ones, pads), kernel, stride).sum(axis=(4, 5))[0, 0]
+    return win.sum(axis=(4, 5)) / count, (x.shape, count)
+
+
+def _pool_general_gradient(geometry, cache, delta):
+    mode, kernel, stride, pads, _ = geometry
+    shape, aux = cache
+    top, left, bottom, right = pads
+    padded = (shape[0], shape[1], shape[2] + top + bottom, shape[3] + left + right)
+    if mode == "max":
+        # The gradient goes to the maxima (to all of them on a tie), as the 2x2 pool's does.
+        d = delta[..., None, None] * aux
+    else:
+        d = np.broadcast_to((delta / aux)[..., None, None], delta.shape + tuple(kernel))
+    return _crop(_unwindow(d, padded, stride), pads, shape)
+
+
 def _bn_shape(x, n):
     return (1, n) if x.ndim == 2 else (1, n, 1, 1)
 
@@ -148,6 +267,9 @@ def forward(layers, x, *, train=False, quantizers=None):
         elif kind == "dense":
             caches.append(x)
             x = x @ layer["W"].T + layer["b"]
+        elif kind == "conv" and conv_geometry(layer) != ((1, 1), (0, 0, 0, 0)):
+            x, cache = _conv_strided(x, layer)
+            caches.append(cache)
         elif kind == "conv":
             k, _, r, _ = layer["W"].shape
             cols = _im2col(x, r)
@@ -156,6 +278,9 @@ def forward(layers, x, *, train=False, quantizers=None):
         elif kind == "relu":
             caches.append(x > 0)
             x = np.maximum(x, 0)
+        elif kind == "pool" and not _is_default_pool(pool_geometry(layer)):
+            x, cache = _pool_general(x, pool_geometry(layer))
+            caches.append(cache)
         elif kind == "pool":
             pooled, cropped = _pool(x)
             caches.append((x.shape, cropped, pooled))
@@ -247,7 +372,9 @@ def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0, quantizers
             dzf = delta.transpose(0, 2, 3, 1).reshape(-1, k)
             grads[i] = {"W": (dzf.T @ cols.reshape(-1, c * r * r)).reshape(layer["W"].shape),
                         "b": dzf.sum(axis=0)}
-            if i > first:
+            if i > first and conv_geometry(layer) != ((1, 1), (0, 0, 0, 0)):
+                delta = _conv_strided_input_gradient(layer, cache, dzf)
+            elif i > first:
                 dcols = (dzf @ layer["W"].reshape(k, -1)).reshape(cols.shape[:3] + (c, r, r))
                 dx = np.zeros(shape)
                 ho, wo = cols.shape[1:3]
@@ -257,6 +384,8 @@ def gradients(layers, x, y, *, soft=None, temperature=1.0, alpha=0.0, quantizers
                 delta = dx
         elif kind == "relu":
             delta = delta * cache
+        elif kind == "pool" and not _is_default_pool(pool_geometry(layer)):
+            delta = _pool_general_gradient(pool_geometry(layer), cache, delta)
         elif kind == "pool":
             shape, cropped, pooled = cache
             # The gradient goes to the maxima (to all of them on a tie).
