@@ -177,9 +177,11 @@ def _prune(layers, qualities, pes):
     masks = {}
     for k, i in enumerate(ws):
         w = layers[i]
-        # Load balance over the PEs (ESE) where the rows go to EIE's PEs.
+        # Load balance over the PEs (ESE) where the rows go to EIE's PEs evenly; with
+        # uneven rows a PE with fewer could not keep its share, and would lose weights.
+        balance = w["kind"] == "dense" and len(w["W"]) % pes == 0
         masks[i] = threshold_masks([w], [qualities[k]], [float(w["W"].std())],
-                                   balance_pes=pes if w["kind"] == "dense" else None)[0]
+                                   balance_pes=pes if balance else None)[0]
     return masks
 
 
