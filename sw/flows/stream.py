@@ -154,8 +154,11 @@ def untile(results, batch, m, lanes):
 
 def latency_job(core):
     """What the stream bench needs to measure a core's latency against ``core.latency``:
-    ``{"cycles": core.latency, "last_bit": where the beat's ``last`` flag is}``."""
-    return {"cycles": core.latency, "last_bit": core.i.payload.shape()["last"].offset}
+    ``{"cycles": core.latency, "last_bit": where the beat's ``last`` flag is}``, or
+    ``None`` for a core without one, whose every beat makes one result (``hw.pool``)."""
+    fields = core.i.payload.shape()
+    last = fields["last"].offset if "last" in fields.members else None
+    return {"cycles": core.latency, "last_bit": last}
 
 
 def run_beats(core, top, beats, outputs, *, seed=0, in_stall=0.0, out_stall=0.0,

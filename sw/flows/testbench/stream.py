@@ -9,9 +9,10 @@ from reset release to the last output beat taken. A few idle cycles follow,
 and any beat the core emits then is an error: a core must not make up data.
 
 With ``latency`` in the job (``{"cycles", "last_bit"}``: the core's stated
-latency and where its ``last`` flag sits in a beat) the bench also measures
-it: for each output beat, the cycles from the ``last`` beat that ends its dot
-product being taken to the output first being valid. Back-pressure can only
+latency and where its ``last`` flag sits in a beat, ``None`` when every beat
+ends one) the bench also measures it: for each output beat, the cycles from
+the ``last`` beat that ends its dot product being taken to the output first
+being valid. Back-pressure can only
 delay an output, and the first one is never held up, so the least of these
 must equal the stated latency exactly: a stated latency that is too long
 fails as surely as one too short.
@@ -66,7 +67,7 @@ async def run_job(dut):
         dut.o__ready.value = int(taking)
         await ReadOnly()
         if offering and dut.i__ready.value:
-            if check and beats[sent] >> check["last_bit"] & 1:
+            if check and (check["last_bit"] is None or beats[sent] >> check["last_bit"] & 1):
                 last_taken.append(cycles)
             sent += 1
             offering = False
