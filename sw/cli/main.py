@@ -238,7 +238,8 @@ def cmd_golden(args):
 #: ``eiegen bench NAME``: the module and function that measure it.
 BENCHES = {"mac": "report:bench_mac", "compress": "report:bench_compress",
            "eie": "report:bench_eie", "lowbit": "lowbit:bench_lowbit",
-           "board": "board:bench_board", "winograd": "report:bench_winograd"}
+           "board": "board:bench_board", "winograd": "report:bench_winograd",
+           "imported": "imported:bench_imported"}
 
 
 def cmd_bench(args):

@@ -14,7 +14,11 @@ may be given per weighted layer; without them one quality for the whole
 network is chosen, the largest on a ladder whose pruned network still
 predicts what the float network predicts on ``AGREEMENT`` of the calibration
 inputs (``AGREEMENT_RETRAINED`` when retraining follows), so an unknown
-network loses little where nothing can win it back.
+network loses little where nothing can win it back. With labels, pruning
+then goes on as Deep Compression's does, iteratively: each harder quality
+pruned from the retrained weights and retrained, while accuracy on a
+validation tenth of the data stays within ``RETRAIN_TOLERANCE`` of the
+float network's.
 
 Accuracy is measured at every stage (float, pruned, shared, fixed point:
 the golden integer model) on the evaluation set, or on a held-out split of
@@ -44,6 +48,9 @@ QUALITY_LADDER = (2.0, 1.6, 1.3, 1.0, 0.8, 0.6, 0.45, 0.3, 0.2, 0.1, 0.0)
 #: masked retraining follows, since it wins much of the difference back.
 AGREEMENT = 0.99
 AGREEMENT_RETRAINED = 0.97
+#: With labels, pruning goes on up the ladder, retraining after each step, while
+#: validation accuracy stays within this of the float network's.
+RETRAIN_TOLERANCE = 0.005
 #: Share of ``--data`` held out for evaluation when no evaluation set is given.
 HELD_OUT = 0.2
 #: Calibration inputs the quality search looks at (its cost is one forward pass each).
@@ -172,17 +179,18 @@ def _accuracy(layers, x, reference):
     return float(np.mean(_predict(layers, x) == reference))
 
 
-def _prune(layers, qualities, pes):
-    ws = nn.weighted(layers)
-    masks = {}
-    for k, i in enumerate(ws):
+def _prune(layers, qualities, pes, stds, masks=None):
+    """Masks keeping ``|w| >= quality x std`` (the float layer's std); pruned stays pruned."""
+    out = {}
+    for k, i in enumerate(nn.weighted(layers)):
         w = layers[i]
         # Load balance over the PEs (ESE) where the rows go to EIE's PEs evenly; with
         # uneven rows a PE with fewer could not keep its share, and would lose weights.
         balance = w["kind"] == "dense" and len(w["W"]) % pes == 0
-        masks[i] = threshold_masks([w], [qualities[k]], [float(w["W"].std())],
-                                   balance_pes=pes if balance else None)[0]
-    return masks
+        out[i] = threshold_masks([w], [qualities[k]], [stds[i]],
+                                 None if masks is None else [masks[i]],
+                                 balance_pes=pes if balance else None)[0]
+    return out
 
 
 def _share(layers, masks, bits, init, seed):
@@ -203,17 +211,39 @@ def _apply(layers, masks=None, shared=None):
     return out
 
 
-def _search_quality(layers, x, pes, agreement, say):
+def _search_quality(layers, x, pes, stds, agreement, say):
     """The largest ladder quality whose pruned network agrees enough with the float one."""
     reference = _predict(layers, x)
     for q in QUALITY_LADDER:
-        masks = _prune(layers, [q] * len(nn.weighted(layers)), pes)
+        masks = _prune(layers, [q] * len(nn.weighted(layers)), pes, stds)
         agrees = _accuracy(_apply(layers, masks), x, reference)
         say(f"pruning quality {q}: density {100 * density(list(masks.values())):.1f}%, "
             f"predicts as the float network on {100 * agrees:.2f}% of {len(x)} inputs")
         if agrees >= agreement:
             return q
     return 0.0
+
+
+def _prune_further(layers, masks, quality, stds, pes, floor, retrain, accuracy, say):
+    """Iterative pruning (Han et al.): each harder ladder quality in turn, pruned from the
+    retrained weights and retrained, kept while validation accuracy stays >= ``floor``.
+
+    Returns the last network kept, its masks and qualities.
+    """
+    harder = [q for q in QUALITY_LADDER if q > quality][::-1]
+    n = len(nn.weighted(layers))
+    for q in harder:
+        trial_masks = _prune(layers, [q] * n, pes, stds, masks)
+        trial = _apply(layers, trial_masks)
+        retrain(trial, trial_masks, q)
+        kept = accuracy(trial)
+        say(f"pruning quality {q}: density "
+            f"{100 * density(list(trial_masks.values())):.1f}%, validation accuracy "
+            f"{100 * kept:.2f}% after retraining (floor {100 * floor:.2f}%)")
+        if kept < floor:
+            break
+        layers, masks, quality = trial, trial_masks, q
+    return layers, masks, [quality] * n
 
 
 def _train_guarded(layers, x, y, x_val, y_val, say, label, **train):
@@ -315,15 +345,17 @@ def compress_network(layers, input_shape, x, *, name="network", labels=None, eva
     say(f"float network: accuracy {100 * acc['float']:.2f}%")
     bits = {i: conv_index_bits if layers[i]["kind"] == "conv" else fmt["index_bits"] for i in ws}
 
-    if qualities is None:
+    stds = {i: float(layers[i]["W"].std()) for i in ws}
+    searched = qualities is None
+    if searched:
         say("choosing the pruning quality: the largest that keeps the network's predictions")
         agreement = AGREEMENT if labels is None else AGREEMENT_RETRAINED
-        qualities = [_search_quality(layers, x[:SEARCH_SAMPLES], fmt["pes"], agreement,
+        qualities = [_search_quality(layers, x[:SEARCH_SAMPLES], fmt["pes"], stds, agreement,
                                      say)] * len(ws)
     elif len(qualities) != len(ws):
         raise ValueError(f"{len(qualities)} pruning qualities given for {len(ws)} weighted "
                          f"layers")
-    masks = _prune(layers, qualities, fmt["pes"])
+    masks = _prune(layers, qualities, fmt["pes"], stds)
     layers = _apply(layers, masks)
     retrained = labels is not None and retrain_epochs > 0
     if labels is not None:
@@ -331,8 +363,16 @@ def compress_network(layers, input_shape, x, *, name="network", labels=None, eva
         n_val = max(1, len(x) // 10)
         x_fit, y_fit, x_val, y_val = x[n_val:], labels[n_val:], x[:n_val], labels[:n_val]
     if retrained:
+        train = dict(epochs=retrain_epochs, lr=lr, seed=seed)
         _train_guarded(layers, x_fit, y_fit, x_val, y_val, say, "masked retraining",
-                       epochs=retrain_epochs, lr=lr, seed=seed, masks=masks)
+                       masks=masks, **train)
+        if searched:
+            floor = nn.accuracy(float_layers, x_val, y_val) - RETRAIN_TOLERANCE
+            layers, masks, qualities = _prune_further(
+                layers, masks, qualities[0], stds, fmt["pes"], floor,
+                lambda trial, m, q: nn.train(trial, x_fit, y_fit, masks=m, progress=say,
+                                             label=f"retrain at quality {q}", **train),
+                lambda trial: nn.accuracy(trial, x_val, y_val), say)
     acc["pruned"] = _accuracy(layers, eval_x, reference)
     say(f"pruned to {100 * density(list(masks.values())):.1f}% density "
         f"(qualities {', '.join(map(str, qualities))}"
