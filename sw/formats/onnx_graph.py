@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.checker
+import onnx.external_data_helper
 from onnx import helper, numpy_helper
 
 from sw.errors import EiegenError
@@ -116,6 +118,12 @@ def load_onnx(path):
                               f"{_first_line(e)})") from None
     if not data or not model.ir_version or not model.HasField("graph"):
         raise OnnxImportError(f"{path}: not an ONNX model (no IR version or no graph)")
+    try:
+        # Weights of large models live in files next to the model.
+        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+    except (OSError, onnx.checker.ValidationError) as e:
+        raise OnnxImportError(f"{path}: its external weight data cannot be read "
+                              f"({_first_line(e)})") from None
     try:
         return _import(model, model.graph.name or path.stem)
     except _Refusal as e:
@@ -318,7 +326,13 @@ class _Walk:
                            f"{', '.join(SUPPORTED_OPS)}, and constant nodes)")
         self.consumed.add(x)
         handler = getattr(self, "_op_" + node.op_type)
-        shape = handler(who, node, x, _attrs(node))
+        try:
+            shape = handler(who, node, x, _attrs(node))
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            # Malformed attributes or inputs the checks above did not foresee:
+            # still one line, naming the node.
+            raise _Refusal(f"{who}: malformed node ({type(e).__name__}: "
+                           f"{_first_line(e)})") from None
         self.cur = node.output[0]
         self.shapes[self.cur] = shape
 
