@@ -146,11 +146,13 @@ def _inputs(shape, n=6, seed=1):
 
 @pytest.mark.parametrize("dense", ["gemm", "matmul"])
 def test_mlp(dense):
-    model = export_onnx(_mlp(), (20,), dense=dense)
+    # A leading Flatten of (N, 20) inputs changes nothing: no layer.
+    model = export_onnx([{"kind": "flatten"}] + _mlp(), (20,), dense=dense)
     imported = _check(model, _inputs((20,)))
     assert [l["kind"] for l in imported.layers] == ["dense", "relu", "dense"]
     assert imported.input_name == "input" and imported.name == "eiegen"
     assert imported.opset == 13
+    assert _node(model, "flatten0").op_type == "Flatten"
     for ours, theirs in zip(imported.layers, _mlp()):
         if ours["kind"] == "dense":
             np.testing.assert_allclose(ours["W"], theirs["W"], rtol=1e-6)
