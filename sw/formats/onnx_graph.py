@@ -30,7 +30,17 @@ What is read
   ``x.view(x.size(0), -1)`` (Shape, Gather, Unsqueeze, Concat, Reshape)
   folds into a flatten.
 * Files of opset below 11 are first converted to opset 13 by
-  ``onnx.version_converter``.
+  ``onnx.version_converter`` (a symbolic batch fixed at 1 for it: some of
+  its adapters need numbers); initializers also listed as graph inputs (IR
+  3) are constants, not data inputs.
+* The one data input is float (32, 64 or 16 bits), its batch axis symbolic,
+  0 or a number (a fixed batch is taken as the batch axis, with a note), the
+  rest of its shape fixed.
+
+A chain only: every computed tensor feeds one node (``Shape`` aside), so
+branches and residual connections are refused. Shapes are tracked along the
+chain (conv and pool sizes by ONNX's formulas), not taken from the file's
+shape annotations.
 
 Anything else is refused with an ``OnnxImportError`` of one line naming the
 node (its name, or ``#index``), its op type and the reason.
@@ -41,6 +51,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.checker
+import onnx.external_data_helper
 from onnx import helper, numpy_helper
 
 from sw.errors import EiegenError
@@ -116,6 +128,12 @@ def load_onnx(path):
                               f"{_first_line(e)})") from None
     if not data or not model.ir_version or not model.HasField("graph"):
         raise OnnxImportError(f"{path}: not an ONNX model (no IR version or no graph)")
+    try:
+        # Weights of large models live in files next to the model.
+        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+    except (OSError, onnx.checker.ValidationError) as e:
+        raise OnnxImportError(f"{path}: its external weight data cannot be read "
+                              f"({_first_line(e)})") from None
     try:
         return _import(model, model.graph.name or path.stem)
     except _Refusal as e:
@@ -222,7 +240,13 @@ class _Walk:
 
     def __init__(self, graph, opset, notes):
         self.graph, self.opset, self.notes = graph, opset, notes
-        self.consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.consts = {}
+        for t in graph.initializer:
+            try:
+                self.consts[t.name] = numpy_helper.to_array(t)
+            except Exception as e:  # external data not loaded, a malformed tensor
+                raise _Refusal(f"initializer {t.name!r} cannot be read ({_first_line(e)})") \
+                    from None
         self.layers = []
         self._read_input()
         #: The data tensor now: its name, and every data tensor's per-sample shape.
@@ -318,7 +342,13 @@ class _Walk:
                            f"{', '.join(SUPPORTED_OPS)}, and constant nodes)")
         self.consumed.add(x)
         handler = getattr(self, "_op_" + node.op_type)
-        shape = handler(who, node, x, _attrs(node))
+        try:
+            shape = handler(who, node, x, _attrs(node))
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            # Malformed attributes or inputs the checks above did not foresee:
+            # still one line, naming the node.
+            raise _Refusal(f"{who}: malformed node ({type(e).__name__}: "
+                           f"{_first_line(e)})") from None
         self.cur = node.output[0]
         self.shapes[self.cur] = shape
 

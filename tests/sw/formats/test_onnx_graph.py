@@ -146,11 +146,13 @@ def _inputs(shape, n=6, seed=1):
 
 @pytest.mark.parametrize("dense", ["gemm", "matmul"])
 def test_mlp(dense):
-    model = export_onnx(_mlp(), (20,), dense=dense)
+    # A leading Flatten of (N, 20) inputs changes nothing: no layer.
+    model = export_onnx([{"kind": "flatten"}] + _mlp(), (20,), dense=dense)
     imported = _check(model, _inputs((20,)))
     assert [l["kind"] for l in imported.layers] == ["dense", "relu", "dense"]
     assert imported.input_name == "input" and imported.name == "eiegen"
     assert imported.opset == 13
+    assert _node(model, "flatten0").op_type == "Flatten"
     for ours, theirs in zip(imported.layers, _mlp()):
         if ours["kind"] == "dense":
             np.testing.assert_allclose(ours["W"], theirs["W"], rtol=1e-6)
@@ -746,3 +748,21 @@ def test_refuses_what_the_version_converter_cannot_convert():
     model = _graph([helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
                     helper.make_node("Scan", ["c"], ["y"], name="scan")], [_W], opset=8)
     _refused(model, "opset 8 could not be converted to opset 13 by onnx.version_converter: ")
+
+
+def test_refuses_a_malformed_node_in_one_line():
+    model = _graph([helper.make_node("Conv", ["x", "w"], ["y"], name="c", strides=[2])], [_W])
+    _refused(model, "node 'c' (Conv): malformed node (IndexError: ")
+
+
+def test_weights_in_external_data_files(tmp_path):
+    model = export_onnx(_lenet(), (1, 12, 12))
+    path = tmp_path / "big.onnx"
+    onnx.save(copy.deepcopy(model), path, save_as_external_data=True, all_tensors_to_one_file=True,
+              location="big.weights", size_threshold=0)
+    assert (tmp_path / "big.weights").is_file()
+    x = _inputs((1, 12, 12))
+    _assert_matches(load_onnx(path).layers, _reference(model, x), x)
+    (tmp_path / "big.weights").unlink()
+    with pytest.raises(OnnxImportError, match=rf"^{path}: its external weight data cannot be read"):
+        load_onnx(path)
