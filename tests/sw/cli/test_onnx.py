@@ -109,3 +109,30 @@ def test_bad_files_and_data_are_refused_in_one_line(cli, save, tmp_path, digits,
     onnx.save(graph, tmp_path / "sigmoid.onnx")
     refused(cli, tmp_path, "(Sigmoid)", "compress", "--onnx", str(tmp_path / "sigmoid.onnx"),
             "--data", x)
+
+
+def test_onnx_mlp_without_labels_runs_on_the_eie_engine(cli, save, tmp_path, digits):
+    """Keras-style MatMul + Add at opset 9, float inputs, no labels: sim eie takes it."""
+    x, y, xt, _ = digits
+    rng = np.random.default_rng(2)
+    layers = [{"kind": "flatten"},
+              {"kind": "dense", "W": rng.normal(0, 0.2, (24, 64)), "b": np.zeros(24)},
+              {"kind": "relu"},
+              {"kind": "dense", "W": rng.normal(0, 0.2, (10, 24)), "b": np.zeros(10)}]
+    nn.train(layers, x, y, epochs=3, lr=0.05, seed=0)
+    onnx.save(export_onnx(layers, (1, 8, 8), dense="matmul", opset=9), tmp_path / "mlp.onnx")
+    net, report = tmp_path / "mlp.npz", tmp_path / "r.json"
+    status, out, err = cli("compress", "--onnx", str(tmp_path / "mlp.onnx"), "--data",
+                           save(tmp_path, "x.npy", x), "--pes", "4", "--out", str(net),
+                           "--report", str(report))
+    assert status == 0, err
+    assert "converted" in out and "without retraining" in out
+    r = json.loads(report.read_text())
+    assert not r["retrained"] and r["accuracy_against"] == "the float network's predictions"
+    few = save(tmp_path, "few.npy", xt[:5])
+    status, out, err = cli("sim", "eie", "--model", str(net), "--inputs", few, "--out",
+                           str(tmp_path / "y.npy"))
+    assert status == 0, err
+    status, _, err = cli("golden", str(net), "--inputs", few, "--out", str(tmp_path / "g.npy"))
+    assert status == 0, err
+    assert np.array_equal(np.load(tmp_path / "y.npy"), np.load(tmp_path / "g.npy"))
