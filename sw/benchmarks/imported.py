@@ -55,10 +55,10 @@ def _cnn(rng):
 #: the conv cores its RTL runs on).
 NETWORKS = {
     "lenet-300-100": ("784-300-100-10 MLP, Gemm transB=1 as PyTorch exports it", _mlp,
-                      (784,), dict(dense="gemm", softmax=True), 6, [None]),
+                      (784,), dict(dense="gemm", softmax=True), 20, [None]),
     "mnist-cnn": ("conv 3x3 SAME + BN, max 3x3/3, conv 3x3 stride 2, average 2x2 (padded), "
                   "two dense layers; MatMul + Add as Keras exports it, opset 9", _cnn,
-                  (1, 28, 28), dict(dense="matmul", opset=9, softmax=True), 4,
+                  (1, 28, 28), dict(dense="matmul", opset=9, softmax=True), 12,
                   ["winograd", "mac"]),
 }
 
@@ -84,7 +84,7 @@ def bench_imported(out_dir, progress=print, rtl_samples=10):
                      f"{len(x)} digits)")
             layers = build(np.random.default_rng(0))
             started = time.monotonic()
-            nn.train(layers, x, data.y_train, epochs=epochs, lr=0.02, seed=0,
+            nn.train(layers, x, data.y_train, epochs=epochs, lr=0.05, lr_decay=0.9, seed=0,
                      progress=progress, label=name)
             train_s = time.monotonic() - started
             path = Path(tmp) / f"{name}.onnx"

@@ -61,6 +61,7 @@ def cmd_flash(args):
 
 def cmd_infer(args):
     from sw.golden.eie import infer as golden
+    from sw.golden.eie import input_activations
     from sw.host.driver import Device
     model = load_model(args.model)
     if args.sim and model is None:
@@ -80,7 +81,8 @@ def cmd_infer(args):
                 _progress(f"loading the model: {len(image.load_beats())} memory words")
                 dev.load(image, progress=_progress)
             ys, cycles = [], []
-            for k, xi in enumerate(x):
+            # The host quantizes: the engine takes first-layer activations.
+            for k, xi in enumerate(input_activations(model, x)):
                 ys.append(dev.infer(xi, outputs))
                 cycles.append(dev.status()["cycles"])
                 if (k + 1) % 10 == 0 or k + 1 == len(x):

@@ -70,9 +70,16 @@ def load_array(path, what):
         raise EiegenError(f"{what} file {path} is not a readable .npy array ({error})") from None
 
 
-def load_model(path):
+def load_model(path, *, any_network=False):
+    """The model file at ``path`` (None: None); one the EIE and dense engines cannot run
+    whole (convolutions, pooling) is refused unless ``any_network``."""
     from sw.formats import model as model_file
-    return None if path is None else model_file.load(path)
+    model = None if path is None else model_file.load(path)
+    if model is not None and not any_network and not model.is_mlp:
+        raise EiegenError(f"{path} holds convolution or pooling layers: this engine runs "
+                          f"fully connected networks; run the whole network with eiegen sim "
+                          f"network")
+    return model
 
 
 def load_model_inputs(path, model):
@@ -224,14 +231,15 @@ def model_sim_arguments(p):
                    help="load the memories through the load port instead of baking them in")
 
 
-def simulate_model(args, fits, run, summary):
+def simulate_model(args, fits, run, summary, *, any_network=False):
     """``eiegen sim`` of an engine running ``--model`` on ``--inputs``.
 
     ``fits(model)`` refuses an engine the model does not fit, before anything
     is simulated; ``run(model, x, **stimulus)`` is the flow's run; the outputs
     are written only if all agree, then ``summary(report)`` is printed.
+    ``any_network``: the engine runs convolutions and pooling too.
     """
-    model = load_model(args.model)
+    model = load_model(args.model, any_network=any_network)
     x = load_model_inputs(args.inputs, model)
     check_writable(args.out, args.report)
     check_stalls(args)

@@ -379,6 +379,10 @@ def compress_network(layers, input_shape, x, *, name="network", labels=None, eva
         f"{'' if retrained else ', no retraining: no labels'}): "
         f"accuracy {100 * acc['pruned']:.2f}%")
 
+    # A convolution's codebook never has more entries than the layer has weights left.
+    for i in ws:
+        if layers[i]["kind"] == "conv":
+            bits[i] = min(bits[i], max(1, int(masks[i].sum()).bit_length()))
     shared = _share(layers, masks, bits, init, seed)
     layers = _apply(layers, shared=shared)
     finetuned = labels is not None and finetune_epochs > 0

@@ -269,7 +269,8 @@ def _cli_simulate(args, params):
     simulate_model(args, lambda model: check(model, args.conv_core, args.winograd_m),
                    lambda model, x, **stimulus: run(model, x, conv_core=args.conv_core,
                                                     winograd_m=args.winograd_m,
-                                                    progress=progress, **stimulus), summary)
+                                                    progress=progress, **stimulus), summary,
+                   any_network=True)
 
 
 # Imported here, not above, to keep the declaration in one place.
