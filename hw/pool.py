@@ -187,12 +187,14 @@ class PoolUnit(Pipelined, wiring.Component):
     without pooling). Everything is per beat: one stream serves layers of
     any shift, ReLU, pooling mode, kernel, stride and padding.
 
-    Stages: ``total`` (``acc_j + bias``, the shift decoded), ``act``
-    (requantize and ReLU, ``hw.requantize.requantize_at_run_time``; unset
-    positions made the lowest activation for a max, zero for a sum), a
-    reduction tree of pairwise max-or-add (``tree1``...: a register every
-    ``LEVELS_PER_STAGE`` levels of ``ceil(log2 window)``), then
-    ``MeanDivider`` (three stages), which a max passes with count 1.
+    Stages: ``total`` (``acc_j + bias``, the shift decoded as
+    ``hw.requantize.requantize_at_run_time`` takes it), ``coarse`` (its
+    barrel shift by ``shift - 1``), ``act`` (its rounding by the last bit,
+    saturation and ReLU; unset positions made the lowest activation for a
+    max, zero for a sum), a reduction tree of pairwise max-or-add
+    (``tree1``...: a register every ``LEVELS_PER_STAGE`` levels of
+    ``ceil(log2 window)``), then ``MeanDivider`` (three stages), which a
+    max passes with count 1.
 
     Parameters
     ----------
@@ -218,8 +220,8 @@ class PoolUnit(Pipelined, wiring.Component):
     o : Out(stream) of ``signed(act_bits)``: the pooled activation.
 
     Latency ``latency`` cycles from a beat taken to its result valid:
-    2 + ``ceil(ceil(log2 window) / LEVELS_PER_STAGE)`` + 3 (7 for a 3 x 3
-    window, 5 for one position). Throughput one beat (one output) per cycle;
+    3 + ``ceil(ceil(log2 window) / LEVELS_PER_STAGE)`` + 3 (8 for a 3 x 3
+    window, 6 for one position). Throughput one beat (one output) per cycle;
     back-pressure on ``o`` stalls the pipeline without loss.
     """
 
@@ -301,15 +303,24 @@ class PoolUnit(Pipelined, wiring.Component):
             (relu, beat.relu), (avg, beat.avg), (mask, beat.mask),
             (count, Mux(beat.avg, beat.count, 1))], name="total", path=path)
 
-        # act: requantized, ReLU; an unset position can neither win a max nor add to a sum.
+        # coarse: requantize_at_run_time's barrel shifter, alone in its stage
+        # (with the rounding and the saturation after it, it was the slowest path).
+        shifted = [Signal(signed(self._total_bits), name=f"coarse{j}") for j in range(window)]
+        moves = [(shifted[j], totals[j] >> coarse) for j in range(window)]
+        rounding, relu, avg, mask, count = self._carried(
+            m, "coarse", moves, rounding=rounding, relu=relu, avg=avg, mask=mask, count=count)
+        valid, ready = register_stage(m, valid, ready, moves, name="coarse", path=path)
+
+        # act: rounded (the shift's last bit), saturated, ReLU; an unset
+        # position can neither win a max nor add to a sum.
         lowest = signed_range(act_bits)[0]
         nodes = [Signal(signed(act_bits), name=f"act{j}") for j in range(window)]
         moves = []
         for j in range(window):
-            value, _, _ = requantize_at_run_time(m, totals[j], coarse_shift=coarse,
-                                                 rounding=rounding, relu=relu, out_bits=act_bits)
+            value, _, _ = requantize_at_run_time(m, shifted[j], coarse_shift=0, rounding=rounding,
+                                                 relu=relu, out_bits=act_bits)
             moves.append((nodes[j], Mux(mask[j], value, Mux(avg, 0, lowest))))
-        avg, count = self._carried(m, "act", avg, count, moves)
+        avg, count = self._carried(m, "act", moves, avg=avg, count=count)
         valid, ready = register_stage(m, valid, ready, moves, name="act", path=path)
 
         # The window reduced pairwise: a sum for an average, a max otherwise.
@@ -326,7 +337,7 @@ class PoolUnit(Pipelined, wiring.Component):
                 regs = [Signal(signed(len(node)), name=f"{name}_node{k}")
                         for k, node in enumerate(nodes)]
                 moves = list(zip(regs, nodes))
-                avg, count = self._carried(m, name, avg, count, moves)
+                avg, count = self._carried(m, name, moves, avg=avg, count=count)
                 valid, ready = register_stage(m, valid, ready, moves, name=name, path=path)
                 nodes = regs
 
@@ -337,9 +348,9 @@ class PoolUnit(Pipelined, wiring.Component):
         return m
 
     @staticmethod
-    def _carried(m, stage, avg, count, moves):
-        """The registers of stage ``stage`` that carry ``avg`` and ``count``
-        along, their moves appended to ``moves``."""
-        regs = Signal(name=f"{stage}_avg"), Signal(len(count), name=f"{stage}_count")
-        moves += [(regs[0], avg), (regs[1], count)]
+    def _carried(m, stage, moves, **values):
+        """Registers of stage ``stage`` that carry ``values`` along (their moves
+        appended to ``moves``), in the order given."""
+        regs = [Signal.like(value, name=f"{stage}_{name}") for name, value in values.items()]
+        moves += zip(regs, values.values())
         return regs
