@@ -140,3 +140,6 @@ def test_windows_mark_padding():
     assert [b["mask"] for b in beats] == [0b1000, 0b1100, 0b1010, 0b1111]
     assert beats[3]["acc"] == [1, 2, 3, 4]
     assert pool.fit_beats(beats[:1], 6)[0]["acc"] == [0, 0, 0, 1, 0, 0]
+    with pytest.raises(ValueError, match="^accumulators must hold integers, not float64$"):
+        pool.windows(acc * 1.0, np.array([7]), shift=1, relu=True, mode="avg", kernel=(2, 2),
+                     stride=(1, 1), pads=(0, 0, 0, 0), count_pads=False)
