@@ -80,7 +80,7 @@ def reciprocal_table(max_count, max_dividend):
 
 
 class MeanDivider(Pipelined, wiring.Component):
-    """``average(total, count)`` of ``sw.spec.numerics``, saturated to ``out_bits``.
+    """``average(total, count)`` of ``sw.spec.numerics``, saturated to ``value_bits``.
 
     The rounded mean ``floor((2 total + count) / (2 count))`` is
     ``floor((total + count // 2) / count)`` (nested floor divisions by
@@ -91,8 +91,8 @@ class MeanDivider(Pipelined, wiring.Component):
     reciprocal of ``d`` from a constant table and a fixed right shift,
     exact for every ``u`` the totals can make (``reciprocal_table``, checked
     when the divider is built). A mean of ``count`` values of ``value_bits``
-    (the rest zeros) fits ``out_bits = value_bits``; the saturation only
-    bounds the result when ``count`` is less than the values summed.
+    (some of them zeros) fits ``value_bits``; the saturation only bounds the
+    result when ``count`` is less than the values summed.
 
     Parameters
     ----------
