@@ -14,7 +14,7 @@ from sw.spec.numerics import signed_bits_for, signed_range
 
 from .array import MAX_ACC_BITS
 from .checks import check_int
-from .pipeline import Pipelined, register_stage
+from .pipeline import Pipelined
 from .requantize import requantize_at_run_time
 
 __all__ = ["MeanDivider", "PoolUnit", "reciprocal_table", "MAX_WINDOW"]
@@ -23,12 +23,32 @@ __all__ = ["MeanDivider", "PoolUnit", "reciprocal_table", "MAX_WINDOW"]
 MAX_WINDOW = 64
 
 #: Tree levels (compare-or-add) between two registers of the window reduction:
-#: two keep a level's carry chain and its mux, twice, under one clock.
-LEVELS_PER_STAGE = 2
+#: a level is a compare's carry chain and two muxes, and two of them were the
+#: slowest path of a 3 x 3 unit on the UP5K (31 MHz); latency is cheap here.
+LEVELS_PER_STAGE = 1
 
 
 def _floor_by_reciprocal(n, multiplier, shift):
     return (n * multiplier) >> shift
+
+
+def _stage(m, path, advance, valid, moves, *, name):
+    """One register stage, counted on ``path``, of a pipeline that moves as a
+    whole: every stage loads (``valid`` and ``moves``) when ``advance``.
+
+    ``hw.pipeline.register_stage`` chains each stage's ready through the
+    next, one gate a stage; a unit this deep made that chain its slowest
+    path (29 MHz on the UP5K). Here the input's ready is ``advance =
+    ~last valid | ready downstream``, one gate, whatever the depth. The
+    price: a bubble inside is not squeezed out while the output waits,
+    which costs nothing when the output is taken every cycle. Returns the
+    stage's valid.
+    """
+    path.stage()
+    stage_valid = Signal(name=f"{name}_valid")
+    with m.If(advance):
+        m.d.sync += [stage_valid.eq(valid), *(reg.eq(value) for reg, value in moves)]
+    return stage_valid
 
 
 def reciprocal_table(max_count, max_dividend):
@@ -60,7 +80,7 @@ def reciprocal_table(max_count, max_dividend):
 
 
 class MeanDivider(Pipelined, wiring.Component):
-    """``average(total, count)`` of ``sw.spec.numerics``, saturated to ``out_bits``.
+    """``average(total, count)`` of ``sw.spec.numerics``, saturated to ``value_bits``.
 
     The rounded mean ``floor((2 total + count) / (2 count))`` is
     ``floor((total + count // 2) / count)`` (nested floor divisions by
@@ -71,8 +91,8 @@ class MeanDivider(Pipelined, wiring.Component):
     reciprocal of ``d`` from a constant table and a fixed right shift,
     exact for every ``u`` the totals can make (``reciprocal_table``, checked
     when the divider is built). A mean of ``count`` values of ``value_bits``
-    (the rest zeros) fits ``out_bits = value_bits``; the saturation only
-    bounds the result when ``count`` is less than the values summed.
+    (some of them zeros) fits ``value_bits``; the saturation only bounds the
+    result when ``count`` is less than the values summed.
 
     Parameters
     ----------
@@ -86,12 +106,13 @@ class MeanDivider(Pipelined, wiring.Component):
     -----
     i : In(stream) of ``{total: signed(total_bits), count: unsigned}``
         ``total`` is the sum of at most ``terms`` values; ``count`` 1 to
-        ``terms`` (another count gives 0 for a non-negative total, else -1).
+        ``terms`` (the table has no other: another count gives 0 or -1).
     o : Out(stream) of ``signed(value_bits)``: the rounded mean.
 
     Latency ``latency`` cycles, three register stages (the operands and the
-    table's reciprocal, the product, the shifted and signed mean);
-    throughput one beat per cycle; back-pressure on ``o`` stalls without loss.
+    table's reciprocal, the product, the shifted and signed mean), which
+    move as a whole (``_stage``); throughput one beat per cycle;
+    back-pressure on ``o`` stalls without loss.
     """
 
     def __init__(self, terms, value_bits):
@@ -152,25 +173,27 @@ class MeanDivider(Pipelined, wiring.Component):
         u, u_sign, u_recip = (Signal(u_bits, name="u"), Signal(name="u_sign"),
                               Signal(m_bits, name="u_reciprocal"))
         # Real counts keep u within u_bits (max_dividend), so the cut loses nothing.
-        valid, ready = register_stage(
-            m, self.i.valid, self.i.ready,
+        advance = Signal(name="advance")
+        m.d.comb += self.i.ready.eq(advance)
+        valid = _stage(
+            m, path, advance, self.i.valid,
             [(u, (n ^ sign.replicate(len(n)))[:u_bits]), (u_sign, sign), (u_recip, reciprocal)],
-            name="operands", path=path)
+            name="operands")
 
         # The product alone in its stage: a multiplier synthesis can put in a DSP.
         product, p_sign = Signal(u_bits + m_bits, name="product"), Signal(name="p_sign")
-        valid, ready = register_stage(m, valid, ready, [(product, u * u_recip), (p_sign, u_sign)],
-                                      name="product", path=path)
+        valid = _stage(m, path, advance, valid, [(product, u * u_recip), (p_sign, u_sign)],
+                       name="product")
 
         # floor(u / d) is the product's top bits; ~ gives back the negative quotient.
         quotient = Signal(signed(len(product) - self._shift + 1), name="quotient")
         m.d.comb += quotient.eq(product[self._shift:])
         mean = Mux(p_sign, ~quotient, quotient)
         lo, hi = signed_range(self._value_bits)
-        valid, ready = register_stage(
-            m, valid, ready, [(self.o.payload, Mux(mean > hi, hi, Mux(mean < lo, lo, mean)))],
-            name="mean", path=path)
-        m.d.comb += [self.o.valid.eq(valid), ready.eq(self.o.ready)]
+        valid = _stage(m, path, advance, valid,
+                       [(self.o.payload, Mux(mean > hi, hi, Mux(mean < lo, lo, mean)))],
+                       name="mean")
+        m.d.comb += [self.o.valid.eq(valid), advance.eq(~valid | self.o.ready)]
         return m
 
 
@@ -187,12 +210,14 @@ class PoolUnit(Pipelined, wiring.Component):
     without pooling). Everything is per beat: one stream serves layers of
     any shift, ReLU, pooling mode, kernel, stride and padding.
 
-    Stages: ``total`` (``acc_j + bias``, the shift decoded), ``act``
-    (requantize and ReLU, ``hw.requantize.requantize_at_run_time``; unset
-    positions made the lowest activation for a max, zero for a sum), a
-    reduction tree of pairwise max-or-add (``tree1``...: a register every
-    ``LEVELS_PER_STAGE`` levels of ``ceil(log2 window)``), then
-    ``MeanDivider`` (three stages), which a max passes with count 1.
+    Stages: ``total`` (``acc_j + bias``, the shift decoded as
+    ``hw.requantize.requantize_at_run_time`` takes it), ``coarse`` (its
+    barrel shift by ``shift - 1``), ``act`` (its rounding by the last bit,
+    saturation and ReLU; unset positions made the lowest activation for a
+    max, zero for a sum), a reduction tree of pairwise max-or-add
+    (``tree1``...: a register every ``LEVELS_PER_STAGE`` levels of
+    ``ceil(log2 window)``), then ``MeanDivider`` (three stages), which a
+    max passes with count 1.
 
     Parameters
     ----------
@@ -213,14 +238,18 @@ class PoolUnit(Pipelined, wiring.Component):
     i : In(stream) of ``{acc: window x signed(acc_bits), mask: unsigned(window),
         count: unsigned(bits of window), bias: signed(bias_bits),
         shift: unsigned(bits of max_shift), avg: 1, relu: 1}``
-        One beat an output activation. ``count`` (1 to ``window``) is the
-        average's divisor, read only on ``avg`` beats.
+        One beat an output activation. ``count`` (1 to ``window``; another
+        gives 0 or -1) is the average's divisor, read only on ``avg`` beats;
+        a count below the real positions gives their sum's quotient,
+        saturated.
     o : Out(stream) of ``signed(act_bits)``: the pooled activation.
 
     Latency ``latency`` cycles from a beat taken to its result valid:
-    2 + ``ceil(ceil(log2 window) / LEVELS_PER_STAGE)`` + 3 (7 for a 3 x 3
-    window, 5 for one position). Throughput one beat (one output) per cycle;
-    back-pressure on ``o`` stalls the pipeline without loss.
+    3 + ``ceil(ceil(log2 window) / LEVELS_PER_STAGE)`` + 3 (10 for a 3 x 3
+    window, 6 for one position). Throughput one beat (one output) per cycle;
+    back-pressure on ``o`` stalls the pipeline without loss. The stages
+    before the divider move as a whole, and so do the divider's (``_stage``):
+    ``i.ready`` is two gates from ``o.ready``.
     """
 
     def __init__(self, *, window=9, acc_bits=24, bias_bits=16, act_bits=8, max_shift=16):
@@ -295,22 +324,33 @@ class PoolUnit(Pipelined, wiring.Component):
         rounding, relu, avg, mask = (Signal(name="total_rounding"), Signal(name="total_relu"),
                                      Signal(name="total_avg"), Signal(window, name="total_mask"))
         count = Signal(len(beat.count), name="total_count")
-        valid, ready = register_stage(m, self.i.valid, self.i.ready, [
+        advance = Signal(name="advance")
+        m.d.comb += self.i.ready.eq(advance)
+        valid = _stage(m, path, advance, self.i.valid, [
             *((totals[j], beat.acc[j] + beat.bias) for j in range(window)),
             (coarse, Mux(beat.shift == 0, 0, beat.shift - 1)), (rounding, beat.shift != 0),
             (relu, beat.relu), (avg, beat.avg), (mask, beat.mask),
-            (count, Mux(beat.avg, beat.count, 1))], name="total", path=path)
+            (count, Mux(beat.avg, beat.count, 1))], name="total")
 
-        # act: requantized, ReLU; an unset position can neither win a max nor add to a sum.
+        # coarse: requantize_at_run_time's barrel shifter, alone in its stage
+        # (with the rounding and the saturation after it, it was the slowest path).
+        shifted = [Signal(signed(self._total_bits), name=f"coarse{j}") for j in range(window)]
+        moves = [(shifted[j], totals[j] >> coarse) for j in range(window)]
+        rounding, relu, avg, mask, count = self._carried(
+            "coarse", moves, rounding=rounding, relu=relu, avg=avg, mask=mask, count=count)
+        valid = _stage(m, path, advance, valid, moves, name="coarse")
+
+        # act: rounded (the shift's last bit), saturated, ReLU; an unset
+        # position can neither win a max nor add to a sum.
         lowest = signed_range(act_bits)[0]
         nodes = [Signal(signed(act_bits), name=f"act{j}") for j in range(window)]
         moves = []
         for j in range(window):
-            value, _, _ = requantize_at_run_time(m, totals[j], coarse_shift=coarse,
-                                                 rounding=rounding, relu=relu, out_bits=act_bits)
+            value, _, _ = requantize_at_run_time(m, shifted[j], coarse_shift=0, rounding=rounding,
+                                                 relu=relu, out_bits=act_bits)
             moves.append((nodes[j], Mux(mask[j], value, Mux(avg, 0, lowest))))
-        avg, count = self._carried(m, "act", avg, count, moves)
-        valid, ready = register_stage(m, valid, ready, moves, name="act", path=path)
+        avg, count = self._carried("act", moves, avg=avg, count=count)
+        valid = _stage(m, path, advance, valid, moves, name="act")
 
         # The window reduced pairwise: a sum for an average, a max otherwise.
         level, stage = 0, 0
@@ -326,20 +366,20 @@ class PoolUnit(Pipelined, wiring.Component):
                 regs = [Signal(signed(len(node)), name=f"{name}_node{k}")
                         for k, node in enumerate(nodes)]
                 moves = list(zip(regs, nodes))
-                avg, count = self._carried(m, name, avg, count, moves)
-                valid, ready = register_stage(m, valid, ready, moves, name=name, path=path)
+                avg, count = self._carried(name, moves, avg=avg, count=count)
+                valid = _stage(m, path, advance, valid, moves, name=name)
                 nodes = regs
 
         m.submodules.mean = divider = path.through(self._divider)
         m.d.comb += [divider.i.valid.eq(valid), divider.i.payload.total.eq(nodes[0]),
-                     divider.i.payload.count.eq(count), ready.eq(divider.i.ready)]
+                     divider.i.payload.count.eq(count), advance.eq(~valid | divider.i.ready)]
         wiring.connect(m, wiring.flipped(self.o), divider.o)
         return m
 
     @staticmethod
-    def _carried(m, stage, avg, count, moves):
-        """The registers of stage ``stage`` that carry ``avg`` and ``count``
-        along, their moves appended to ``moves``."""
-        regs = Signal(name=f"{stage}_avg"), Signal(len(count), name=f"{stage}_count")
-        moves += [(regs[0], avg), (regs[1], count)]
+    def _carried(stage, moves, **values):
+        """Registers of stage ``stage`` that carry ``values`` along (their moves
+        appended to ``moves``), in the order given."""
+        regs = [Signal.like(value, name=f"{stage}_{name}") for name, value in values.items()]
+        moves += zip(regs, values.values())
         return regs

@@ -85,6 +85,9 @@ def windows(acc, bias, *, shift, relu, mode, kernel, stride, pads, count_pads):
     ``avg`` and ``relu``. ``fit_beats`` pads them to a unit's window.
     """
     acc, bias = np.asarray(acc), np.asarray(bias)
+    for name, array in (("accumulators", acc), ("bias", bias)):
+        if not np.issubdtype(array.dtype, np.integer):
+            raise ValueError(f"{name} must hold integers, not {array.dtype}")
     ho, wo = check_pool(acc.shape, mode=mode, kernel=kernel, stride=stride, pads=pads)
     (kh, kw), (sh, sw), (top, left, bottom, right) = kernel, stride, pads
     batch, channels, height, width = acc.shape
@@ -146,8 +149,8 @@ def run(params, acc, bias, *, shift, relu, mode="max", kernel=(1, 1), stride=(1,
     y = np.array(results, dtype=np.int64).reshape(acc.shape[0], acc.shape[1], ho, wo)
     report = {
         "core": "pool", "params": core.params, "shape": list(acc.shape),
-        "out_shape": list(y.shape), **{k: list(v) if k != "mode" else v
-                                       for k, v in layer.items()},
+        "out_shape": list(y.shape), "mode": mode, "kernel": list(layer["kernel"]),
+        "stride": list(layer["stride"]), "pads": list(layer["pads"]),
         "count_pads": bool(count_pads), "shift": int(shift), "relu": bool(relu),
         "mismatches": int(np.count_nonzero(y != expect)), "outputs": int(y.size),
         "beats": len(beats), "cycles": cycles, "latency_cycles": core.latency,

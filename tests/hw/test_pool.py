@@ -42,11 +42,11 @@ def test_mean_divider_matches_average(terms, value_bits):
 
 
 def test_latency_counts_the_stages():
-    # 2 (total, act) + tree stages (two levels each) + 3 (the divider).
-    assert PoolUnit(window=1).latency == 5
-    assert PoolUnit(window=4).latency == 6
-    assert PoolUnit(window=9).latency == 7
-    assert PoolUnit(window=64).latency == 8
+    # 3 (total, coarse, act) + tree stages (one a level) + 3 (the divider).
+    assert PoolUnit(window=1).latency == 6
+    assert PoolUnit(window=4).latency == 8
+    assert PoolUnit(window=9).latency == 10
+    assert PoolUnit(window=64).latency == 12
 
 
 def test_init_fields():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sw.flows import pool
-from sw.flows.stream import latency_job
+from sw.flows.stream import latency_job, run_beats
 
 #: 3 x 3 windows; narrow activations, so wide accumulators saturate.
 WINDOW9 = dict(window=9, acc_bits=18, bias_bits=12, act_bits=6, max_shift=10)
@@ -78,8 +78,27 @@ def test_full_throughput_and_measured_latency():
     core = pool.build_core(WINDOW9)
     assert report["mismatches"] == 0
     assert latency_job(core) == {"cycles": core.latency, "last_bit": None}
-    assert report["latency_cycles"] == core.latency == 7
+    assert report["latency_cycles"] == core.latency == 10
     assert report["cycles"] <= report["beats"] + core.latency + 2
+
+
+def test_layers_back_to_back_in_one_stream():
+    # Shift, ReLU, mode and window travel in each beat: two different layers'
+    # beats in one stream, each output against its own layer's golden model.
+    rng = np.random.default_rng(5)
+    core = pool.build_core(WINDOW9)
+    layers = [dict(shift=3, relu=True, mode="max", kernel=(2, 2), stride=(2, 2),
+                   pads=(0, 0, 1, 1), count_pads=False),
+              dict(shift=8, relu=False, mode="avg", kernel=(3, 3), stride=(2, 2),
+                   pads=(1, 1, 1, 1), count_pads=True)]
+    beats, expect = [], []
+    for layer in layers:
+        acc, bias = random_accumulators(rng, (1, 2, 5, 5), 14)
+        beats += pool.fit_beats(pool.windows(acc, bias, **layer), core.window)
+        expect += pool.golden(acc, bias, act_bits=core.act_bits, **layer).reshape(-1).tolist()
+    results, _ = run_beats(core, pool.TOP, beats, len(beats), seed=5, in_stall=0.3,
+                           out_stall=0.3)
+    assert results == expect
 
 
 @pytest.mark.parametrize("relu", [False, True])
@@ -121,3 +140,6 @@ def test_windows_mark_padding():
     assert [b["mask"] for b in beats] == [0b1000, 0b1100, 0b1010, 0b1111]
     assert beats[3]["acc"] == [1, 2, 3, 4]
     assert pool.fit_beats(beats[:1], 6)[0]["acc"] == [0, 0, 0, 1, 0, 0]
+    with pytest.raises(ValueError, match="^accumulators must hold integers, not float64$"):
+        pool.windows(acc * 1.0, np.array([7]), shift=1, relu=True, mode="avg", kernel=(2, 2),
+                     stride=(1, 1), pads=(0, 0, 0, 0), count_pads=False)
