@@ -57,3 +57,20 @@ def test_stages_and_refusals(cnn_model):
         network.check(model, "fft")
     with pytest.raises(ValueError, match="--winograd-m must be a tile size"):
         network.check(model, "winograd", 0)
+
+
+def test_a_7x7_convolution_runs_on_the_largest_winograd_tile():
+    """r = 7 needs F(2, 7) (n = 8, the tile's limit): asked for m = 4, the flow takes 2."""
+    rng = np.random.default_rng(4)
+    layers = [{"kind": "conv", "W": rng.normal(0, 0.1, (3, 2, 7, 7)), "b": rng.normal(0, 0.1, 3),
+               "pads": (3, 3, 3, 3)}, {"kind": "relu"},
+              {"kind": "pool", "mode": "avg", "kernel": (3, 3), "stride": (3, 3)},
+              {"kind": "flatten"}, {"kind": "dense", "W": rng.normal(0, 0.3, (4, 27)),
+                                    "b": np.zeros(4)}]
+    model, _ = compress_network(layers, (2, 9, 9), rng.normal(0, 1, (30, 2, 9, 9)),
+                                qualities=[0.3, 0.3], pes=1, act_bits=10, codebook_bits=8,
+                                bias_bits=20)
+    assert network.conv_params(model, "winograd", model.layers[0], winograd_m=4)["m"] == 2
+    x = rng.normal(0, 1, (2, 2, 9, 9))
+    y, report = network.run(model, x, winograd_m=4, in_stall=0.3, seed=5)
+    assert report["mismatches"] == 0 and np.array_equal(y, infer(model, x))
