@@ -5,12 +5,18 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sw.spec.protocol import MAX_PAYLOAD, Command, Status
+from sw.spec.protocol import MAX_PAYLOAD, RX_FIFO, VERSION, Command, Encoding, Status
 
 from ..memory import load_layout
 from .framing import link_sizes
 
 __all__ = ["Dispatcher"]
+
+#: What INFER's next frame byte is: the sequence number, the encoding, a run's
+#: zeros or count, or a byte of a value.
+_SEQ, _ENC, _ZEROS, _COUNT, _VALUE = range(5)
+#: Cycles an engine has to turn busy after the beat that completes its input.
+_SETTLE = 3
 
 
 def _sign_extend(value, bits):
@@ -68,8 +74,10 @@ class Dispatcher(wiring.Component):
     beat one cycle to take and one a byte to store.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, divisor=0, rx_fifo=RX_FIFO):
         self._c = config
+        self._divisor = divisor
+        self._rx_fifo = rx_fifo
         sizes = link_sizes(config)
         beat_bits = 8 * max(sizes["load"], sizes["beat"])
         lanes = data.ArrayLayout(signed(config.act_bits), config.beat_lanes)
@@ -121,9 +129,11 @@ class Dispatcher(wiring.Component):
             m.d.sync += out_phase.eq(0)
 
         # ---- fixed payloads (docs/formats.md), little-endian fields
-        info = Cat(Const(1, 8), Const(c.beat_lanes, 8), Const(c.act_bits, 8),
+        encodings = sum(1 << e for e in Encoding.ALL)
+        info = Cat(Const(VERSION, 8), Const(c.beat_lanes, 8), Const(c.act_bits, 8),
                    Const(sizes["act"], 8), Const(sizes["load"], 8), Const(c.max_cols, 16),
-                   Const(c.max_layers, 8), Const(MAX_PAYLOAD, 16))
+                   Const(c.max_layers, 8), Const(MAX_PAYLOAD, 16), Const(self._divisor, 16),
+                   Const(self._rx_fifo, 16), Const(encodings, 8))
         state = Cat(self.busy, Const(0, 7), last_cycles, self.frames_ok, self.frames_bad)
         fixed = {Command.INFO: info, Command.STATUS: state}
 
@@ -138,6 +148,16 @@ class Dispatcher(wiring.Component):
         for k in range(c.beat_lanes):
             m.d.comb += self.input.payload[k].eq(beat[k * ab:k * ab + c.act_bits])
         out_word = Signal(8 * sizes["beat"])
+        # INFER's decoder: the frame's sequence number and encoding, what the
+        # next byte is (phase), the current run's zeros and values still to
+        # come, the value being gathered, and the beat's next lane.
+        seq, enc, phase = Signal(8), Signal(8), Signal(range(5))
+        zeros, count = Signal(8), Signal(8)
+        value, vfill = Signal(ab), Signal(range(sizes["act"] + 1))
+        vbytes = Mux((enc == Encoding.DENSE_U8) | (enc == Encoding.RUNS_U8), 1, sizes["act"])
+        lane = Signal(range(c.beat_lanes + 1))
+        resume = Signal()  # I_OFFER returns to I_ZEROS (1) or I_READ (0)
+        settle = Signal(range(_SETTLE + 1))
         wanted = Signal(16)
         taken = Signal(16)
 
@@ -171,6 +191,21 @@ class Dispatcher(wiring.Component):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
                             m.next = "READ"
+                    with m.Case(Command.INFER):
+                        with m.If(self.busy):
+                            reply(Status.BUSY)
+                        with m.Elif(length < 2):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += [phase.eq(_SEQ), lane.eq(0), vfill.eq(0)]
+                            m.next = "I_READ"
+                    with m.Case(Command.LOAD_BURST):
+                        with m.If(self.busy):
+                            reply(Status.BUSY)
+                        with m.Elif(length < 6):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.next = "B_READ"
                     with m.Case(Command.OUTPUT):
                         with m.If(length != 2):
                             reply(Status.BAD_LENGTH)
@@ -234,7 +269,8 @@ class Dispatcher(wiring.Component):
             with m.State("TAKE"):
                 # The engine offers its outputs until the last is taken, then
                 # falls idle: fewer than wanted is not an error.
-                max_beats = MAX_PAYLOAD // sizes["beat"]
+                # INFER's sequence number takes a byte of the answer buffer.
+                max_beats = (MAX_PAYLOAD - 1) // sizes["beat"]
                 with m.If((taken == wanted) | (taken == max_beats) | ~self.busy):
                     m.d.sync += [reply_len.eq(idx), idx.eq(0)]
                     reply()
@@ -244,6 +280,132 @@ class Dispatcher(wiring.Component):
                                                    for k in range(c.beat_lanes)])),
                                  taken.eq(taken + 1), beat_fill.eq(0)]
                     m.next = "STORE"
+            # ---- INFER: the input decoded into beats, then the outputs taken.
+            # Byte k of the frame is read in I_READ (address) and I_BYTE (data).
+            with m.State("I_READ"):
+                m.d.comb += self.frame_addr.eq(idx)
+                with m.If(idx == length):
+                    m.next = "I_END"
+                with m.Else():
+                    m.next = "I_BYTE"
+            with m.State("I_BYTE"):
+                byte = self.frame_data
+                m.d.sync += idx.eq(idx + 1)
+                m.next = "I_READ"
+                with m.Switch(phase):
+                    with m.Case(_SEQ):
+                        m.d.sync += [seq.eq(byte), phase.eq(_ENC)]
+                    with m.Case(_ENC):
+                        m.d.sync += enc.eq(byte)
+                        with m.If(byte > max(Encoding.ALL)):
+                            reply(Status.BAD_ENCODING)
+                        with m.Elif(byte >= Encoding.RUNS_U8):
+                            m.d.sync += phase.eq(_ZEROS)
+                        with m.Else():
+                            m.d.sync += phase.eq(_VALUE)
+                    with m.Case(_ZEROS):
+                        m.d.sync += [zeros.eq(byte), phase.eq(_COUNT)]
+                    with m.Case(_COUNT):
+                        m.d.sync += count.eq(byte)
+                        m.next = "I_ZEROS"
+                    with m.Case(_VALUE):
+                        m.d.sync += [value.word_select(vfill, 8).eq(byte), vfill.eq(vfill + 1)]
+                        with m.If(vfill + 1 == vbytes):
+                            m.d.sync += vfill.eq(0)
+                            m.next = "I_EMIT"
+            with m.State("I_EMIT"):
+                # Unsigned bytes zero-extended, act_bytes values as they are.
+                m.d.sync += [beat.word_select(lane, ab).eq(
+                                 Mux(vbytes == 1, value[:8], value[:ab])),
+                             lane.eq(lane + 1)]
+                runs = enc >= Encoding.RUNS_U8
+                with m.If(runs):
+                    m.d.sync += count.eq(count - 1)
+                    with m.If(count == 1):
+                        m.d.sync += phase.eq(_ZEROS)
+                m.d.sync += resume.eq(0)
+                with m.If(lane + 1 == c.beat_lanes):
+                    m.next = "I_OFFER"
+                with m.Else():
+                    m.next = "I_READ"
+            with m.State("I_ZEROS"):
+                # A run's zeros, one activation a cycle; then its values.
+                with m.If(zeros == 0):
+                    m.d.sync += phase.eq(Mux(count == 0, _ZEROS, _VALUE))
+                    m.next = "I_READ"
+                with m.Else():
+                    m.d.sync += [beat.word_select(lane, ab).eq(0), lane.eq(lane + 1),
+                                 zeros.eq(zeros - 1), resume.eq(1)]
+                    with m.If(lane + 1 == c.beat_lanes):
+                        m.next = "I_OFFER"
+            with m.State("I_OFFER"):
+                m.d.comb += self.input.valid.eq(1)
+                with m.If(self.input.ready):
+                    m.d.sync += lane.eq(0)
+                    with m.If(resume):
+                        m.next = "I_ZEROS"
+                    with m.Else():
+                        m.next = "I_READ"
+            with m.State("I_END"):
+                # A last beat the input left partial is completed with zeros.
+                m.d.sync += settle.eq(0)
+                with m.If(lane == 0):
+                    m.next = "I_RUN"
+                with m.Else():
+                    m.d.sync += [beat.word_select(lane, ab).eq(0), lane.eq(lane + 1)]
+                    with m.If(lane + 1 == c.beat_lanes):
+                        m.d.sync += resume.eq(0)
+                        m.next = "I_LAST"
+            with m.State("I_LAST"):
+                m.d.comb += self.input.valid.eq(1)
+                with m.If(self.input.ready):
+                    m.d.sync += lane.eq(0)
+                    m.next = "I_RUN"
+            with m.State("I_RUN"):
+                # The reply starts with the frame's sequence number, then the
+                # outputs as OUTPUT sends them, once the engine offers them. An
+                # input too short to start the engine is refused, not waited on.
+                m.d.sync += settle.eq(settle + 1)
+                with m.If(~out_phase & ~self.busy & (settle == _SETTLE)):
+                    reply(Status.BAD_LENGTH)
+                with m.Elif(out_phase):
+                    m.d.comb += [self.answer_addr.eq(0), self.answer_data.eq(seq),
+                                 self.answer_en.eq(1)]
+                    m.d.sync += [idx.eq(1), taken.eq(0), wanted.eq(0xFFFF)]
+                    m.next = "TAKE"
+
+            # ---- LOAD_BURST: the sequence number, one header, then data words
+            # at consecutive addresses; the reply echoes the sequence number.
+            with m.State("B_READ"):
+                m.d.comb += self.frame_addr.eq(idx)
+                with m.If(idx == length):
+                    m.d.sync += idx.eq(0)
+                    with m.If(beat_fill == 5):
+                        m.d.comb += [self.answer_addr.eq(0), self.answer_data.eq(seq),
+                                     self.answer_en.eq(1)]
+                        m.d.sync += reply_len.eq(1)
+                        reply()
+                    with m.Else():
+                        reply(Status.BAD_LENGTH)  # a partial last word
+                with m.Else():
+                    m.next = "B_BYTE"
+            with m.State("B_BYTE"):
+                m.d.sync += idx.eq(idx + 1)
+                m.next = "B_READ"
+                with m.If(idx == 0):
+                    m.d.sync += seq.eq(self.frame_data)
+                with m.Else():
+                    m.d.sync += [beat.word_select(beat_fill, 8).eq(self.frame_data),
+                                 beat_fill.eq(beat_fill + 1)]
+                    with m.If(beat_fill + 1 == sizes["load"]):
+                        m.next = "B_OFFER"
+            with m.State("B_OFFER"):
+                m.d.comb += self.load.valid.eq(1)
+                with m.If(self.load.ready):
+                    # The next word goes to the next address, after the same header.
+                    m.d.sync += [beat[16:40].eq(beat[16:40] + 1), beat_fill.eq(5)]
+                    m.next = "B_READ"
+
             with m.State("STORE"):
                 m.d.comb += [self.answer_addr.eq(idx),
                              self.answer_data.eq(out_word.word_select(beat_fill, 8)),

@@ -2,10 +2,11 @@
 
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sw.spec.protocol import MAX_PAYLOAD
+from sw.spec.protocol import MAX_PAYLOAD, RX_FIFO
 
 from ..memory import load_layout
 from ..uart import UartRx, UartTx
@@ -20,7 +21,10 @@ class HostLink(wiring.Component):
     """Framed protocol (``sw.spec.protocol``, docs/formats.md) between a UART and the engine.
 
     A frame is received whole into a buffer and its CRC checked before any of
-    it reaches the engine, so a corrupt frame changes nothing. Every frame
+    it reaches the engine, so a corrupt frame changes nothing. Bytes wait in a
+    receive FIFO (``RX_FIFO`` bytes) while a frame is carried out, so the
+    host streams frames: INFER frames come back as results while the next
+    inputs arrive. Every frame
     gets exactly one reply: its status, with a payload for INFO, OUTPUT and
     STATUS. A frame whose line goes quiet for ``timeout_bits`` bit times is
     given up (TIMEOUT); bytes outside frames are skipped. Loads and inputs
@@ -56,12 +60,12 @@ class HostLink(wiring.Component):
     ----------
     ::
 
-        rx ─► UartRx ─► FrameReceiver ─► frame buffer ─► Dispatcher ─► load, input
-                             ▲  │ outcome, cmd, length ──►│ ▲ │          ◄── output
-                             │  └─────────────────────────┘ │ └► answer buffer
-                             └──────── done ── Replier ◄────┘ reply   │
-                                                 │ ◄──────────────────┘
-        tx ◄─ UartTx ◄───────────────────────────┘
+        rx ─► UartRx ─► FIFO ─► FrameReceiver ─► frame buffer ─► Dispatcher ─► load, input
+                                     ▲  │ outcome, cmd, length ──►│ ▲ │          ◄── output
+                                     │  └─────────────────────────┘ │ └► answer buffer
+                                     └──────── done ── Replier ◄────┘ reply   │
+                                                         │ ◄──────────────────┘
+        tx ◄─ UartTx ◄───────────────────────────────────┘
 
     ``hw.link.receiver.FrameReceiver`` (a frame whole and checked),
     ``hw.link.dispatcher.Dispatcher`` (its command on the engine, the reply's
@@ -89,10 +93,14 @@ class HostLink(wiring.Component):
         m.submodules.uart_rx = urx = UartRx(self._divisor)
         m.submodules.uart_tx = utx = UartTx(self._divisor)
         m.submodules.receiver = rx = FrameReceiver(self._c, self._timeout)
-        m.submodules.dispatcher = disp = Dispatcher(self._c)
+        m.submodules.dispatcher = disp = Dispatcher(self._c, self._divisor, RX_FIFO)
+        # The host streams frames without waiting for replies: what arrives
+        # while a frame is carried out waits here (sw.spec.protocol.RX_FIFO).
+        m.submodules.rx_fifo = fifo = SyncFIFOBuffered(width=8, depth=RX_FIFO)
         m.submodules.replier = reply = Replier()
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
-        wiring.connect(m, urx.o, rx.bytes)
+        wiring.connect(m, urx.o, fifo.w_stream)
+        wiring.connect(m, fifo.r_stream, rx.bytes)
         wiring.connect(m, reply.bytes, utx.i)
 
         frame = Memory(shape=unsigned(8), depth=MAX_PAYLOAD, init=[])

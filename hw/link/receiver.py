@@ -21,7 +21,7 @@ class FrameReceiver(wiring.Component):
     quiet for ``timeout`` cycles is given up (TIMEOUT), as is one longer
     than ``MAX_PAYLOAD`` (BAD_LENGTH, at once) or with a bad CRC (BAD_CRC).
     After each outcome the receiver waits, taking no bytes, until the reply
-    is sent (``resume``).
+    is sent (``resume``), leaving the next bytes in the FIFO before it.
 
     Parameters
     ----------
@@ -33,7 +33,8 @@ class FrameReceiver(wiring.Component):
     Ports
     -----
     bytes : In(stream) of 8 bits
-        From the UART; always taken (``ready`` is 1).
+        From the UART's receive FIFO; taken at once, except while a frame's
+        reply is pending (then they wait in the FIFO).
     frame_addr, frame_data, frame_en : Out
         The frame buffer's write port: payload byte ``frame_addr``.
     frame : Out(stream) of ``{status}``, always ready
@@ -77,7 +78,7 @@ class FrameReceiver(wiring.Component):
         m = Module()
         sizes = link_sizes(self._c)
         byte, got = self.bytes.payload, self.bytes.valid
-        m.d.comb += self.bytes.ready.eq(1)
+
         cmd, partial = self.cmd, self.partial
         crc = Signal(16, init=0xFFFF)
         idx = Signal(16)  # the payload byte being received
@@ -90,7 +91,7 @@ class FrameReceiver(wiring.Component):
 
         receiving = ["CMD", "LEN0", "LEN1", "PAYLOAD", "CRC0", "CRC1"]
         per_beat = Mux(cmd == Command.LOAD, sizes["load"], sizes["beat"])
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("SYNC"):
                 m.d.sync += [crc.eq(0xFFFF), quiet.eq(0), partial.eq(0)]
                 with m.If(got & (byte == HOST_SYNC)):
@@ -111,6 +112,9 @@ class FrameReceiver(wiring.Component):
             with m.State("WAIT"):
                 with m.If(self.resume):
                     m.next = "SYNC"
+        # Bytes that arrive while a frame is carried out wait in the FIFO before
+        # the receiver (hw.link.host_link), so nothing the host streams is lost.
+        m.d.comb += self.bytes.ready.eq(~fsm.ongoing("WAIT"))
         return m
 
     def _receive(self, m, name, byte, crc, idx, give):

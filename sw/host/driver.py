@@ -5,13 +5,15 @@ Opens a serial port (``/dev/ttyUSB1``, ``COM3``) or any pyserial URL
 protocol of ``sw.spec.protocol``.
 """
 
+from collections import deque
+
 import numpy as np
 
 from sw.errors import EiegenError
-from sw.spec.protocol import (BAUD, DEVICE_SYNC, HOST_SYNC, MAX_PAYLOAD, Command, Status,
-                              crc16, encode_frame)
+from sw.spec.protocol import (BAUD, DEVICE_SYNC, HOST_SYNC, MAX_PAYLOAD, VERSION, Command,
+                              Encoding, Status, crc16, encode_frame)
 
-__all__ = ["Device", "DeviceError"]
+__all__ = ["Device", "DeviceError", "encode_input", "decode_outputs", "burst_frames", "RETRIES"]
 
 
 class DeviceError(EiegenError):
@@ -39,6 +41,7 @@ class Device:
                               "(--port names its serial port)?") from None
         self._name = port
         self.bytes_sent = self.bytes_received = 0  # line traffic, for transfer times
+        self.resent = self.refused = 0  # frames sent again, and refusals, while streaming
         self.info = self._info()
 
     def __enter__(self):
@@ -89,11 +92,18 @@ class Device:
     # ---- commands
     def _info(self):
         data = self.request(Command.INFO)
-        if len(data) != 10 or data[0] != 1:
-            raise DeviceError(f"{self._name} is not an eiegen EIE board (INFO reply {data!r})")
-        return {"pes": data[1], "act_bits": data[2], "act_bytes": data[3],
+        if len(data) == 10 and data[0] == 1:
+            raise DeviceError(f"{self._name} speaks protocol version 1 and this driver "
+                              f"version {VERSION}: rebuild and flash its bitstream with this "
+                              f"eiegen (eiegen build, eiegen flash)")
+        if len(data) != 15 or data[0] != VERSION:
+            raise DeviceError(f"{self._name} is not an eiegen board of protocol version "
+                              f"{VERSION} (INFO reply {data!r})")
+        return {"version": data[0], "pes": data[1], "act_bits": data[2], "act_bytes": data[3],
                 "load_bytes": data[4], "max_cols": data[5] | data[6] << 8,
-                "max_layers": data[7], "max_payload": data[8] | data[9] << 8}
+                "max_layers": data[7], "max_payload": data[8] | data[9] << 8,
+                "divisor": data[10] | data[11] << 8, "rx_fifo": data[12] | data[13] << 8,
+                "encodings": [e for e in Encoding.ALL if data[14] >> e & 1]}
 
     def status(self):
         data = self.request(Command.STATUS)
@@ -101,42 +111,178 @@ class Device:
                 "frames_ok": int.from_bytes(data[5:7], "little"),
                 "frames_bad": int.from_bytes(data[7:9], "little")}
 
-    def _chunks(self, records, size):
-        per = max(1, MAX_PAYLOAD // size)
-        for start in range(0, len(records), per):
-            yield b"".join(records[start:start + per])
-
     def load(self, image, progress=None):
-        """Write a model's memory images (``EieImage``) through the load port."""
-        db = self.info["load_bytes"] - 5
-        records = [bytes([mem, pe]) + addr.to_bytes(3, "little") + data.to_bytes(db, "little")
-                   for mem, pe, addr, data in image.load_beats()]
-        for k, chunk in enumerate(self._chunks(records, self.info["load_bytes"])):
-            self.request(Command.LOAD, chunk)
-            if progress and k % 64 == 0:
-                progress(f"loading: {min(len(records), (k + 1) * (MAX_PAYLOAD // self.info['load_bytes']))}"
-                         f" of {len(records)} words")
+        """Write a model's memory images (``EieImage``, ``DenseImage``) through the load port.
+
+        Consecutive addresses of one memory go as LOAD_BURST frames (one
+        header, then whole words), streamed without waiting for each reply.
+        """
+        frames = [(Command.LOAD_BURST, payload) for payload in
+                  burst_frames(image.load_beats(), self.info["load_bytes"] - 5)]
+        words = len(image.load_beats())
+        self.stream(frames, progress=progress and (
+            lambda done: progress(f"loading: {done} of {len(frames)} frames ({words} words)")))
 
     def infer(self, x, outputs):
         """One input vector in, ``outputs`` activations back (integers)."""
-        pes, ab = self.info["pes"], self.info["act_bytes"]
-        words = -(-len(x) // pes) * pes
-        values = np.zeros(words, dtype=np.int64)
-        values[:len(x)] = x
-        records = [int(v).to_bytes(ab, "little", signed=True) for v in values]
-        for chunk in self._chunks([b"".join(records[i:i + pes])
-                                   for i in range(0, words, pes)], pes * ab):
-            self.request(Command.INPUT, chunk)
-        beats = -(-outputs // pes)
-        while True:
-            self.send_raw(encode_frame(HOST_SYNC, Command.OUTPUT, beats.to_bytes(2, "little")))
-            status, data = self.reply()
-            if status == Status.OK:
-                break
-            if status != Status.NOT_READY:
-                raise DeviceError(f"the device answered {Status.NAMES.get(status)} to OUTPUT")
-        if len(data) != beats * pes * ab:
-            raise DeviceError(f"expected {beats * pes * ab} output bytes, got {len(data)}")
-        y = [int.from_bytes(data[i:i + ab], "little", signed=True)
-             for i in range(0, len(data), ab)]
-        return np.array(y[:outputs], dtype=np.int64)
+        return self.infer_batch([x], outputs)[0]
+
+    def infer_batch(self, xs, outputs, progress=None):
+        """Input vectors (B, inputs) streamed through the engine; (B, outputs) back.
+
+        Each input goes as an INFER frame in the encoding that makes it
+        shortest (``encode_input``); the frames are streamed, several ahead
+        of the replies (as many as the device's receive FIFO holds), so the
+        engine never waits for the host while inputs remain. A frame refused
+        or lost on the line is sent again; no result is lost or duplicated.
+        """
+        act_bytes = self.info["act_bytes"]
+        beat = self.info["pes"] * act_bytes
+        if -(-outputs // self.info["pes"]) * beat + 1 > self.info["max_payload"]:
+            raise DeviceError(f"{outputs} outputs do not fit one reply frame "
+                              f"({self.info['max_payload']} bytes)")
+        frames = []
+        for x in xs:
+            encoding, data = encode_input(x, act_bytes, self.info["encodings"])
+            frames.append((Command.INFER, bytes([encoding]) + data))
+        results = self.stream(frames, progress=progress)
+        return np.array([decode_outputs(r, act_bytes, outputs) for r in results],
+                        dtype=np.int64).reshape(len(frames), outputs)
+
+    def stream(self, frames, progress=None, window=None):
+        """Send ``(cmd, body)`` frames (INFER, LOAD_BURST: the device echoes the
+        sequence number put before each body), several ahead of their replies;
+        the reply payloads after their sequence numbers, in frame order.
+
+        Frames are answered in order, so a refusal (bad CRC, timeout, busy) is
+        the oldest outstanding frame's, and frames older than an answered one
+        were lost on the line (a truncated frame swallows the next). Those, and
+        every outstanding frame when no reply comes in time, are sent again, at
+        most ``RETRIES`` times a frame; a late answer to a frame already
+        answered is dropped. ``self.resent`` and ``self.refused`` count them.
+        """
+        longest = max((len(b) for _, b in frames), default=0) + 7
+        if window is None:
+            window = max(2, min(8, 1 + self.info["rx_fifo"] // longest))
+        results = [None] * len(frames)
+        pending = []             # indices sent and not yet answered, oldest first
+        todo = deque(range(len(frames)))
+        tries = [0] * len(frames)
+        done = 0
+
+        def again(indices):
+            self.resent += len(indices)
+            todo.extendleft(reversed(indices))
+
+        while done < len(frames):
+            while todo and len(pending) < window:
+                k = todo.popleft()
+                if tries[k] > RETRIES:
+                    raise DeviceError(f"frame {k} was refused or lost {tries[k]} times; got "
+                                      f"{done} of {len(frames)} results from {self._name}")
+                tries[k] += 1
+                cmd, body = frames[k]
+                self.send_raw(encode_frame(HOST_SYNC, cmd, bytes([k % 256]) + body))
+                pending.append(k)
+            try:
+                status, data = self.reply()
+            except DeviceError as error:
+                if "timed out" in str(error) and not pending:
+                    raise
+                if "timed out" in str(error) and max(tries[k] for k in pending) > RETRIES:
+                    raise DeviceError(f"the stream stopped: got {done} of {len(frames)} "
+                                      f"results from {self._name} (timed out)") from None
+                again(pending)   # nothing came back in time, or garbled
+                pending = []
+                continue
+            if status != Status.OK or not data:
+                self.refused += 1
+                if pending:
+                    again([pending.pop(0)])
+                continue
+            matches = [k for k in pending if k % 256 == data[0]]
+            if not matches:
+                continue
+            k = matches[0]
+            lost = pending[:pending.index(k)]
+            again(lost)
+            pending = pending[pending.index(k) + 1:]
+            if results[k] is None:
+                results[k] = data[1:]
+                done += 1
+                if progress:
+                    progress(done)
+        return results
+
+
+#: Times a frame is sent again before the stream gives up.
+RETRIES = 8
+
+
+def burst_frames(beats, data_bytes):
+    """LOAD_BURST payloads for ``(mem, pe, addr, data)`` load beats: runs of
+    consecutive addresses of one memory, as many whole words as a frame holds."""
+    per = (MAX_PAYLOAD - 5) // data_bytes
+    frames, run = [], []
+    for mem, pe, addr, word in sorted(beats):
+        if run and (run[0][:2] != (mem, pe) or run[-1][2] + 1 != addr or len(run) == per):
+            frames.append(_burst(run, data_bytes))
+            run = []
+        run.append((mem, pe, addr, word))
+    if run:
+        frames.append(_burst(run, data_bytes))
+    return frames
+
+
+def _burst(run, data_bytes):
+    mem, pe, addr, _ = run[0]
+    return bytes([mem, pe]) + addr.to_bytes(3, "little") + b"".join(
+        word.to_bytes(data_bytes, "little") for *_, word in run)
+
+
+def encode_input(x, act_bytes, encodings=Encoding.ALL):
+    """``(encoding, bytes)``: input activations ``x`` in the shortest encoding the
+    device knows (docs/formats.md, INFER)."""
+    x = [int(v) for v in np.asarray(x).ravel()]
+    lo, hi = -(1 << (8 * act_bytes - 1)), (1 << (8 * act_bytes - 1)) - 1
+    if any(v < lo or v > hi for v in x):
+        raise DeviceError(f"an input activation is outside {8 * act_bytes} bits")
+    unsigned = all(0 <= v <= 255 for v in x)
+    options = {Encoding.DENSE: lambda: _values(x, act_bytes)}
+    if unsigned:
+        options[Encoding.DENSE_U8] = lambda: bytes(x)
+        options[Encoding.RUNS_U8] = lambda: _runs(x, 1)
+    options[Encoding.RUNS] = lambda: _runs(x, act_bytes)
+    best = None
+    for encoding, make in options.items():
+        if encoding in encodings:
+            data = make()
+            if best is None or len(data) < len(best[1]):
+                best = (encoding, data)
+    return best
+
+
+def _values(values, width):
+    return b"".join(v.to_bytes(width, "little", signed=True) for v in values)
+
+
+def _runs(x, width):
+    """Runs: ``zeros, count, count values``; at most 255 of each a run."""
+    out, k = bytearray(), 0
+    while k < len(x):
+        zeros = 0
+        while k < len(x) and x[k] == 0 and zeros < 255:
+            zeros, k = zeros + 1, k + 1
+        values = []
+        while k < len(x) and x[k] != 0 and len(values) < 255:
+            values.append(x[k])
+            k += 1
+        out += bytes([zeros, len(values)])
+        out += bytes(values) if width == 1 else _values(values, width)
+    return bytes(out)
+
+
+def decode_outputs(data, act_bytes, outputs):
+    """The output activations of a reply payload (two's complement, little-endian)."""
+    return [int.from_bytes(data[i:i + act_bytes], "little", signed=True)
+            for i in range(0, outputs * act_bytes, act_bytes)]

@@ -9,16 +9,22 @@ every frame it gives up on, with one frame of its own, ``DEVICE_SYNC``, the
 status as ``cmd``.
 """
 
-__all__ = ["BAUD", "HOST_SYNC", "DEVICE_SYNC", "MAX_PAYLOAD", "Command", "Status", "crc16",
-           "encode_frame", "FrameError"]
+__all__ = ["BAUD", "VERSION", "HOST_SYNC", "DEVICE_SYNC", "MAX_PAYLOAD", "RX_FIFO", "Command",
+           "Status", "Encoding", "crc16", "encode_frame", "FrameError"]
 
 #: The serial rate of every board and of the driver (8N1, 10 bits a byte).
 BAUD = 115200
+
+#: The protocol's version, the first byte of INFO's reply.
+VERSION = 2
 
 HOST_SYNC = 0xA5
 DEVICE_SYNC = 0x5A
 #: Payload bytes a frame may carry (the device's frame buffer).
 MAX_PAYLOAD = 512
+#: Bytes the device's receive FIFO holds: frames the host sends while the
+#: device works on one wait there, so the host need not wait for replies.
+RX_FIFO = 2048
 
 
 class Command:
@@ -28,6 +34,9 @@ class Command:
     INPUT = 0x03  # input activations, act_bytes each, whole beats of `pes`
     OUTPUT = 0x04  # payload: beats wanted (2 bytes) -> those output beats
     STATUS = 0x05  # -> busy, layer, cycles of the last inference, error counts
+    INFER = 0x06  # seq (1), encoding (1), the input -> seq (1), the output activations
+    LOAD_BURST = 0x07  # seq (1), mem (1), pe (1), first addr (3), data words at addr, addr + 1..
+    #                    -> seq (1)
 
 
 class Status:
@@ -39,9 +48,20 @@ class Status:
     TIMEOUT = 0x04  # the line went quiet inside a frame
     BUSY = 0x05  # loading while the engine runs
     NOT_READY = 0x06  # outputs asked for before they exist
+    BAD_ENCODING = 0x07  # an INFER input encoding the device does not know
 
     NAMES = {0: "ok", 1: "bad CRC", 2: "bad length", 3: "unknown command", 4: "timeout",
-             5: "busy", 6: "outputs not ready"}
+             5: "busy", 6: "outputs not ready", 7: "bad encoding"}
+
+
+class Encoding:
+    """How an INFER frame's input activations are written (docs/formats.md)."""
+    DENSE = 0  # every activation, act_bytes each, two's complement
+    DENSE_U8 = 1  # every activation as one unsigned byte (values 0-255)
+    RUNS_U8 = 2  # runs: zeros (1 byte), count (1 byte), count unsigned bytes; repeated
+    RUNS = 3  # runs: zeros (1 byte), count (1 byte), count values of act_bytes each
+
+    ALL = (DENSE, DENSE_U8, RUNS_U8, RUNS)
 
 
 class FrameError(Exception):

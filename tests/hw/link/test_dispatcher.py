@@ -13,32 +13,29 @@ from hw.link import Dispatcher, link_sizes
 from sw.flows.eie_image import build_image, config_for
 from sw.flows.testbench.amaranth import run_testbench
 from sw.formats.synthetic import random_model
-from sw.host.driver import Device
-from sw.spec.protocol import MAX_PAYLOAD, Command, Status
+from sw.host.driver import Device, DeviceError, burst_frames, encode_input
+from sw.spec.protocol import MAX_PAYLOAD, RX_FIFO, VERSION, Command, Encoding, Status
 
 MODEL = random_model(1, [7, 9, 5], 2, density=0.3)
 CONFIG = config_for(MODEL)
 
 
-def driver_frames(call, *args):
-    """The (cmd, payload) frames the host driver sends for ``call``."""
-    frames = []
-    device = Device.__new__(Device)
-    device.info = {"pes": CONFIG.pes, "act_bytes": link_sizes(CONFIG)["act"],
-                   "load_bytes": link_sizes(CONFIG)["load"]}
-    device.request = lambda cmd, payload=b"", expect=Status.OK: frames.append((cmd, payload))
+def input_frame(x, encodings=Encoding.ALL, seq=0):
+    """The INFER frame the host driver sends for input ``x``."""
+    encoding, data = encode_input(x, link_sizes(CONFIG)["act"], encodings)
+    return Command.INFER, bytes([seq, encoding]) + data
 
-    class Stop(Exception):
-        pass
 
-    def stop(data):
-        raise Stop
-    device.send_raw = stop  # INFER's OUTPUT request: the frames before it are what we want
-    try:
-        call(device, *args)
-    except Stop:
-        pass
-    return frames
+def load_frames(image):
+    """The LOAD_BURST frames the host driver streams for ``image``."""
+    return [(Command.LOAD_BURST, bytes([k % 256]) + body)
+            for k, body in enumerate(burst_frames(image.load_beats(),
+                                                  link_sizes(CONFIG)["load"] - 5))]
+
+
+def dense(x):
+    """A v1 INPUT payload: every activation, act_bytes each."""
+    return encode_input(x, link_sizes(CONFIG)["act"], (Encoding.DENSE,))[1]
 
 
 def parse(method, payload):
@@ -50,16 +47,32 @@ def parse(method, payload):
 
 
 def dispatch(frames, *, seed=0, busy=lambda cycle: False, outputs=(), output_from=0,
-             frames_ok=0, frames_bad=0, pause=3):
+             frames_ok=0, frames_bad=0, pause=3, run_after=None):
     """Give each ``(status, cmd, payload)`` frame; returns per frame its reply
     ``(status, answer bytes)``, and the load beats, input beats and output
-    beats the engine saw taken."""
-    dut = Dispatcher(CONFIG)
+    beats the engine saw taken. With ``run_after = n`` the engine turns busy
+    once it has taken ``n`` input beats, for 300 cycles, offering its outputs
+    from 20 cycles in (``busy`` and ``output_from`` are then ignored)."""
+    dut = Dispatcher(CONFIG, divisor=13)
     rng = random.Random(seed)
     seen = {"replies": [], "load": [], "input": [], "taken": 0}
 
+    started = []
+
+    def running(cycle):
+        if len(seen["input"]) >= run_after and not started:
+            started.append(cycle + 1)
+        return bool(started) and started[0] <= cycle < started[0] + 300
+
+    if run_after is not None:
+        busy = running
+        output_from = 10 ** 9
+
     def engine(ctx, cycle):
         """The engine's side of this cycle; whether it offers an output."""
+        if run_after is not None and started:
+            nonlocal output_from
+            output_from = started[0] + 20
         ctx.set(dut.busy, busy(cycle))
         offering = busy(cycle) and cycle >= output_from and seen["taken"] < len(outputs)
         ctx.set(dut.output.valid, offering)
@@ -121,27 +134,63 @@ def test_info_reads_as_the_driver_expects():
     assert status == Status.OK
     sizes = link_sizes(CONFIG)
     assert parse(Device._info, payload) == {
-        "pes": CONFIG.pes, "act_bits": CONFIG.act_bits, "act_bytes": sizes["act"],
-        "load_bytes": sizes["load"], "max_cols": CONFIG.max_cols,
-        "max_layers": CONFIG.max_layers, "max_payload": MAX_PAYLOAD}
+        "version": VERSION, "pes": CONFIG.pes, "act_bits": CONFIG.act_bits,
+        "act_bytes": sizes["act"], "load_bytes": sizes["load"], "max_cols": CONFIG.max_cols,
+        "max_layers": CONFIG.max_layers, "max_payload": MAX_PAYLOAD, "divisor": 13,
+        "rx_fifo": RX_FIFO, "encodings": list(Encoding.ALL)}
+
+
+def test_a_version_1_board_is_refused_by_name():
+    v1 = bytes([1, 2, 16, 2, 9, 7, 0, 2, 0, 2])
+    with pytest.raises(DeviceError, match="speaks protocol version 1 .* rebuild and flash"):
+        parse(Device._info, v1)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_loads_reach_the_engine(seed):
+def test_burst_loads_reach_the_engine(seed):
     image = build_image(MODEL, CONFIG)
-    frames = driver_frames(Device.load, image)
+    frames = load_frames(image)
     assert len(frames) > 1
     seen = dispatch([(Status.OK, cmd, payload) for cmd, payload in frames], seed=seed)
-    assert seen["replies"] == [(Status.OK, b"")] * len(frames)
-    assert seen["load"] == [tuple(int(v) for v in beat) for beat in image.load_beats()]
+    assert seen["replies"] == [(Status.OK, bytes([k])) for k in range(len(frames))]
+    assert sorted(seen["load"]) == sorted(tuple(int(v) for v in b) for b in image.load_beats())
 
 
-def test_inputs_reach_the_engine():
-    x = np.array([5, -3, 0, 7, 100, -128, 1])
-    frames = driver_frames(Device.infer, x, 5)
-    seen = dispatch([(Status.OK, cmd, payload) for cmd, payload in frames], seed=3)
-    assert seen["replies"] == [(Status.OK, b"")] * len(frames)
+def test_v1_inputs_reach_the_engine():
+    x = np.array([5, -3, 0, 7, 100, -128, 1, 0])
+    seen = dispatch([(Status.OK, Command.INPUT, dense(x))], seed=3)
+    assert seen["replies"] == [(Status.OK, b"")]
     assert seen["input"] == [[5, -3], [0, 7], [100, -128], [1, 0]]
+
+
+X_SPARSE = np.array([0, 0, 0, 9, 200, 0, 0, 0, 0, 0, 1] + [0] * 200 + [17, 3])
+
+
+@pytest.mark.parametrize("encoding", Encoding.ALL)
+def test_infer_decodes_every_encoding_and_replies_with_the_outputs(encoding):
+    outputs = [[-1, 2], [300, -300], [7, 0]]
+    frame = input_frame(X_SPARSE, (encoding,), seq=42)
+    assert frame[1][1] == encoding
+    seen = dispatch([(Status.OK, *frame)], seed=encoding, outputs=outputs,
+                    run_after=-(-len(X_SPARSE) // CONFIG.pes))
+    (status, payload), = seen["replies"]
+    assert status == Status.OK and payload[0] == 42
+    ab = link_sizes(CONFIG)["act"]
+    assert [int.from_bytes(payload[i:i + ab], "little", signed=True)
+            for i in range(1, len(payload), ab)] == sum(outputs, [])
+    # Whole beats, the last completed with zeros.
+    padded = list(X_SPARSE) + [0] * (-len(X_SPARSE) % CONFIG.pes)
+    assert sum(seen["input"], []) == padded
+
+
+def test_the_driver_picks_the_shortest_encoding():
+    ab = link_sizes(CONFIG)["act"]
+    assert encode_input(X_SPARSE, ab)[0] == Encoding.RUNS_U8
+    assert encode_input(np.arange(1, 40), ab)[0] == Encoding.DENSE_U8
+    assert encode_input(np.arange(-20, 20) * 7, ab)[0] in (Encoding.DENSE, Encoding.RUNS)
+    # A run of zeros longer than 255 is split; the encoding still decodes (above).
+    encoding, data = encode_input(np.zeros(600, dtype=int), ab)
+    assert encoding == Encoding.RUNS_U8 and data == bytes([255, 0, 255, 0, 90, 0])
 
 
 def test_outputs_are_taken_while_offered():
@@ -180,18 +229,25 @@ def test_status_counts_the_engines_cycles():
     ((Status.OK, Command.INPUT, b"\x00" * 9), True, Status.BUSY),
     ((Status.OK, Command.INPUT, b"\x00" * 5), False, Status.BAD_LENGTH),
     ((Status.OK, Command.OUTPUT, b"\x01"), True, Status.BAD_LENGTH),
+    ((Status.OK, Command.INFER, b"\x00\x00" + b"\x00" * 4), True, Status.BUSY),
+    ((Status.OK, Command.INFER, b"\x00"), False, Status.BAD_LENGTH),
+    ((Status.OK, Command.INFER, b"\x00\x09\x00"), False, Status.BAD_ENCODING),
+    # An input too short to start the engine: refused, not waited on for ever.
+    ((Status.OK, Command.INFER, b"\x00\x01\x05\x06"), False, Status.BAD_LENGTH),
+    ((Status.OK, Command.LOAD_BURST, b"\x00" * 5), False, Status.BAD_LENGTH),
+    ((Status.OK, Command.LOAD_BURST, b"\x00" * 7), False, Status.BAD_LENGTH),
+    ((Status.OK, Command.LOAD_BURST, b"\x00" * 9), True, Status.BUSY),
     ((Status.OK, 0x7E, b""), False, Status.UNKNOWN_COMMAND),
 ])
 def test_refusals(frame, busy, expected):
     seen = dispatch([frame], busy=lambda t: busy)
     assert seen["replies"] == [(expected, b"")]
-    assert seen["load"] == seen["input"] == []
+    assert seen["load"] == []
 
 
 def test_a_second_input_vector_in_one_frame_is_refused():
-    # Two vectors of 7: the engine starts (busy) after the first.
-    x = np.array([1, 2, 3, 4, 5, 6, 7])
-    (_, one), = driver_frames(Device.infer, x, 5)
+    # Two vectors of 8: the engine starts (busy) after the first.
+    one = dense(np.array([1, 2, 3, 4, 5, 6, 7, 0]))
     seen = dispatch([(Status.OK, Command.INPUT, one + one)], busy=lambda t: t > 60)
     status, _ = seen["replies"][0]
     assert status == Status.BUSY
