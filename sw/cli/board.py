@@ -74,20 +74,24 @@ def cmd_infer(args):
     check_writable(args.out, args.report)
     outputs = model.layers[-1].rows
     t = time.time()
+    # Byte counts at the marks (load, batch, end), and the wall time between them.
+    marks = {}
+
+    def mark(name, dev):
+        marks[name] = (dev.bytes_sent, dev.bytes_received, time.monotonic())
 
     def run(url, image):
         with Device(url, baud=args.baud, timeout=args.timeout) as dev:
             if image is not None:
                 _progress(f"loading the model: {len(image.load_beats())} memory words")
+                mark("load", dev)
                 dev.load(image, progress=_progress)
-            ys, cycles = [], []
+            mark("batch", dev)
             # The host quantizes: the engine takes first-layer activations.
-            for k, xi in enumerate(input_activations(model, x)):
-                ys.append(dev.infer(xi, outputs))
-                cycles.append(dev.status()["cycles"])
-                if (k + 1) % 10 == 0 or k + 1 == len(x):
-                    _progress(f"{k + 1} of {len(x)} inferences")
-            return np.array(ys), cycles
+            y = dev.infer_batch(input_activations(model, x), outputs,
+                                progress=_rate_bar(len(x), marks["batch"][2]))
+            mark("end", dev)
+            return y, dev.status()["cycles"], dev.resent
 
     from sw.host.simulated import image_for
     # The engine the board was built with (its organization and options decide
@@ -95,19 +99,31 @@ def cmd_infer(args):
     model, engine = _design(args, model)
     image = image_for(model, engine.config)
     load = args.load or engine.baked_image is None
+    clock_hz, divisor = _link_clock(args)
+    timeline = []
     if args.sim:
         from sw.host.simulated import simulated_board
-        _progress("building the simulated board (the system top, UART included, in Verilator)")
+        _progress(f"building the simulated board (the system top, UART included, in "
+                  f"Verilator; {divisor} cycles a bit)")
         # Like a bitstream built with --model, unless --load asks for the
         # memories to go over the link (or the board keeps them in SPRAM).
-        with simulated_board(engine.config, None if load else image) as url:
-            y, cycles = run(url, image if load else None)
+        with simulated_board(engine.config, None if load else image, divisor=divisor,
+                             timeline=timeline) as url:
+            y, cycles, resent = run(url, image if load else None)
     else:
-        y, cycles = run(args.port, image if load else None)
+        y, cycles, resent = run(args.port, image if load else None)
     expected = golden(model, x)
     mismatches = int((y != expected).sum())
-    report = {"samples": len(x), "mismatches": mismatches, "cycles_per_inference": cycles,
-              "wall_s": round(time.time() - t, 1), "port": "sim" if args.sim else args.port}
+    report = {"samples": len(x), "mismatches": mismatches, "engine_cycles": cycles,
+              "wall_s": round(time.time() - t, 1), "port": "sim" if args.sim else args.port,
+              "frames_resent": resent,
+              **_link_report(args, marks, timeline, clock_hz, len(x))}
+    _progress(f"{report['inferences_per_s']:.0f} inferences a second end to end "
+              f"({'the simulated board' if args.sim else 'measured'}), "
+              f"{report['bytes_in_per_inference']:.0f} bytes in and "
+              f"{report['bytes_out_per_inference']:.0f} out an inference at {args.baud} baud: "
+              f"{100 * report['inferences_per_s'] / report['wire_limit_per_s']:.0f}% of the "
+              f"wire's {report['wire_limit_per_s']:.0f} a second")
     if args.report:
         write_json(args.report, report)
     if mismatches:
@@ -115,7 +131,51 @@ def cmd_infer(args):
                           f"nothing written to {args.out}")
     np.save(args.out, y)
     _progress(f"{len(x)} inferences, 0 mismatches against the golden model, "
-              f"{np.mean(cycles):.0f} engine cycles each; wrote {args.out}")
+              f"{cycles} engine cycles each; wrote {args.out}")
+
+
+def _rate_bar(total, started):
+    """Progress of a streamed batch, about every tenth: done, and the rate so far."""
+    step = max(1, total // 10)
+
+    def show(done):
+        if done % step == 0 or done == total:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            _progress(f"{done} of {total} inferences ({rate:.0f} a second, wall)")
+    return show
+
+
+def _link_clock(args):
+    """The board's clock (Hz) and UART divisor at ``--baud``."""
+    from boards.flow import BOARDS
+    from hw.uart import divisor_for
+    clock_hz = (BOARDS[args.board]["clock_mhz"] if args.board else 50.0) * 1e6
+    return clock_hz, divisor_for(clock_hz, args.baud)
+
+
+def _link_report(args, marks, timeline, clock_hz, n):
+    """``eiegen infer``'s link figures: bytes each way an inference, the wire's limit
+    for them, the rate achieved and the load time, from the simulated board's
+    cycles at its clock (``--sim``) or the wall clock (a board)."""
+    (s0, r0, _), (s1, r1, _) = marks["batch"], marks["end"]
+    bytes_in, bytes_out = (s1 - s0) / n, (r1 - r0) / n
+
+    def seconds(start, end):
+        if not timeline:
+            return marks[end][2] - marks[start][2]
+        from sw.host.simulated import board_cycles
+        return board_cycles(timeline, marks[start][0], marks[end][1]) / clock_hz
+
+    report = {"baud": args.baud, "inferences": n, "bytes_in_per_inference": bytes_in,
+              "bytes_out_per_inference": bytes_out,
+              # The link is full duplex: the busier direction sets the limit.
+              "wire_limit_per_s": args.baud / 10 / max(bytes_in, bytes_out),
+              "inferences_per_s": n / seconds("batch", "end"),
+              "timed_by": "simulated board cycles" if timeline else "wall clock"}
+    if "load" in marks:
+        report["model_load_s"] = seconds("load", "batch")
+        report["model_load_bytes"] = marks["batch"][0] - marks["load"][0]
+    return report
 
 
 def _core_options(p):

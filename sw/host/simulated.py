@@ -15,7 +15,7 @@ from pathlib import Path
 from sw.errors import EiegenError, ToolchainError
 from sw.flows.toolchain import simulate, to_verilog
 
-__all__ = ["simulated_board", "board_design", "image_for", "SIM_DIVISOR"]
+__all__ = ["simulated_board", "board_design", "image_for", "board_cycles", "SIM_DIVISOR"]
 
 #: Clock cycles per UART bit in simulation: the real UART, at a rate that
 #: keeps simulated transfers short.
@@ -61,9 +61,23 @@ def image_for(model, config):
     return (build_dense_image if isinstance(config, DenseConfig) else build_image)(model, config)
 
 
+def board_cycles(timeline, sent, received):
+    """Board cycles from the first byte the host sent after ``sent`` bytes reaching
+    the board's cable to the ``received``-th byte coming back (``simulated_board``'s
+    ``timeline``)."""
+    start = next(c for c, h, _ in timeline if h > sent)
+    end = next(c for c, _, r in timeline if r >= received)
+    return max(1, end - start)
+
+
 @contextlib.contextmanager
-def simulated_board(config, image=None, workdir=None, divisor=SIM_DIVISOR):
-    """Run the board until the block exits; yield the URL to open."""
+def simulated_board(config, image=None, workdir=None, divisor=SIM_DIVISOR, timeline=None):
+    """Run the board until the block exits; yield the URL to open.
+
+    ``timeline``, a list, receives the board's ``(cycle, bytes handed to its
+    cable, bytes received from it)`` at every exchange once the block exits
+    (``board_cycles`` reads it).
+    """
     from hw.system import SimulatedBoard
     verilog = to_verilog(SimulatedBoard(config, divisor, image), TOP)
     tmp = None
@@ -77,8 +91,10 @@ def simulated_board(config, image=None, workdir=None, divisor=SIM_DIVISOR):
     job = workdir / "job.json"
     # The bench polls the socket every 16 bit times: a frame reaches the
     # cable's buffer well inside the link's 64-bit-time timeout.
+    timeline_file = workdir / "timeline.json"
+    timeline_file.unlink(missing_ok=True)
     job.write_text(json.dumps({"port_file": str(port_file), "poll_cycles": 16 * divisor,
-                               "divisor": divisor}))
+                               "divisor": divisor, "timeline_file": str(timeline_file)}))
     failure = []
 
     def run():
@@ -99,6 +115,8 @@ def simulated_board(config, image=None, workdir=None, divisor=SIM_DIVISOR):
     finally:
         # The caller has closed its connection, which ends the bench.
         thread.join(timeout=120)
+        if timeline is not None and timeline_file.exists():
+            timeline.extend(tuple(t) for t in json.loads(timeline_file.read_text()))
         if tmp is not None:
             tmp.cleanup()
     if failure:

@@ -14,6 +14,7 @@ from collections import deque
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, Timer
+from cocotb.utils import get_sim_time
 
 #: Give up if no driver connects within this many seconds of wall time.
 CONNECT_TIMEOUT_S = 60
@@ -43,6 +44,9 @@ async def board(dut):
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     pending = deque()
     period = job["poll_cycles"]
+    # (cycle, bytes handed to the cable so far, bytes received so far) whenever
+    # either grows: the driver maps its own byte counts to the board's cycles.
+    timeline, handed_total, received_total = [], 0, 0
     while True:
         try:
             chunk = conn.recv(65536)
@@ -69,9 +73,16 @@ async def board(dut):
             dut.host_rx__ready.value = 0
         if received:
             conn.sendall(bytes(received))
+        if handed or received:
+            handed_total += handed
+            received_total += len(received)
+            timeline.append((int(get_sim_time(unit="ns")) // 10, handed_total, received_total))
         # One timer, not a callback every cycle: the simulator runs free, for
         # as long as the cable takes to send what it was handed (10 bit
         # times a byte), so its buffer runs dry only once the frame is out.
         await Timer(10 * max(period, handed * 10 * job["divisor"]), unit="ns")
     conn.close()
     server.close()
+    if job.get("timeline_file"):
+        with open(job["timeline_file"], "w") as f:
+            json.dump(timeline, f)

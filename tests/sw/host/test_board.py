@@ -24,7 +24,8 @@ def board():
     from boards.flow import board_engine
     model = random_model(3, [20, 30, 9], 2, density=0.3)
     config = config_for(model, **board_engine("icebreaker", {}))
-    with simulated_board(config) as url:
+    # The iCEBreaker's link: 3 Mbaud at 24 MHz, 8 cycles a bit.
+    with simulated_board(config, divisor=8) as url:
         with Device(url, timeout=30) as dev:
             yield dev, model, build_image(model, config)
 
@@ -69,6 +70,69 @@ def test_bad_frames_get_errors_and_change_nothing(board):
     assert (dev.infer(x[1], 9) == infer(model, x[1:])[0]).all()
     # Seven refused frames, each counted once.
     assert dev.status()["frames_bad"] - bad_before == 7
+
+
+def test_a_streamed_batch_is_bit_exact(board):
+    dev, model, image = board
+    dev.load(image)
+    x = random_inputs(7, 30, 20)
+    before = dev.bytes_sent
+    assert (dev.infer_batch(x, 9) == infer(model, x)).all()
+    # Several frames went out before the first reply came back.
+    assert dev.resent == 0 and dev.bytes_sent - before > 0
+
+
+class Faulty:
+    """Send frames as the driver does, but spoil some on the line: a garbage byte
+    before one, a corrupt CRC in another, and one cut short."""
+
+    def __init__(self, dev, faults):
+        self.dev, self.faults, self.frames = dev, dict(faults), 0
+        self.send = dev.send_raw
+
+    def __call__(self, data):
+        fault = self.faults.pop(self.frames, None) if data[:1] == bytes([HOST_SYNC]) else None
+        self.frames += 1
+        if fault == "garbage":
+            data = b"\x13" + data
+        elif fault == "crc":
+            data = data[:-1] + bytes([data[-1] ^ 0x40])
+        elif fault == "truncate":
+            data = data[:len(data) // 2]
+        self.send(data)
+
+
+def test_a_spoiled_stream_resumes_with_no_result_lost_or_duplicated(board, monkeypatch):
+    dev, model, image = board
+    dev.load(image)
+    x = random_inputs(9, 24, 20)
+    bad_before, resent_before = dev.status()["frames_bad"], dev.resent
+    monkeypatch.setattr(dev, "send_raw", Faulty(dev, {4: "garbage", 9: "crc",
+                                                      15: "truncate"}))
+    y = dev.infer_batch(x, 9)
+    monkeypatch.undo()
+    assert (y == infer(model, x)).all()
+    # The corrupt and the truncated frames (which swallowed the next) were refused,
+    # counted by the device, and sent again.
+    assert dev.status()["frames_bad"] - bad_before >= 2
+    assert dev.resent - resent_before >= 2
+
+
+def test_frames_sent_faster_than_the_engine_computes_wait_their_turn(board):
+    dev, model, image = board
+    dev.load(image)
+    x = random_inputs(11, 12, 20)
+    # Twelve INFER frames at once, no reply awaited: they queue in the receive FIFO.
+    from sw.host.driver import encode_input
+    for k, xi in enumerate(x):
+        encoding, data = encode_input(xi, dev.info["act_bytes"])
+        dev.send_raw(encode_frame(HOST_SYNC, Command.INFER, bytes([k, encoding]) + data))
+    replies = [dev.reply() for _ in x]
+    assert [status for status, _ in replies] == [Status.OK] * len(x)
+    from sw.host.driver import decode_outputs
+    y = [decode_outputs(data[1:], dev.info["act_bytes"], 9) for _, data in replies]
+    assert [data[0] for _, data in replies] == list(range(len(x)))
+    assert (np.array(y) == infer(model, x)).all()
 
 
 def test_mac_array_behind_the_link_bit_exact():
