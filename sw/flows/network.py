@@ -276,8 +276,7 @@ def _cli_simulate(args, params):
 # Imported here, not above, to keep the declaration in one place.
 from sw.flows.registry import Core, register  # noqa: E402
 
-register(Core(name="network", help="a whole network: convolutions, pooling and fully "
-                                   "connected layers, each on its core",
+register(Core(name="network", help="a whole network, each layer on its core",
               options=_cli_options, params=_cli_params, generate=_cli_per_core,
               simulate=_cli_simulate, synthesize=_cli_per_core,
               sim_arguments=_cli_sim_arguments,

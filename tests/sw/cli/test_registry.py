@@ -22,7 +22,7 @@ def _verb_cores(p, verb):
 
 def test_builtin_cores_in_cli_order():
     assert [c.name for c in cores()] == list(BUILTIN) == \
-        ["mac", "eie", "xnor", "ternary", "winograd", "dense"]
+        ["mac", "eie", "xnor", "ternary", "winograd", "dense", "network"]
 
 
 @pytest.mark.parametrize("verb", list(CORE_VERBS))
