@@ -27,15 +27,19 @@ class Dispatcher(wiring.Component):
     """Carries out one frame's command, then has the reply sent.
 
     INFO and STATUS copy a fixed payload (docs/formats.md, little-endian
-    fields) into the answer buffer. LOAD and INPUT read the frame buffer a
-    byte at a time, gather beats (little-endian) and offer each to the
-    engine; they are refused (BUSY) while the engine runs, and a payload
-    that is not whole beats is refused (BAD_LENGTH). OUTPUT takes up to the
-    beats asked for while the engine offers them, sign-extended to whole
-    bytes, into the answer buffer; asked before the engine offers outputs
-    it is refused (NOT_READY), so no command waits on the engine for ever.
-    Anything else is refused (UNKNOWN_COMMAND); a frame the receiver gave up
-    on is refused with its reason.
+    fields) into the answer buffer. INFER reads the frame buffer a byte at a
+    time, decodes the input in its encoding (dense, unsigned bytes, or runs
+    of zeros and values) into beats offered to the engine, the last one
+    completed with zeros, then takes the engine's outputs, sign-extended to
+    whole bytes, into the answer buffer after the frame's sequence number.
+    An input that ends before the engine starts, or goes on after it has, is
+    refused (BAD_LENGTH): the engine is given zero beats until it starts and
+    its outputs are dropped, so no part of a refused input is left for the
+    next one and no command waits on the engine for ever. LOAD_BURST offers a load beat
+    for each data word, at consecutive addresses after its header. Both are
+    refused (BUSY) while the engine runs. Anything else is refused
+    (UNKNOWN_COMMAND); a frame the receiver gave up on is refused with its
+    reason.
 
     It also watches the engine: the cycles from its start to its first
     output (for STATUS), and whether it offers outputs (from the first one
@@ -51,7 +55,7 @@ class Dispatcher(wiring.Component):
     -----
     frame : In(stream) of ``{status}``, always ready
         The receiver's outcome (``hw.link.receiver.FrameReceiver``).
-    cmd, length, partial : In
+    cmd, length : In
         The frame's, held by the receiver until the reply is sent.
     frame_addr : Out, frame_data : In
         The frame buffer's read port (data the cycle after the address).
@@ -67,25 +71,26 @@ class Dispatcher(wiring.Component):
     load, input : Out(stream); output : In(stream); busy : In(1)
         To and from the engine (``hw.engine.Engine``).
 
+    divisor, rx_fifo : int
+        The UART's cycles a bit and the receive FIFO's bytes, for INFO.
+
     Latency: a refusal's reply is asked for in the cycle of the frame's
     outcome; a command starts the next cycle and takes two cycles a frame
-    byte (its read, then its gathering), plus a cycle a beat and the
-    engine's wait for it; a fixed payload takes a cycle a byte, an output
-    beat one cycle to take and one a byte to store.
+    byte (its read, then its use), plus a cycle an activation decoded (a
+    zero of a run included) and a cycle a beat offered, and the engine's
+    wait for it; a fixed payload takes a cycle a byte, an output beat one
+    cycle to take and one a byte to store.
     """
 
     def __init__(self, config, divisor=0, rx_fifo=RX_FIFO):
         self._c = config
         self._divisor = divisor
         self._rx_fifo = rx_fifo
-        sizes = link_sizes(config)
-        beat_bits = 8 * max(sizes["load"], sizes["beat"])
         lanes = data.ArrayLayout(signed(config.act_bits), config.beat_lanes)
         super().__init__({
             "frame": In(stream.Signature(data.StructLayout({"status": 8}), always_ready=True)),
             "cmd": In(8),
             "length": In(16),
-            "partial": In(range(beat_bits // 8 + 1)),
             "frame_addr": Out(16),
             "frame_data": In(8),
             "answer_addr": Out(16),
@@ -158,7 +163,7 @@ class Dispatcher(wiring.Component):
         lane = Signal(range(c.beat_lanes + 1))
         resume = Signal()  # I_OFFER returns to I_ZEROS (1) or I_READ (0)
         settle = Signal(range(_SETTLE + 1))
-        wanted = Signal(16)
+        short = Signal()  # the input ended before the engine started
         taken = Signal(16)
 
         def reply(code=None):
@@ -184,20 +189,13 @@ class Dispatcher(wiring.Component):
                         with m.Case(code):
                             m.d.sync += reply_len.eq(len(payload) // 8)
                             m.next = "FIXED"
-                    with m.Case(Command.LOAD, Command.INPUT):
-                        with m.If(self.busy):
-                            reply(Status.BUSY)
-                        with m.Elif(self.partial != 0):
-                            reply(Status.BAD_LENGTH)
-                        with m.Else():
-                            m.next = "READ"
                     with m.Case(Command.INFER):
                         with m.If(self.busy):
                             reply(Status.BUSY)
                         with m.Elif(length < 2):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
-                            m.d.sync += [phase.eq(_SEQ), lane.eq(0), vfill.eq(0)]
+                            m.d.sync += [phase.eq(_SEQ), lane.eq(0), vfill.eq(0), short.eq(0)]
                             m.next = "I_READ"
                     with m.Case(Command.LOAD_BURST):
                         with m.If(self.busy):
@@ -206,13 +204,6 @@ class Dispatcher(wiring.Component):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
                             m.next = "B_READ"
-                    with m.Case(Command.OUTPUT):
-                        with m.If(length != 2):
-                            reply(Status.BAD_LENGTH)
-                        with m.Elif(~out_phase):
-                            reply(Status.NOT_READY)
-                        with m.Else():
-                            m.next = "READ"
                     with m.Default():
                         reply(Status.UNKNOWN_COMMAND)
 
@@ -227,51 +218,11 @@ class Dispatcher(wiring.Component):
                     m.d.sync += idx.eq(0)
                     reply()
 
-            # Frame bytes are read with the address a cycle ahead of the data.
-            with m.State("READ"):
-                m.d.comb += self.frame_addr.eq(idx)
-                with m.If(idx == length):
-                    m.d.sync += idx.eq(0)
-                    reply()
-                with m.Else():
-                    m.next = "GATHER"
-            with m.State("GATHER"):
-                # Byte k of a beat lands at bits 8k..8k+7 (little-endian).
-                m.d.sync += [beat.word_select(beat_fill, 8).eq(self.frame_data),
-                             beat_fill.eq(beat_fill + 1), idx.eq(idx + 1)]
-                per = Mux(cmd == Command.LOAD, sizes["load"],
-                          Mux(cmd == Command.INPUT, sizes["beat"], 2))
-                with m.If(beat_fill + 1 == per):
-                    m.next = "OFFER"
-                with m.Else():
-                    m.next = "READ"
-            with m.State("OFFER"):
-                m.d.sync += beat_fill.eq(0)
-                with m.Switch(cmd):
-                    with m.Case(Command.LOAD):
-                        m.d.comb += self.load.valid.eq(1)
-                        with m.If(self.load.ready):
-                            m.next = "READ"
-                    with m.Case(Command.INPUT):
-                        # A frame holding more than one input vector: the
-                        # engine started on the first, so the rest is refused
-                        # rather than waited on.
-                        with m.If(self.busy):
-                            reply(Status.BUSY)
-                        with m.Else():
-                            m.d.comb += self.input.valid.eq(1)
-                            with m.If(self.input.ready):
-                                m.next = "READ"
-                    with m.Default():  # OUTPUT: the beats wanted
-                        m.d.sync += [wanted.eq(beat[:16]), taken.eq(0), idx.eq(0)]
-                        m.next = "TAKE"
-
             with m.State("TAKE"):
                 # The engine offers its outputs until the last is taken, then
-                # falls idle: fewer than wanted is not an error.
-                # INFER's sequence number takes a byte of the answer buffer.
+                # falls idle. INFER's sequence number takes a byte of the buffer.
                 max_beats = (MAX_PAYLOAD - 1) // sizes["beat"]
-                with m.If((taken == wanted) | (taken == max_beats) | ~self.busy):
+                with m.If((taken == max_beats) | ~self.busy):
                     m.d.sync += [reply_len.eq(idx), idx.eq(0)]
                     reply()
                 with m.Elif(self.output.valid):
@@ -339,8 +290,11 @@ class Dispatcher(wiring.Component):
                     with m.If(lane + 1 == c.beat_lanes):
                         m.next = "I_OFFER"
             with m.State("I_OFFER"):
-                m.d.comb += self.input.valid.eq(1)
-                with m.If(self.input.ready):
+                m.d.comb += self.input.valid.eq(~self.busy)
+                with m.If(self.busy):
+                    # The engine started before the input ended: too long.
+                    m.next = "I_DRAIN"
+                with m.Elif(self.input.ready):
                     m.d.sync += lane.eq(0)
                     with m.If(resume):
                         m.next = "I_ZEROS"
@@ -367,12 +321,28 @@ class Dispatcher(wiring.Component):
                 # input too short to start the engine is refused, not waited on.
                 m.d.sync += settle.eq(settle + 1)
                 with m.If(~out_phase & ~self.busy & (settle == _SETTLE)):
-                    reply(Status.BAD_LENGTH)
+                    # Too short to start the engine: zero beats until it starts,
+                    # so that no part of this input is left for the next one.
+                    m.d.sync += [short.eq(1), beat.eq(0)]
+                    m.next = "I_PAD"
+                with m.Elif(out_phase & short):
+                    m.next = "I_DRAIN"
                 with m.Elif(out_phase):
                     m.d.comb += [self.answer_addr.eq(0), self.answer_data.eq(seq),
                                  self.answer_en.eq(1)]
-                    m.d.sync += [idx.eq(1), taken.eq(0), wanted.eq(0xFFFF)]
+                    m.d.sync += [idx.eq(1), taken.eq(0)]
                     m.next = "TAKE"
+
+            with m.State("I_PAD"):
+                m.d.comb += self.input.valid.eq(1)
+                with m.If(self.input.ready):
+                    m.d.sync += settle.eq(0)
+                    m.next = "I_RUN"
+            with m.State("I_DRAIN"):
+                # A refused input's inference: its outputs taken and dropped.
+                m.d.comb += self.output.ready.eq(1)
+                with m.If(~self.busy):
+                    reply(Status.BAD_LENGTH)
 
             # ---- LOAD_BURST: the sequence number, one header, then data words
             # at consecutive addresses; the reply echoes the sequence number.

@@ -92,7 +92,7 @@ class HostLink(wiring.Component):
         m = Module()
         m.submodules.uart_rx = urx = UartRx(self._divisor)
         m.submodules.uart_tx = utx = UartTx(self._divisor)
-        m.submodules.receiver = rx = FrameReceiver(self._c, self._timeout)
+        m.submodules.receiver = rx = FrameReceiver(self._timeout)
         m.submodules.dispatcher = disp = Dispatcher(self._c, self._divisor, RX_FIFO)
         # The host streams frames without waiting for replies: what arrives
         # while a frame is carried out waits here (sw.spec.protocol.RX_FIFO).
@@ -118,7 +118,7 @@ class HostLink(wiring.Component):
         # Receiver, dispatcher and replier take turns: a frame's outcome, its
         # reply, and the end of the reply each hand over in the same cycle.
         wiring.connect(m, rx.frame, disp.frame)
-        m.d.comb += [disp.cmd.eq(rx.cmd), disp.length.eq(rx.length), disp.partial.eq(rx.partial),
+        m.d.comb += [disp.cmd.eq(rx.cmd), disp.length.eq(rx.length),
                      reply.start.eq(disp.reply), reply.status.eq(disp.status),
                      reply.length.eq(disp.reply_len), rx.resume.eq(reply.done),
                      disp.frames_ok.eq(reply.frames_ok), disp.frames_bad.eq(reply.frames_bad)]

@@ -1,13 +1,13 @@
 """The host link's frame receiver: a host frame whole into the frame buffer,
 its length and CRC checked, before any of it is acted on."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sw.spec.protocol import HOST_SYNC, MAX_PAYLOAD, Command, Status
+from sw.spec.protocol import HOST_SYNC, MAX_PAYLOAD, Status
 
-from .framing import crc_byte, link_sizes
+from .framing import crc_byte
 
 __all__ = ["FrameReceiver"]
 
@@ -25,8 +25,6 @@ class FrameReceiver(wiring.Component):
 
     Parameters
     ----------
-    config : hw.eie.config.EieConfig or hw.dense_config.DenseConfig
-        The engine behind the link (its load and input beat sizes).
     timeout : int
         Quiet cycles after which a frame is given up (at least 1).
 
@@ -43,10 +41,6 @@ class FrameReceiver(wiring.Component):
     cmd, length : Out
         The frame's command and payload length (registers, held until
         ``resume``).
-    partial : Out
-        Payload bytes past the last whole beat (of the command's beat size:
-        ``LOAD`` beats, or input beats), so a payload that is not whole
-        beats is known without a divider; held until ``resume``.
     resume : In(1)
         The reply is sent: look for the next frame.
 
@@ -55,13 +49,10 @@ class FrameReceiver(wiring.Component):
     UART's.
     """
 
-    def __init__(self, config, timeout):
+    def __init__(self, timeout):
         if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
             raise ValueError(f"timeout must be a positive number of cycles, not {timeout!r}")
-        self._c = config
         self._timeout = timeout
-        sizes = link_sizes(config)
-        beat_bits = 8 * max(sizes["load"], sizes["beat"])
         super().__init__({
             "bytes": In(stream.Signature(8)),
             "frame_addr": Out(16),
@@ -70,16 +61,13 @@ class FrameReceiver(wiring.Component):
             "frame": Out(stream.Signature(data.StructLayout({"status": 8}), always_ready=True)),
             "cmd": Out(8),
             "length": Out(16),
-            "partial": Out(range(beat_bits // 8 + 1)),
             "resume": In(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        sizes = link_sizes(self._c)
         byte, got = self.bytes.payload, self.bytes.valid
 
-        cmd, partial = self.cmd, self.partial
         crc = Signal(16, init=0xFFFF)
         idx = Signal(16)  # the payload byte being received
         quiet = Signal(range(self._timeout + 1))
@@ -90,10 +78,9 @@ class FrameReceiver(wiring.Component):
             m.next = "WAIT"
 
         receiving = ["CMD", "LEN0", "LEN1", "PAYLOAD", "CRC0", "CRC1"]
-        per_beat = Mux(cmd == Command.LOAD, sizes["load"], sizes["beat"])
         with m.FSM() as fsm:
             with m.State("SYNC"):
-                m.d.sync += [crc.eq(0xFFFF), quiet.eq(0), partial.eq(0)]
+                m.d.sync += [crc.eq(0xFFFF), quiet.eq(0)]
                 with m.If(got & (byte == HOST_SYNC)):
                     m.next = "CMD"
             for name in receiving:
@@ -102,8 +89,6 @@ class FrameReceiver(wiring.Component):
                         m.d.sync += quiet.eq(0)
                         if name in ("CMD", "LEN0", "LEN1", "PAYLOAD"):
                             m.d.sync += crc.eq(crc_byte(crc, byte))
-                        if name == "PAYLOAD":
-                            m.d.sync += partial.eq(Mux(partial + 1 == per_beat, 0, partial + 1))
                         self._receive(m, name, byte, crc, idx, give)
                     with m.Elif(quiet == self._timeout):
                         give(Status.TIMEOUT)

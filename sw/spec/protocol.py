@@ -30,9 +30,8 @@ RX_FIFO = 2048
 class Command:
     """What a host frame asks for."""
     INFO = 0x01  # -> the device's parameters (``Info`` fields)
-    LOAD = 0x02  # load beats: mem (1 byte), pe (1), addr (3), data (load_bytes)
-    INPUT = 0x03  # input activations, act_bytes each, whole beats of `pes`
-    OUTPUT = 0x04  # payload: beats wanted (2 bytes) -> those output beats
+    # 0x02 LOAD, 0x03 INPUT and 0x04 OUTPUT were version 1's: a frame and a
+    # reply an input, which streaming INFER and LOAD_BURST replace.
     STATUS = 0x05  # -> busy, layer, cycles of the last inference, error counts
     INFER = 0x06  # seq (1), encoding (1), the input -> seq (1), the output activations
     LOAD_BURST = 0x07  # seq (1), mem (1), pe (1), first addr (3), data words at addr, addr + 1..
@@ -43,15 +42,15 @@ class Status:
     """A device frame's ``cmd``: how the host frame went."""
     OK = 0x00
     BAD_CRC = 0x01
-    BAD_LENGTH = 0x02  # over MAX_PAYLOAD, or not whole beats
+    BAD_LENGTH = 0x02  # over MAX_PAYLOAD, or an input or load that ends inside a value
     UNKNOWN_COMMAND = 0x03
     TIMEOUT = 0x04  # the line went quiet inside a frame
-    BUSY = 0x05  # loading while the engine runs
-    NOT_READY = 0x06  # outputs asked for before they exist
+    BUSY = 0x05  # loading or an input while the engine runs
+    # 0x06 (outputs not ready) was version 1's OUTPUT's.
     BAD_ENCODING = 0x07  # an INFER input encoding the device does not know
 
     NAMES = {0: "ok", 1: "bad CRC", 2: "bad length", 3: "unknown command", 4: "timeout",
-             5: "busy", 6: "outputs not ready", 7: "bad encoding"}
+             5: "busy", 7: "bad encoding"}
 
 
 class Encoding:

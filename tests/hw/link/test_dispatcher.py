@@ -33,11 +33,6 @@ def load_frames(image):
                                                   link_sizes(CONFIG)["load"] - 5))]
 
 
-def dense(x):
-    """A v1 INPUT payload: every activation, act_bytes each."""
-    return encode_input(x, link_sizes(CONFIG)["act"], (Encoding.DENSE,))[1]
-
-
 def parse(method, payload):
     """A reply payload read by the driver's own parser (``Device._info``, ``status``)."""
     device = Device.__new__(Device)
@@ -86,10 +81,8 @@ def dispatch(frames, *, seed=0, busy=lambda cycle: False, outputs=(), output_fro
         ctx.set(dut.frames_bad, frames_bad)
         for status, cmd, payload in frames:
             frame, answer, data = dict(enumerate(payload)), {}, 0
-            per = link_sizes(CONFIG)["load" if cmd == Command.LOAD else "beat"]
             ctx.set(dut.cmd, cmd)
             ctx.set(dut.length, len(payload))
-            ctx.set(dut.partial, len(payload) % per)
             ctx.set(dut.frame.payload.status, status)
             ctx.set(dut.frame.valid, 1)
             for _ in range(50 * len(payload) + 500):
@@ -156,13 +149,6 @@ def test_burst_loads_reach_the_engine(seed):
     assert sorted(seen["load"]) == sorted(tuple(int(v) for v in b) for b in image.load_beats())
 
 
-def test_v1_inputs_reach_the_engine():
-    x = np.array([5, -3, 0, 7, 100, -128, 1, 0])
-    seen = dispatch([(Status.OK, Command.INPUT, dense(x))], seed=3)
-    assert seen["replies"] == [(Status.OK, b"")]
-    assert seen["input"] == [[5, -3], [0, 7], [100, -128], [1, 0]]
-
-
 X_SPARSE = np.array([0, 0, 0, 9, 200, 0, 0, 0, 0, 0, 1] + [0] * 200 + [17, 3])
 
 
@@ -193,24 +179,6 @@ def test_the_driver_picks_the_shortest_encoding():
     assert encoding == Encoding.RUNS_U8 and data == bytes([255, 0, 255, 0, 90, 0])
 
 
-def test_outputs_are_taken_while_offered():
-    outputs = [[-1, 2], [300, -300], [7, 0]]
-    asked = (5).to_bytes(2, "little")
-    # Asked before the engine offers any: refused, not waited on.
-    seen = dispatch([(Status.OK, Command.OUTPUT, asked)] * 2, busy=lambda t: 2 <= t < 80,
-                    outputs=outputs, output_from=12, pause=20)
-    (early, _), (status, payload) = seen["replies"]
-    assert early == Status.NOT_READY and status == Status.OK
-    # Fewer than asked for: the engine fell idle after three.
-    seen = dispatch([(Status.OK, Command.OUTPUT, asked)], busy=lambda t: t < 40,
-                    outputs=outputs, output_from=0)
-    (status, payload), = seen["replies"]
-    ab = link_sizes(CONFIG)["act"]
-    assert status == Status.OK
-    assert [int.from_bytes(payload[i:i + ab], "little", signed=True)
-            for i in range(0, len(payload), ab)] == sum(outputs, [])
-
-
 def test_status_counts_the_engines_cycles():
     seen = dispatch([(Status.OK, Command.STATUS, b"")] * 2,
                     busy=lambda t: 3 <= t < 60, outputs=[[1, 1]], output_from=20,
@@ -223,32 +191,33 @@ def test_status_counts_the_engines_cycles():
 
 
 @pytest.mark.parametrize("frame,busy,expected", [
-    ((Status.BAD_CRC, Command.LOAD, b"\x00" * 9), False, Status.BAD_CRC),
+    ((Status.BAD_CRC, Command.LOAD_BURST, b"\x00" * 9), False, Status.BAD_CRC),
     ((Status.TIMEOUT, Command.INFO, b""), False, Status.TIMEOUT),
-    ((Status.OK, Command.LOAD, b"\x00" * 9), True, Status.BUSY),
-    ((Status.OK, Command.INPUT, b"\x00" * 9), True, Status.BUSY),
-    ((Status.OK, Command.INPUT, b"\x00" * 5), False, Status.BAD_LENGTH),
-    ((Status.OK, Command.OUTPUT, b"\x01"), True, Status.BAD_LENGTH),
     ((Status.OK, Command.INFER, b"\x00\x00" + b"\x00" * 4), True, Status.BUSY),
     ((Status.OK, Command.INFER, b"\x00"), False, Status.BAD_LENGTH),
     ((Status.OK, Command.INFER, b"\x00\x09\x00"), False, Status.BAD_ENCODING),
-    # An input too short to start the engine: refused, not waited on for ever.
-    ((Status.OK, Command.INFER, b"\x00\x01\x05\x06"), False, Status.BAD_LENGTH),
+
     ((Status.OK, Command.LOAD_BURST, b"\x00" * 5), False, Status.BAD_LENGTH),
     ((Status.OK, Command.LOAD_BURST, b"\x00" * 7), False, Status.BAD_LENGTH),
     ((Status.OK, Command.LOAD_BURST, b"\x00" * 9), True, Status.BUSY),
     ((Status.OK, 0x7E, b""), False, Status.UNKNOWN_COMMAND),
+    # Version 1's LOAD, INPUT and OUTPUT are gone: refused, nothing reaches the engine.
+    ((Status.OK, 0x02, b"\x00" * 9), False, Status.UNKNOWN_COMMAND),
+    ((Status.OK, 0x03, b"\x00" * 4), False, Status.UNKNOWN_COMMAND),
+    ((Status.OK, 0x04, b"\x01\x00"), False, Status.UNKNOWN_COMMAND),
 ])
 def test_refusals(frame, busy, expected):
     seen = dispatch([frame], busy=lambda t: busy)
     assert seen["replies"] == [(expected, b"")]
-    assert seen["load"] == []
+    assert seen["load"] == [] and seen["input"] == []
 
 
-def test_a_second_input_vector_in_one_frame_is_refused():
-    # Two vectors of 8: the engine starts (busy) after the first.
-    one = dense(np.array([1, 2, 3, 4, 5, 6, 7, 0]))
-    seen = dispatch([(Status.OK, Command.INPUT, one + one)], busy=lambda t: t > 60)
-    status, _ = seen["replies"][0]
-    assert status == Status.BUSY
-    assert 0 < len(seen["input"]) < 8
+@pytest.mark.parametrize("values", [4, 20])
+def test_an_input_too_short_or_too_long_is_refused_and_leaves_nothing_behind(values):
+    # The engine wants 7 activations (4 beats of 2); it runs once it has them.
+    frame = input_frame(np.arange(1, values + 1) % 200, (Encoding.DENSE_U8,), seq=5)
+    seen = dispatch([(Status.OK, *frame)], outputs=[[1, 2]] * 3, run_after=4, pause=400)
+    assert seen["replies"] == [(Status.BAD_LENGTH, b"")]
+    # Exactly one input's beats reached the engine, the short one completed with
+    # zeros, and the refused inference's outputs were taken and dropped.
+    assert len(seen["input"]) == 4 and seen["taken"] == 3

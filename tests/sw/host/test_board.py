@@ -44,30 +44,25 @@ def test_bad_frames_get_errors_and_change_nothing(board):
     dev.load(image)
     x = random_inputs(5, 2, 20)
     bad_before = dev.status()["frames_bad"]
-    frame = bytearray(encode_frame(HOST_SYNC, Command.LOAD, bytes(13)))
-    frame[-1] ^= 0x40  # a corrupt CRC on a load that would clear a memory word
+    # A corrupt CRC on a burst that would clear memory words.
+    frame = bytearray(encode_frame(HOST_SYNC, Command.LOAD_BURST, bytes(6 + 8 * 4)))
+    frame[-1] ^= 0x40
     dev.send_raw(b"\x00\x13garbage" + bytes(frame))
     assert dev.reply()[0] == Status.BAD_CRC
     dev.send_raw(encode_frame(HOST_SYNC, 0x7E))
     assert dev.reply()[0] == Status.UNKNOWN_COMMAND
-    dev.send_raw(bytes([HOST_SYNC, Command.LOAD, 0x01, 0x04]))  # 1025 bytes: too long
+    dev.send_raw(encode_frame(HOST_SYNC, 0x03, bytes(40)))  # version 1's INPUT
+    assert dev.reply()[0] == Status.UNKNOWN_COMMAND
+    dev.send_raw(bytes([HOST_SYNC, Command.LOAD_BURST, 0x01, 0x04]))  # 1025 bytes: too long
     assert dev.reply()[0] == Status.BAD_LENGTH
-    dev.send_raw(encode_frame(HOST_SYNC, Command.LOAD, bytes(12)))  # not whole beats
+    dev.send_raw(encode_frame(HOST_SYNC, Command.LOAD_BURST, bytes(8)))  # a partial word
     assert dev.reply()[0] == Status.BAD_LENGTH
-    dev.send_raw(encode_frame(HOST_SYNC, Command.INPUT, bytes(6))[:5])  # truncated
+    dev.send_raw(encode_frame(HOST_SYNC, Command.INFER, bytes(6))[:5])  # truncated
     assert dev.reply()[0] == Status.TIMEOUT
-    dev.send_raw(encode_frame(HOST_SYNC, Command.OUTPUT, b"\x01\x00"))  # nothing computed
-    assert dev.reply()[0] == Status.NOT_READY
-    # The engine waits with its outputs: loading now is refused.
-    dev.request(Command.INPUT, b"".join(int(v).to_bytes(2, "little", signed=True)
-                                        for v in x[0]))
-    with pytest.raises(DeviceError, match="busy"):
-        dev.request(Command.LOAD, bytes(13))
-    y0 = dev.request(Command.OUTPUT, (5).to_bytes(2, "little"))  # 9 outputs, 2 a beat
-    got = [int.from_bytes(y0[i:i + 2], "little", signed=True) for i in range(0, 18, 2)]
+    dev.send_raw(encode_frame(HOST_SYNC, Command.INFER, bytes([0, 9, 1])))  # no encoding 9
+    assert dev.reply()[0] == Status.BAD_ENCODING
     # Nothing above reached the engine's memories: the network is unchanged.
-    assert got == list(infer(model, x[:1])[0])
-    assert (dev.infer(x[1], 9) == infer(model, x[1:])[0]).all()
+    assert (dev.infer_batch(x, 9) == infer(model, x)).all()
     # Seven refused frames, each counted once.
     assert dev.status()["frames_bad"] - bad_before == 7
 
