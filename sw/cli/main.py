@@ -308,15 +308,19 @@ def cmd_demo(args):
     xs = data.x_test[:5]
     progress(f"6/6 the host driver on the simulated {board} (system top, UART included, in "
               f"Verilator): load the model, then {len(xs)} digits")
-    ys, cycles, _, _ = run_simulated_board(small, engine, xs, progress=progress)
-    board_cycles = cycles[-1]
+    from boards.flow import BOARDS, board_baud
+    run = run_simulated_board(small, engine, xs, progress=progress,
+                              clock_hz=BOARDS[board]["clock_mhz"] * 1e6, baud=board_baud(board))
+    ys, board_cycles = run["y"], run["engine_cycles"]
     board_mismatches = int((ys != infer(small, xs)).sum())
     if board_mismatches:
         raise EiegenError(f"{board_mismatches} outputs of the simulated board differ from "
                           "the golden model")
     summary = {"compression": comp, "eie": eie, "mac_simulation": sim, "board": built,
                "board_simulation": {"samples": len(xs), "mismatches": board_mismatches,
-                                    "cycles": board_cycles},
+                                    "cycles": board_cycles, "baud": board_baud(board),
+                                    "model_load_s": run["load_s"],
+                                    "inferences_per_s": len(xs) / run["batch_s"]},
                "wall_s": round(time.monotonic() - started, 1)}
     write_json(out / "demo.json", summary)
     acc = comp["accuracy"]

@@ -7,7 +7,7 @@ import pytest
 from sw.flows.eie_image import build_image, config_for
 from sw.formats.synthetic import random_inputs, random_model
 from sw.golden.eie import infer
-from sw.host.driver import Device, DeviceError
+from sw.host.driver import Device
 from sw.host.simulated import simulated_board
 from sw.spec.protocol import HOST_SYNC, Command, Status, crc16, encode_frame
 
