@@ -11,34 +11,55 @@ from sw.errors import EiegenError, ToolchainError
 from sw.flows.toolchain import AFTER_READ
 from sw.spec.protocol import BAUD
 
-__all__ = ["BOARDS", "board_engine", "build", "flash"]
+__all__ = ["BOARDS", "board_baud", "board_engine", "board_top", "build", "flash"]
 
-#: Each board: its amaranth-boards platform, FPGA family, oscillator, the
-#: clock eiegen runs it at, the bitstream file, openFPGALoader's name for it,
-#: and the engine organization it defaults to (``EieConfig`` fields the
-#: user's options override). The iCE40 has 30 small block RAMs and 4 large
-#: single-port SPRAMs, so the sparse matrix and the activations go to SPRAM
-#: (two entries to a 16-bit word), the activations are scanned word by word
-#: rather than through a tree over per-word flags, and the queues are 1 deep
-#: (on 2 PEs that costs LeNet-300-100 2.2% more cycles than 2-deep, 2.6% more
-#: than 4): the network then fits the UP5K's 5280 logic cells (5223; 5286
-#: with 2-deep queues).
+#: Each board: its name as printed, amaranth-boards platform, FPGA family,
+#: oscillator, the clock eiegen runs it at, the bitstream file,
+#: openFPGALoader's name for it, the engine organization it defaults to
+#: (``EieConfig`` fields the user's options override), and its serial link:
+#: the USB bridge, the fastest rate it carries (``max_baud``) and the rate a
+#: build defaults to (``baud``; ``sw.spec.protocol.BAUD`` without one).
+#:
+#: The iCE40 has 30 small block RAMs and 4 large single-port SPRAMs, so the
+#: sparse matrix and the activations go to SPRAM (two entries to a 16-bit
+#: word), the activations are scanned word by word rather than through a
+#: tree over per-word flags, and the queues are 1 deep (on 2 PEs that costs
+#: LeNet-300-100 2.2% more cycles than 2-deep, 2.6% more than 4): the
+#: network then fits the UP5K's 5280 logic cells (5223; 5286 with 2-deep
+#: queues).
+#:
+#: Serial rates: a UART bit is a whole number of clock cycles, so a rate is
+#: exact only where it divides the clock. The iCEBreaker's FT2232H makes
+#: 12 MHz / (n + k/8); 3 Mbaud is 8 cycles of its 24 MHz clock. The ULX3S's
+#: FT231X makes 3 Mbaud, 2 Mbaud, then 3 MHz / (n + k/8) for n >= 2, so 3
+#: Mbaud is its fastest: 16.67 cycles at 50 MHz (1.96% off), exactly 20 at
+#: 60 MHz, which the ECP5's PLL makes exactly from the 25 MHz oscillator
+#: (25 / 5 x 12, VCO 420 MHz) and which the 8-PE LeNet-300-100 system meets
+#: (Fmax 69.2 MHz built for 60 MHz, 66.37 for 50). The iCESugar-Pro's iCELink
+#: is a USB CDC bridge in its debugger's microcontroller, unreliable past
+#: 921600 baud: it stays at 115200 unless asked.
 BOARDS = {
-    "icebreaker": dict(platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
+    "icebreaker": dict(title="iCEBreaker",
+                       platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
                        family="ice40", osc_mhz=12.0, clock_mhz=24.0, bitstream="bin",
                        loader=["-b", "icebreaker"], synth_opts="-dsp -spram", nextpnr_opts=[],
                        engine=dict(spram=True, sequential_scan=True, entries_per_word=2,
-                                   queue_depth=1)),
-    "ulx3s-85f": dict(platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
-                      family="ecp5", osc_mhz=25.0, clock_mhz=50.0, bitstream="bit",
+                                   queue_depth=1),
+                       bridge="FT2232H", max_baud=12_000_000, baud=3_000_000),
+    "ulx3s-85f": dict(title="ULX3S", platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
+                      family="ecp5", osc_mhz=25.0, clock_mhz=60.0, bitstream="bit",
                       loader=["-b", "ulx3s"], synth_opts="",
-                      nextpnr_opts=["--router", "router2"], engine={}),
+                      nextpnr_opts=["--router", "router2"], engine={},
+                      bridge="FT231X", max_baud=3_000_000, baud=3_000_000),
     # MuseLab's iCESugar-Pro: an ECP5-25F on a SODIMM card, about a third of
     # a ULX3S's price; its iCELink is a CMSIS-DAP probe and a USB serial port.
-    "icesugar-pro": dict(platform="amaranth_boards.icesugar_pro:ICESugarProPlatform",
+    "icesugar-pro": dict(title="iCESugar-Pro",
+                         platform="amaranth_boards.icesugar_pro:ICESugarProPlatform",
                          family="ecp5", osc_mhz=25.0, clock_mhz=50.0, bitstream="bit",
                          loader=["-c", "cmsisdap"], synth_opts="",
-                         nextpnr_opts=["--router", "router2"], engine={}),
+                         nextpnr_opts=["--router", "router2"], engine={},
+                         bridge="iCELink", max_baud=921_600,
+                         bridge_note=" (a USB CDC bridge, unreliable past that)"),
 }
 
 
@@ -51,6 +72,31 @@ def _board(name):
 def board_engine(name, overrides):
     """``EieConfig`` overrides for ``name``: the board's organization, then the user's."""
     return _board(name)["engine"] | overrides
+
+
+def board_baud(name, baud=None):
+    """The serial rate of ``name`` (None: no board named): ``baud``, or the
+    board's default, refusing one its USB bridge cannot carry."""
+    if baud is not None and baud <= 0:
+        raise EiegenError(f"--baud must be a positive rate, not {baud}")
+    if name is None:
+        return baud or BAUD
+    b = _board(name)
+    baud = baud or b.get("baud", BAUD)
+    if baud > b["max_baud"]:
+        raise EiegenError(f"the {b['title']}'s {b['bridge']} carries at most {b['max_baud']} "
+                          f"baud{b.get('bridge_note', '')}, not {baud}; lower --baud")
+    return baud
+
+
+def board_top(name, config, image, clock_mhz=None, baud=None):
+    """The ``BoardTop`` of ``name``: its clock (``clock_mhz`` MHz, or the
+    board's) and serial rate (``board_baud``), refusing a rate that clock
+    cannot make within 2% with the rates near it that it makes."""
+    from .top import BoardTop
+    b = _board(name)
+    return BoardTop(b["family"], config, image, b["osc_mhz"], clock_mhz or b["clock_mhz"],
+                    board_baud(name, baud), b["max_baud"])
 
 
 def _tool_env():
@@ -68,24 +114,27 @@ def _tool_env():
     return env
 
 
-def build(board, config, image, out_dir, clock_mhz=None, progress=print):
+def build(board, config, image, out_dir, clock_mhz=None, baud=None, progress=print):
     """Bitstream and report for ``board``; raises when timing is not met.
 
-    Returns the report: ``fmax_mhz``, ``clock_mhz``, ``luts``, ``dsps``,
-    ``brams``, ``timing_met``, the bitstream's path and the utilization.
+    ``clock_mhz`` and ``baud`` default to the board's (``board_top``).
+    Returns the report: ``fmax_mhz``, ``clock_mhz``, ``baud``,
+    ``uart_divisor``, ``luts``, ``dsps``, ``brams``, ``timing_met``, the
+    bitstream's path and the utilization.
     """
     import importlib
     from hw.dense_config import DenseConfig
-    from .top import BoardTop
     b = _board(board)
+    top = board_top(board, config, image, clock_mhz, baud)  # refuses a bad rate first
     module, cls = b["platform"].split(":")
     platform = getattr(importlib.import_module(module), cls)()
-    clock = clock_mhz or b["clock_mhz"]
-    top = BoardTop(b["family"], config, image, b["osc_mhz"], clock, BAUD)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    progress(f"building the {board} bitstream at {top.clock_mhz:.2f} MHz "
-             f"(Yosys, nextpnr; a few minutes)")
+    made = top.clock_mhz * 1e6 / top.divisor
+    off = "exact" if made == top.baud else f"{100 * abs(made - top.baud) / top.baud:.2f}% off"
+    progress(f"building the {board} bitstream at {top.clock_mhz:.2f} MHz, its serial link at "
+             f"{top.baud} baud (UART divisor {top.divisor}, {off}); Yosys, nextpnr, a few "
+             "minutes")
     env = _tool_env()
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -116,6 +165,8 @@ def build(board, config, image, out_dir, clock_mhz=None, progress=print):
         "board": board,
         "fmax_mhz": round(fmax, 2) if fmax else None,
         "clock_mhz": round(top.clock_mhz, 3),
+        "baud": top.baud,
+        "uart_divisor": top.divisor,
         "luts": used.get("ICESTORM_LC" if family == "ice40" else "TRELLIS_COMB", 0),
         "dsps": used.get("ICESTORM_DSP" if family == "ice40" else "MULT18X18D", 0),
         "brams": used.get("ICESTORM_RAM" if family == "ice40" else "DP16KD", 0),

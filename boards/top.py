@@ -57,9 +57,16 @@ class BoardTop(Elaboratable):
     osc_mhz, clock_mhz : float
         The oscillator and the clock the system runs at (a PLL makes it when
         they differ; the achieved frequency is ``self.clock_mhz``).
+    baud : int
+        The serial rate; the UART divisor is ``hw.uart.divisor_for`` of it
+        at the achieved clock (``self.divisor``), which refuses a rate that
+        clock cannot make within 2%.
+    max_baud : int, optional
+        The board's serial bridge's limit, which that refusal's suggested
+        rates stay within.
     """
 
-    def __init__(self, family, config, image, osc_mhz, clock_mhz, baud):
+    def __init__(self, family, config, image, osc_mhz, clock_mhz, baud, max_baud=None):
         from hw.uart import divisor_for
         self.family = family
         if clock_mhz == osc_mhz:
@@ -71,7 +78,9 @@ class BoardTop(Elaboratable):
         else:
             self.pll = ecp5_pll(osc_mhz, clock_mhz)
             self.clock_mhz = self.pll[-1]
-        self.system = EieSystem(config, divisor_for(self.clock_mhz * 1e6, baud), image)
+        self.baud = baud
+        self.divisor = divisor_for(self.clock_mhz * 1e6, baud, max_baud)
+        self.system = EieSystem(config, self.divisor, image)
 
     def elaborate(self, platform):
         m = Module()

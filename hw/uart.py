@@ -8,18 +8,54 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["UartRx", "UartTx", "divisor_for"]
 
 
-def divisor_for(clock_hz, baud):
-    """Clock cycles per bit, refusing rates the clock cannot make within 2%."""
+def divisor_for(clock_hz, baud, max_baud=None):
+    """Clock cycles per bit, refusing rates the clock cannot make within 2%.
+
+    A clock makes ``clock_hz / d`` baud for each whole divisor ``d`` of at
+    least 4. A refused rate is answered with the nearest of those, two above
+    and two below it, to the nearest baud (within half a baud of exact), none
+    over ``max_baud`` (the fastest the serial bridge on the other end
+    carries): the user picks one the clock makes exactly.
+
+    Parameters
+    ----------
+    clock_hz : float
+    baud : int
+    max_baud : int, optional
+        Only to keep the suggestions within what the bridge carries; the
+        caller refuses a ``baud`` over it.
+
+    Returns
+    -------
+    int
+        ``round(clock_hz / baud)``, at least 4.
+    """
     if baud <= 0 or clock_hz <= 0:
         raise ValueError(f"baud rate and clock must be positive, not {baud} and {clock_hz}")
     divisor = round(clock_hz / baud)
     if divisor < 4:
         raise ValueError(f"a {clock_hz / 1e6:g} MHz clock cannot make {baud} baud "
-                         "(under 4 cycles a bit); lower --baud")
-    if abs(clock_hz / divisor - baud) / baud > 0.02:
-        raise ValueError(f"{baud} baud is {100 * abs(clock_hz / divisor - baud) / baud:.1f}% "
-                         f"off at {clock_hz / 1e6:g} MHz (limit 2%); choose another --baud")
+                         f"(under 4 cycles a bit; its fastest is {round(clock_hz / 4)} baud, "
+                         "divisor 4); lower --baud")
+    error = abs(clock_hz / divisor - baud) / baud
+    if error > 0.02:
+        near = _rates_near(clock_hz, baud, max_baud)
+        raise ValueError(f"{baud} baud is {100 * error:.2f}% off at {clock_hz / 1e6:g} MHz "
+                         f"(limit 2%); rates this clock makes near it: {near}; "
+                         "choose one with --baud")
     return divisor
+
+
+def _rates_near(clock_hz, baud, max_baud):
+    """``clock_hz / d`` for the two divisors above and the two below
+    ``clock_hz / baud``, fastest first: ``"3333333 (divisor 15), ..."``."""
+    ratio = clock_hz / baud
+    faster = [d for d in range(int(ratio), int(ratio) - 2, -1)
+              if d >= 4 and (max_baud is None or clock_hz / d <= max_baud)]
+    slower = [d for d in range(int(ratio) + 1, int(ratio) + 3)
+              if max_baud is None or clock_hz / d <= max_baud]
+    return ", ".join(f"{round(clock_hz / d)} (divisor {d})"
+                     for d in sorted(faster + slower))
 
 
 class _Uart(wiring.Component):

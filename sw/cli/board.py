@@ -40,7 +40,7 @@ def cmd_build(args):
     image = engine.baked_image
     t = time.time()
     report = build(args.board, engine.config, image, args.out, clock_mhz=args.clock,
-                   progress=_progress)
+                   baud=args.baud, progress=_progress)
     report["wall_s"] = round(time.time() - t, 1)
     if args.report:
         write_json(args.report, {k: v for k, v in report.items() if k != "utilization"})
@@ -60,9 +60,11 @@ def cmd_flash(args):
 
 
 def cmd_infer(args):
+    from boards.flow import board_baud
     from sw.golden.eie import infer as golden
     from sw.golden.eie import input_activations
     from sw.host.driver import Device
+    args.baud = board_baud(args.board, args.baud)  # the rate the build defaulted to
     model = load_model(args.model)
     if args.sim and model is None:
         raise EiegenError("--sim needs --model: the simulated board is built for a model")
@@ -195,6 +197,10 @@ def add_board_verbs(verbs):
     _core_options(p)
     p.add_argument("--clock", type=float,
                    help="system clock in MHz (default: the board's; a PLL makes it)")
+    p.add_argument("--baud", type=int,
+                   help="serial rate (default: the board's, as fast as its USB bridge "
+                        "carries: " + ", ".join(f"{name} {b.get('baud', BAUD)}"
+                                                for name, b in BOARDS.items()) + ")")
     p.add_argument("--out", required=True, help="build folder (bitstream, logs, build.json)")
     p.add_argument("--report", help="R.json: fmax_mhz, clock_mhz, luts, dsps, brams, timing_met")
     p.set_defaults(func=cmd_build)
@@ -220,6 +226,8 @@ def add_board_verbs(verbs):
     p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
     p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
     p.add_argument("--report", help="R.json: mismatches, cycles per inference, wall time")
-    p.add_argument("--baud", type=int, default=BAUD)
+    p.add_argument("--baud", type=int,
+                   help="the serial rate the bitstream was built with (default: --board's "
+                        f"default, as eiegen build; {BAUD} without --board)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
     p.set_defaults(func=cmd_infer)

@@ -13,11 +13,36 @@ from sw.errors import EiegenError
 from sw.spec.protocol import (BAUD, DEVICE_SYNC, HOST_SYNC, MAX_PAYLOAD, VERSION, Command,
                               Encoding, Status, crc16, encode_frame)
 
-__all__ = ["Device", "DeviceError", "encode_input", "decode_outputs", "burst_frames", "RETRIES"]
+__all__ = ["Device", "DeviceError", "open_port", "encode_input", "decode_outputs",
+           "burst_frames", "RETRIES"]
 
 
 class DeviceError(EiegenError):
     """The device answered with an error, or not at all."""
+
+
+def open_port(port, baud=BAUD, timeout=10.0):
+    """The pyserial port ``port`` names (a serial port or a pyserial URL).
+
+    A serial port is put in low-latency mode where the platform has it
+    (Linux): a USB bridge otherwise holds what it received for its latency
+    timer (FTDI's is 16 ms) before sending it on, which dominates every
+    short reply. A URL (``socket://``, ``loop://``) is no serial port, and a
+    platform or driver without the mode leaves the port as it is.
+    """
+    import serial
+    try:
+        line = serial.serial_for_url(port, baudrate=baud, timeout=timeout)
+    except (serial.SerialException, ValueError) as error:
+        raise DeviceError(f"cannot open {port}: {error}; is the board plugged in "
+                          "(--port names its serial port)?") from None
+    low_latency = getattr(line, "set_low_latency_mode", None)
+    if "://" not in port and low_latency is not None:
+        try:
+            low_latency(True)
+        except (OSError, ValueError, AttributeError, NotImplementedError):
+            pass  # no ASYNC_LOW_LATENCY here (a pty, a non-Linux ioctl set): slower, not wrong
+    return line
 
 
 class Device:
@@ -26,19 +51,15 @@ class Device:
     Parameters
     ----------
     port : str
-        A serial port or a pyserial URL.
+        A serial port or a pyserial URL (``open_port``: low-latency mode
+        where the platform has it).
     baud : int
     timeout : float
         Seconds to wait for each reply.
     """
 
     def __init__(self, port, baud=BAUD, timeout=10.0):
-        import serial
-        try:
-            self._port = serial.serial_for_url(port, baudrate=baud, timeout=timeout)
-        except (serial.SerialException, ValueError) as error:
-            raise DeviceError(f"cannot open {port}: {error}; is the board plugged in "
-                              "(--port names its serial port)?") from None
+        self._port = open_port(port, baud, timeout)
         self._name = port
         self.bytes_sent = self.bytes_received = 0  # line traffic, for transfer times
         self.resent = self.refused = 0  # frames sent again, and refusals, while streaming

@@ -9,10 +9,13 @@ every frame it gives up on, with one frame of its own, ``DEVICE_SYNC``, the
 status as ``cmd``.
 """
 
-__all__ = ["BAUD", "VERSION", "HOST_SYNC", "DEVICE_SYNC", "MAX_PAYLOAD", "RX_FIFO", "Command",
-           "Status", "Encoding", "crc16", "encode_frame", "FrameError"]
+import binascii
 
-#: The serial rate of every board and of the driver (8N1, 10 bits a byte).
+__all__ = ["BAUD", "VERSION", "HOST_SYNC", "DEVICE_SYNC", "MAX_PAYLOAD", "RX_FIFO", "Command",
+           "Status", "Encoding", "crc16", "crc16_bitwise", "encode_frame", "FrameError"]
+
+#: The serial rate (8N1, 10 bits a byte) of a board that names none of its
+#: own (``boards.flow.BOARDS``), and the driver's default.
 BAUD = 115200
 
 #: The protocol's version, the first byte of INFO's reply.
@@ -68,7 +71,20 @@ class FrameError(Exception):
 
 
 def crc16(data, crc=0xFFFF):
-    """CRC-16/CCITT-FALSE of ``data`` (bytes), bit by bit, naive on purpose."""
+    """CRC-16/CCITT-FALSE of ``data`` (bytes, or ints), continuing from ``crc``.
+
+    ``binascii.crc_hqx`` is this CRC (polynomial 0x1021, no reflection, no
+    final XOR) from whatever value it starts at, table-driven in C: the
+    driver checks every reply with it, and the bit loop in Python takes
+    about 1.3 us a byte, 40% of a byte's 3.3 us on the line at 3 Mbaud.
+    ``crc16_bitwise`` is its oracle.
+    """
+    return binascii.crc_hqx(bytes(data), crc)  # bytes(): a list of ints, as before
+
+
+def crc16_bitwise(data, crc=0xFFFF):
+    """CRC-16/CCITT-FALSE of ``data`` (bytes), bit by bit, naive on purpose:
+    the definition ``crc16`` is tested against."""
     for byte in data:
         crc ^= byte << 8
         for _ in range(8):

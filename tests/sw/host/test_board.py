@@ -170,6 +170,15 @@ def test_plls_reach_the_clock_within_their_limits():
     # activation words (4 more), over the UP5K's 4.
     (["build", "--board", "icebreaker", "--model", "MODEL", "--out", "b"],
      "need 8 SPRAMs, over the UP5K's 4: lower --pes"),
+    # Serial rates, refused before any tool runs.
+    (["build", "--board", "ulx3s-85f", "--baud", "4000000", "--out", "b"],
+     "the ULX3S's FT231X carries at most 3000000 baud, not 4000000; lower --baud"),
+    (["build", "--board", "ulx3s-85f", "--clock", "50", "--baud", "2700000", "--out", "b"],
+     "2700000 baud is 2.53% off at 50 MHz (limit 2%); rates this clock makes near it: "
+     "2941176 (divisor 17), 2777778 (divisor 18), "),
+    (["infer", "--port", "/dev/eiegen-no-such-port", "--board", "icesugar-pro", "--baud",
+      "1000000", "--model", "MODEL", "--inputs", "X", "--out", "y.npy"],
+     "the iCESugar-Pro's iCELink carries at most 921600 baud"),
 ])
 def test_board_verbs_fail_in_one_line(capsys, tmp_path, argv, message):
     from sw.cli import main
