@@ -25,9 +25,10 @@ HOST_SYNC = 0xA5
 DEVICE_SYNC = 0x5A
 #: Payload bytes a frame may carry (the device's frame buffer).
 MAX_PAYLOAD = 512
-#: Bytes the device's receive FIFO holds: frames the host sends while the
-#: device works on one wait there, so the host need not wait for replies.
-RX_FIFO = 2048
+#: Bytes the device's receive FIFO holds (two iCE40 block RAMs): frames the
+#: host sends while the device works on one wait there, so the host need not
+#: wait for replies; it holds a longest frame while the one before is answered.
+RX_FIFO = 1024
 
 
 class Command:
