@@ -46,6 +46,10 @@ def ecp5_pll(f_in, f_out):
     return best
 
 
+#: Seconds of quiet inside a frame after which the board's link gives it up.
+QUIET_S = 0.005
+
+
 class BoardTop(Elaboratable):
     """``EieSystem`` on a board.
 
@@ -80,7 +84,11 @@ class BoardTop(Elaboratable):
             self.clock_mhz = self.pll[-1]
         self.baud = baud
         self.divisor = divisor_for(self.clock_mhz * 1e6, baud, max_baud)
-        self.system = EieSystem(config, self.divisor, image)
+        # A USB bridge sends a frame in packets, with gaps of up to a millisecond
+        # or so between them: a frame is given up after 5 ms of quiet, never
+        # fewer than the link's 64 bit times.
+        self.system = EieSystem(config, self.divisor, image,
+                                timeout_bits=max(64, round(baud * QUIET_S)))
 
     def elaborate(self, platform):
         m = Module()

@@ -25,6 +25,9 @@ class EieSystem(wiring.Component):
         Clock cycles per UART bit.
     image : sw.flows.eie_image.EieImage or sw.flows.dense_image.DenseImage, optional
         A model baked into the memories (otherwise loaded through the link).
+    timeout_bits : int
+        Quiet bit times inside a frame after which the link gives it up
+        (``hw.link.HostLink``).
 
     Ports
     -----
@@ -35,10 +38,10 @@ class EieSystem(wiring.Component):
     rx: In(1, init=1)
     tx: Out(1, init=1)
 
-    def __init__(self, config, divisor, image=None):
+    def __init__(self, config, divisor, image=None, timeout_bits=64):
         engine = DenseEngine if isinstance(config, DenseConfig) else EieEngine
         self.engine = engine(config, image)
-        self.link = HostLink(self.engine.config, divisor)
+        self.link = HostLink(self.engine.config, divisor, timeout_bits)
         super().__init__()
 
     def elaborate(self, platform):
