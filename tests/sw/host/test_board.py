@@ -201,3 +201,24 @@ def test_flash_without_a_board_says_so(capsys, tmp_path):
     # No board is plugged into this machine: whatever stops the programmer
     # (no USB library, no device), the reason is one line.
     assert err.startswith("eiegen: error: flashing icebreaker failed: ") and err.count("\n") == 1
+
+
+def test_infer_on_the_simulated_board_reports_the_link(cli, save, tmp_path):
+    """eiegen infer --sim: the iCEBreaker at its 3 Mbaud, the model loaded in bursts,
+    the batch streamed; the report holds what reaches the PC."""
+    import json
+    from sw.formats import model as model_file
+    model = random_model(4, [20, 16, 9], 2, density=0.4)
+    model_file.save(model, tmp_path / "m.npz")
+    x = save(tmp_path, "x.npy", random_inputs(4, 12, 20))
+    status, out, err = cli("infer", "--sim", "--board", "icebreaker", "--pes", "2",
+                           "--model", str(tmp_path / "m.npz"), "--inputs", x,
+                           "--out", str(tmp_path / "y.npy"), "--report", str(tmp_path / "r.json"))
+    assert status == 0, err
+    assert "inferences a second end to end" in out
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["mismatches"] == 0 and r["baud"] == 3_000_000 and r["inferences"] == 12
+    assert r["timed_by"] == "simulated board cycles" and r["model_load_s"] > 0
+    assert 0 < r["inferences_per_s"] <= r["wire_limit_per_s"]
+    assert r["bytes_in_per_inference"] > 0 and r["bytes_out_per_inference"] == 6 + 1 + 5 * 2 * 2
+    assert (np.load(tmp_path / "y.npy") == infer(model, np.load(x))).all()
