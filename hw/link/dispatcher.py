@@ -142,16 +142,18 @@ class Dispatcher(wiring.Component):
         state = Cat(self.busy, Const(0, 7), last_cycles, self.frames_ok, self.frames_bad)
         fixed = {Command.INFO: info, Command.STATUS: state}
 
-        # ---- beats gathered from the frame a byte at a time, little-endian
-        beat_bits = 8 * max(sizes["load"], sizes["beat"])
+        # ---- load beats gathered from the frame a byte at a time, little-endian;
+        # input beats decoded into a register of their own
+        beat_bits = 8 * sizes["load"]
         beat = Signal(beat_bits)
-        beat_fill = Signal(range(beat_bits // 8 + 1))
+        beat_fill = Signal(range(max(beat_bits, 8 * sizes["beat"]) // 8 + 1))
         ab = 8 * sizes["act"]
+        ibeat = Signal(c.beat_lanes * ab)
         m.d.comb += [self.load.payload.mem.eq(beat[0:8]), self.load.payload.pe.eq(beat[8:16]),
                      self.load.payload.addr.eq(beat[16:40]),
                      self.load.payload.data.eq(beat[40:])]
         for k in range(c.beat_lanes):
-            m.d.comb += self.input.payload[k].eq(beat[k * ab:k * ab + c.act_bits])
+            m.d.comb += self.input.payload[k].eq(ibeat[k * ab:k * ab + c.act_bits])
         out_word = Signal(8 * sizes["beat"])
         # INFER's decoder: the frame's sequence number and encoding, what the
         # next byte is (phase), the current run's zeros and values still to
@@ -159,9 +161,9 @@ class Dispatcher(wiring.Component):
         seq, enc, phase = Signal(8), Signal(8), Signal(range(5))
         zeros, count = Signal(8), Signal(8)
         value, vfill = Signal(ab), Signal(range(sizes["act"] + 1))
-        vbytes = Mux((enc == Encoding.DENSE_U8) | (enc == Encoding.RUNS_U8), 1, sizes["act"])
+        vbytes = Mux(enc == Encoding.RUNS_BYTES, 1, sizes["act"])
         lane = Signal(range(c.beat_lanes + 1))
-        resume = Signal()  # I_OFFER returns to I_ZEROS (1) or I_READ (0)
+        ending = Signal()  # the input is read: complete the beat, then run
         settle = Signal(range(_SETTLE + 1))
         short = Signal()  # the input ended before the engine started
         taken = Signal(16)
@@ -195,7 +197,8 @@ class Dispatcher(wiring.Component):
                         with m.Elif(length < 2):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
-                            m.d.sync += [phase.eq(_SEQ), lane.eq(0), vfill.eq(0), short.eq(0)]
+                            m.d.sync += [phase.eq(_SEQ), lane.eq(0), vfill.eq(0), short.eq(0),
+                                         ending.eq(0)]
                             m.next = "I_READ"
                     with m.Case(Command.LOAD_BURST):
                         with m.If(self.busy):
@@ -236,7 +239,10 @@ class Dispatcher(wiring.Component):
             with m.State("I_READ"):
                 m.d.comb += self.frame_addr.eq(idx)
                 with m.If(idx == length):
-                    m.next = "I_END"
+                    # A last beat the input left partial is completed with zeros.
+                    m.d.sync += [zeros.eq(Mux(lane == 0, 0, c.beat_lanes - lane)),
+                                 count.eq(0), ending.eq(1), settle.eq(0)]
+                    m.next = "I_NEXT"
                 with m.Else():
                     m.next = "I_BYTE"
             with m.State("I_BYTE"):
@@ -247,48 +253,46 @@ class Dispatcher(wiring.Component):
                     with m.Case(_SEQ):
                         m.d.sync += [seq.eq(byte), phase.eq(_ENC)]
                     with m.Case(_ENC):
-                        m.d.sync += enc.eq(byte)
+                        m.d.sync += [enc.eq(byte), phase.eq(_ZEROS)]
                         with m.If(byte > max(Encoding.ALL)):
                             reply(Status.BAD_ENCODING)
-                        with m.Elif(byte >= Encoding.RUNS_U8):
-                            m.d.sync += phase.eq(_ZEROS)
-                        with m.Else():
-                            m.d.sync += phase.eq(_VALUE)
                     with m.Case(_ZEROS):
                         m.d.sync += [zeros.eq(byte), phase.eq(_COUNT)]
                     with m.Case(_COUNT):
                         m.d.sync += count.eq(byte)
-                        m.next = "I_ZEROS"
+                        m.next = "I_NEXT"
                     with m.Case(_VALUE):
                         m.d.sync += [value.word_select(vfill, 8).eq(byte), vfill.eq(vfill + 1)]
                         with m.If(vfill + 1 == vbytes):
                             m.d.sync += vfill.eq(0)
                             m.next = "I_EMIT"
+            with m.State("I_NEXT"):
+                # A run's zeros first, then its values (read, then emitted), then
+                # the next run; at the end, the zeros that complete the beat.
+                with m.If(zeros != 0):
+                    m.next = "I_EMIT"
+                with m.Elif(ending):
+                    m.next = "I_RUN"
+                with m.Elif(count != 0):
+                    m.d.sync += phase.eq(_VALUE)
+                    m.next = "I_READ"
+                with m.Else():
+                    m.d.sync += phase.eq(_ZEROS)
+                    m.next = "I_READ"
             with m.State("I_EMIT"):
-                # Unsigned bytes zero-extended, act_bytes values as they are.
-                m.d.sync += [beat.word_select(lane, ab).eq(
-                                 Mux(vbytes == 1, value[:8], value[:ab])),
+                # One activation into the beat: a zero of the run, or its value
+                # (an unsigned byte zero-extended, or act_bytes as they are).
+                m.d.sync += [ibeat.word_select(lane, ab).eq(
+                                 Mux(zeros != 0, 0, Mux(vbytes == 1, value[:8], value[:ab]))),
                              lane.eq(lane + 1)]
-                runs = enc >= Encoding.RUNS_U8
-                with m.If(runs):
+                with m.If(zeros != 0):
+                    m.d.sync += zeros.eq(zeros - 1)
+                with m.Else():
                     m.d.sync += count.eq(count - 1)
-                    with m.If(count == 1):
-                        m.d.sync += phase.eq(_ZEROS)
-                m.d.sync += resume.eq(0)
                 with m.If(lane + 1 == c.beat_lanes):
                     m.next = "I_OFFER"
                 with m.Else():
-                    m.next = "I_READ"
-            with m.State("I_ZEROS"):
-                # A run's zeros, one activation a cycle; then its values.
-                with m.If(zeros == 0):
-                    m.d.sync += phase.eq(Mux(count == 0, _ZEROS, _VALUE))
-                    m.next = "I_READ"
-                with m.Else():
-                    m.d.sync += [beat.word_select(lane, ab).eq(0), lane.eq(lane + 1),
-                                 zeros.eq(zeros - 1), resume.eq(1)]
-                    with m.If(lane + 1 == c.beat_lanes):
-                        m.next = "I_OFFER"
+                    m.next = "I_NEXT"
             with m.State("I_OFFER"):
                 m.d.comb += self.input.valid.eq(~self.busy)
                 with m.If(self.busy):
@@ -296,25 +300,7 @@ class Dispatcher(wiring.Component):
                     m.next = "I_DRAIN"
                 with m.Elif(self.input.ready):
                     m.d.sync += lane.eq(0)
-                    with m.If(resume):
-                        m.next = "I_ZEROS"
-                    with m.Else():
-                        m.next = "I_READ"
-            with m.State("I_END"):
-                # A last beat the input left partial is completed with zeros.
-                m.d.sync += settle.eq(0)
-                with m.If(lane == 0):
-                    m.next = "I_RUN"
-                with m.Else():
-                    m.d.sync += [beat.word_select(lane, ab).eq(0), lane.eq(lane + 1)]
-                    with m.If(lane + 1 == c.beat_lanes):
-                        m.d.sync += resume.eq(0)
-                        m.next = "I_LAST"
-            with m.State("I_LAST"):
-                m.d.comb += self.input.valid.eq(1)
-                with m.If(self.input.ready):
-                    m.d.sync += lane.eq(0)
-                    m.next = "I_RUN"
+                    m.next = "I_NEXT"
             with m.State("I_RUN"):
                 # The reply starts with the frame's sequence number, then the
                 # outputs as OUTPUT sends them, once the engine offers them. An
@@ -323,8 +309,8 @@ class Dispatcher(wiring.Component):
                 with m.If(~out_phase & ~self.busy & (settle == _SETTLE)):
                     # Too short to start the engine: zero beats until it starts,
                     # so that no part of this input is left for the next one.
-                    m.d.sync += [short.eq(1), beat.eq(0)]
-                    m.next = "I_PAD"
+                    m.d.sync += [short.eq(1), zeros.eq(c.beat_lanes), settle.eq(0)]
+                    m.next = "I_EMIT"
                 with m.Elif(out_phase & short):
                     m.next = "I_DRAIN"
                 with m.Elif(out_phase):
@@ -333,11 +319,6 @@ class Dispatcher(wiring.Component):
                     m.d.sync += [idx.eq(1), taken.eq(0)]
                     m.next = "TAKE"
 
-            with m.State("I_PAD"):
-                m.d.comb += self.input.valid.eq(1)
-                with m.If(self.input.ready):
-                    m.d.sync += settle.eq(0)
-                    m.next = "I_RUN"
             with m.State("I_DRAIN"):
                 # A refused input's inference: its outputs taken and dropped.
                 m.d.comb += self.output.ready.eq(1)

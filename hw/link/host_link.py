@@ -2,7 +2,6 @@
 
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -10,6 +9,7 @@ from sw.spec.protocol import MAX_PAYLOAD, RX_FIFO
 
 from ..memory import load_layout
 from ..uart import UartRx, UartTx
+from .byte_fifo import ByteFifo
 from .dispatcher import Dispatcher
 from .receiver import FrameReceiver
 from .replier import Replier
@@ -96,11 +96,11 @@ class HostLink(wiring.Component):
         m.submodules.dispatcher = disp = Dispatcher(self._c, self._divisor, RX_FIFO)
         # The host streams frames without waiting for replies: what arrives
         # while a frame is carried out waits here (sw.spec.protocol.RX_FIFO).
-        m.submodules.rx_fifo = fifo = SyncFIFOBuffered(width=8, depth=RX_FIFO)
+        m.submodules.rx_fifo = fifo = ByteFifo(RX_FIFO)
         m.submodules.replier = reply = Replier()
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
-        wiring.connect(m, urx.o, fifo.w_stream)
-        wiring.connect(m, fifo.r_stream, rx.bytes)
+        wiring.connect(m, urx.o, fifo.i)
+        wiring.connect(m, fifo.o, rx.bytes)
         wiring.connect(m, reply.bytes, utx.i)
 
         frame = Memory(shape=unsigned(8), depth=MAX_PAYLOAD, init=[])

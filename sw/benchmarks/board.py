@@ -20,11 +20,14 @@ from sw.spec.protocol import BAUD
 
 __all__ = ["bench_board", "BOARD_CONFIGS", "run_simulated_board"]
 
-#: (board, bundled model, engine): the largest EIE engine of LeNet-300-100 that
-#: fits each board (``pes``), and the MAC array (``mac``: lanes x width) running
-#: the small bundled network dense: LeNet-300-100's dense weights (4.3 Mbit at
-#: 16 bits) are more than the ECP5-85F's block RAM.
-BOARD_CONFIGS = [("icebreaker", "lenet-300-100", dict(pes=2)),
+#: (board, bundled model, engine): an EIE engine of LeNet-300-100 that fits each
+#: board (``pes``), and the MAC array (``mac``: lanes x width) running the small
+#: bundled network dense: LeNet-300-100's dense weights (4.3 Mbit at 16 bits) are
+#: more than the ECP5-85F's block RAM. The iCEBreaker's UP5K held 2 PEs with the
+#: version-1 link (5223 of 5280 logic cells); the streaming link's receive FIFO
+#: and input decoder take about 230 more, so it runs 1 PE, which its 3 Mbaud link
+#: bounds anyway (an inference's input takes longer on the wire than 1 PE computes).
+BOARD_CONFIGS = [("icebreaker", "lenet-300-100", dict(pes=1)),
                  ("ulx3s-85f", "lenet-300-100", dict(pes=8)),
                  ("icesugar-pro", "lenet-300-100", dict(pes=8)),
                  ("ulx3s-85f", "digits-mlp", dict(mac=(2, 4)))]

@@ -151,8 +151,8 @@ class Device:
     def infer_batch(self, xs, outputs, progress=None):
         """Input vectors (B, inputs) streamed through the engine; (B, outputs) back.
 
-        Each input goes as an INFER frame in the encoding that makes it
-        shortest (``encode_input``); the frames are streamed, several ahead
+        Each input goes as an INFER frame, runs of zeros and values
+        (``encode_input``); the frames are streamed, several ahead
         of the replies (as many as the device's receive FIFO holds), so the
         engine never waits for the host while inputs remain. A frame refused
         or lost on the line is sent again; no result is lost or duplicated.
@@ -262,25 +262,17 @@ def _burst(run, data_bytes):
 
 
 def encode_input(x, act_bytes, encodings=Encoding.ALL):
-    """``(encoding, bytes)``: input activations ``x`` in the shortest encoding the
-    device knows (docs/formats.md, INFER)."""
+    """``(encoding, bytes)``: input activations ``x`` as runs of zeros and values
+    (docs/formats.md, INFER), the values as unsigned bytes where they all are."""
     x = [int(v) for v in np.asarray(x).ravel()]
     lo, hi = -(1 << (8 * act_bytes - 1)), (1 << (8 * act_bytes - 1)) - 1
     if any(v < lo or v > hi for v in x):
         raise DeviceError(f"an input activation is outside {8 * act_bytes} bits")
-    unsigned = all(0 <= v <= 255 for v in x)
-    options = {Encoding.DENSE: lambda: _values(x, act_bytes)}
-    if unsigned:
-        options[Encoding.DENSE_U8] = lambda: bytes(x)
-        options[Encoding.RUNS_U8] = lambda: _runs(x, 1)
-    options[Encoding.RUNS] = lambda: _runs(x, act_bytes)
-    best = None
-    for encoding, make in options.items():
-        if encoding in encodings:
-            data = make()
-            if best is None or len(data) < len(best[1]):
-                best = (encoding, data)
-    return best
+    if all(0 <= v <= 255 for v in x) and Encoding.RUNS_BYTES in encodings:
+        return Encoding.RUNS_BYTES, _runs(x, 1)
+    if Encoding.RUNS not in encodings:
+        raise DeviceError("the device takes none of this driver's input encodings")
+    return Encoding.RUNS, _runs(x, act_bytes)
 
 
 def _values(values, width):

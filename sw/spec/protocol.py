@@ -58,13 +58,12 @@ class Status:
 
 
 class Encoding:
-    """How an INFER frame's input activations are written (docs/formats.md)."""
-    DENSE = 0  # every activation, act_bytes each, two's complement
-    DENSE_U8 = 1  # every activation as one unsigned byte (values 0-255)
-    RUNS_U8 = 2  # runs: zeros (1 byte), count (1 byte), count unsigned bytes; repeated
-    RUNS = 3  # runs: zeros (1 byte), count (1 byte), count values of act_bytes each
+    """How an INFER frame's input activations are written (docs/formats.md): runs of
+    ``zeros (1 byte), count (1 byte), count values``, repeated, at most 255 of each."""
+    RUNS_BYTES = 0  # values as unsigned bytes (0-255)
+    RUNS = 1  # values of act_bytes each, two's complement
 
-    ALL = (DENSE, DENSE_U8, RUNS_U8, RUNS)
+    ALL = (RUNS_BYTES, RUNS)
 
 
 class FrameError(Exception):

@@ -169,31 +169,25 @@ def test_infer_decodes_every_encoding_and_replies_with_the_outputs(encoding):
     assert sum(seen["input"], []) == padded
 
 
-def test_the_driver_picks_the_shortest_encoding():
+def test_the_driver_writes_runs_of_zeros_and_values():
     ab = link_sizes(CONFIG)["act"]
-    assert encode_input(X_SPARSE, ab)[0] == Encoding.RUNS_U8
-    assert encode_input(np.arange(1, 40), ab)[0] == Encoding.DENSE_U8
-    assert encode_input(np.arange(-20, 20) * 7, ab)[0] in (Encoding.DENSE, Encoding.RUNS)
-    # A run of zeros longer than 255 is split; the encoding still decodes (above).
-    encoding, data = encode_input(np.zeros(600, dtype=int), ab)
-    assert encoding == Encoding.RUNS_U8 and data == bytes([255, 0, 255, 0, 90, 0])
-
-
-def test_status_counts_the_engines_cycles():
-    seen = dispatch([(Status.OK, Command.STATUS, b"")] * 2,
-                    busy=lambda t: 3 <= t < 60, outputs=[[1, 1]], output_from=20,
-                    frames_ok=12, frames_bad=3, pause=50)
-    first, second = (parse(Device.status, payload) for _, payload in seen["replies"])
-    assert first == {"busy": False, "cycles": 0, "frames_ok": 12, "frames_bad": 3}
-    # From the start (busy rises in cycle 3) to the first output (cycle 20),
-    # as docs/formats.md defines STATUS's cycles.
-    assert second["cycles"] == 20 - 3
+    assert encode_input(X_SPARSE, ab) == (
+        Encoding.RUNS_BYTES, bytes([3, 2, 9, 200, 5, 1, 1, 200, 2, 17, 3]))
+    # Signed or wide values go at the activations' width.
+    assert encode_input([0, -2, 300], ab) == (
+        Encoding.RUNS, bytes([1, 2]) + (-2).to_bytes(ab, "little", signed=True)
+        + (300).to_bytes(ab, "little", signed=True))
+    # Runs of zeros or of values longer than 255 are split.
+    assert encode_input(np.zeros(600, dtype=int), ab) == (
+        Encoding.RUNS_BYTES, bytes([255, 0, 255, 0, 90, 0]))
+    assert encode_input(np.ones(300, dtype=int), ab)[1][:2] == bytes([0, 255])
 
 
 @pytest.mark.parametrize("frame,busy,expected", [
     ((Status.BAD_CRC, Command.LOAD_BURST, b"\x00" * 9), False, Status.BAD_CRC),
     ((Status.TIMEOUT, Command.INFO, b""), False, Status.TIMEOUT),
     ((Status.OK, Command.INFER, b"\x00\x00" + b"\x00" * 4), True, Status.BUSY),
+    ((Status.OK, Command.INFER, b"\x00\x02\x00"), False, Status.BAD_ENCODING),
     ((Status.OK, Command.INFER, b"\x00"), False, Status.BAD_LENGTH),
     ((Status.OK, Command.INFER, b"\x00\x09\x00"), False, Status.BAD_ENCODING),
 
@@ -215,7 +209,7 @@ def test_refusals(frame, busy, expected):
 @pytest.mark.parametrize("values", [4, 20])
 def test_an_input_too_short_or_too_long_is_refused_and_leaves_nothing_behind(values):
     # The engine wants 7 activations (4 beats of 2); it runs once it has them.
-    frame = input_frame(np.arange(1, values + 1) % 200, (Encoding.DENSE_U8,), seq=5)
+    frame = input_frame(np.arange(1, values + 1) % 200, seq=5)
     seen = dispatch([(Status.OK, *frame)], outputs=[[1, 2]] * 3, run_after=4, pause=400)
     assert seen["replies"] == [(Status.BAD_LENGTH, b"")]
     # Exactly one input's beats reached the engine, the short one completed with
