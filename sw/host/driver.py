@@ -189,7 +189,7 @@ class Device:
         pending = []             # indices sent and not yet answered, oldest first
         todo = deque(range(len(frames)))
         tries = [0] * len(frames)
-        done = 0
+        done = quiet = 0
 
         def again(indices):
             self.resent += len(indices)
@@ -207,12 +207,15 @@ class Device:
                 pending.append(k)
             try:
                 status, data = self.reply()
+                quiet = 0
             except DeviceError as error:
-                if "timed out" in str(error) and not pending:
-                    raise
-                if "timed out" in str(error) and max(tries[k] for k in pending) > RETRIES:
+                timed_out = "timed out" in str(error)
+                quiet = quiet + 1 if timed_out else 0
+                if timed_out and (not pending or quiet > 1):
+                    # Twice nothing at all: the line is dead, not merely spoiled.
                     raise DeviceError(f"the stream stopped: got {done} of {len(frames)} "
-                                      f"results from {self._name} (timed out)") from None
+                                      f"results from {self._name} (no reply in "
+                                      f"{self._port.timeout:g} s, twice)") from None
                 again(pending)   # nothing came back in time, or garbled
                 pending = []
                 continue

@@ -68,3 +68,22 @@ def test_platform_without_low_latency_opens_anyway(monkeypatch, pty):
     open_port(pty[0], 115200, timeout=1).close()
     monkeypatch.setattr(serial.Serial, "set_low_latency_mode", unsupported, raising=False)
     open_port(pty[0], 115200, timeout=1).close()
+
+
+def test_a_stream_cut_off_stops_in_one_line_with_what_it_got():
+    """A line that answers nothing (pyserial's loop:// echoes the host's own
+    frames, which the driver skips as noise): two quiet timeouts, then one line."""
+    import numpy as np
+    import pytest
+    import serial
+    from sw.host.driver import Device, DeviceError
+    from sw.spec.protocol import RX_FIFO, Encoding
+    dev = Device.__new__(Device)
+    dev._port = serial.serial_for_url("loop://", timeout=0.2)
+    dev._name = "loop://"
+    dev.bytes_sent = dev.bytes_received = dev.resent = dev.refused = 0
+    dev.info = {"pes": 2, "act_bytes": 2, "max_payload": 512, "rx_fifo": RX_FIFO,
+                "encodings": list(Encoding.ALL)}
+    with pytest.raises(DeviceError, match=r"^the stream stopped: got 0 of 3 results from "
+                                          r"loop:// \(no reply in 0.2 s, twice\)$"):
+        dev.infer_batch(np.ones((3, 5), dtype=int), 4)
