@@ -140,9 +140,10 @@ class Device:
         """
         frames = [(Command.LOAD_BURST, payload) for payload in
                   burst_frames(image.load_beats(), self.info["load_bytes"] - 5)]
-        words = len(image.load_beats())
+        words, step = len(image.load_beats()), max(1, len(frames) // 10)
         self.stream(frames, progress=progress and (
-            lambda done: progress(f"loading: {done} of {len(frames)} frames ({words} words)")))
+            lambda done: (done % step == 0 or done == len(frames)) and
+            progress(f"loading: {done} of {len(frames)} frames ({words} words)")))
 
     def infer(self, x, outputs):
         """One input vector in, ``outputs`` activations back (integers)."""
