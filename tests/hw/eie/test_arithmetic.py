@@ -31,7 +31,8 @@ def golden_sums(model, l, a):
     """Layer ``l``'s ``W a``: the golden model of that layer alone, no bias, no ReLU."""
     layer = dataclasses.replace(model.layers[l], bias=np.zeros_like(model.layers[l].bias),
                                 relu=False)
-    y = infer(dataclasses.replace(model, layers=[layer], input_shift=0), np.array([a]))[0]
+    alone = dataclasses.replace(model, layers=[layer], input_shift=0, input_shape=(layer.cols,))
+    y = infer(alone, np.array([a]))[0]
     assert np.abs(y).max() < (1 << (model.act_bits - 1)) - 1  # nothing clipped
     return y
 
