@@ -33,9 +33,10 @@ __all__ = ["BOARDS", "board_baud", "board_engine", "board_top", "build", "flash"
 #: 12 MHz / (n + k/8); 3 Mbaud is 8 cycles of its 24 MHz clock. The ULX3S's
 #: FT231X makes 3 Mbaud, 2 Mbaud, then 3 MHz / (n + k/8) for n >= 2, so 3
 #: Mbaud is its fastest: 16.67 cycles at 50 MHz (1.96% off), exactly 20 at
-#: 60 MHz, which the ECP5's PLL makes exactly from the 25 MHz oscillator
-#: (25 / 5 x 12, VCO 420 MHz) and which the 8-PE LeNet-300-100 system meets
-#: (Fmax 69.2 MHz built for 60 MHz, 66.37 for 50). The iCESugar-Pro's iCELink
+#: 60 MHz (the PLL makes it exactly, 25 / 5 x 12), 18 at 54.17 MHz (0.31%
+#: off; 25 / 6 x 13, VCO 433 MHz). The 8-PE LeNet-300-100 system met 60 MHz
+#: with protocol version 1's link (Fmax 69.2 MHz) but not with version 2's
+#: (58.67 MHz, nextpnr seed 1), so the ULX3S runs at 54.17 MHz. The iCESugar-Pro's iCELink
 #: is a USB CDC bridge in its debugger's microcontroller, unreliable past
 #: 921600 baud: it stays at 115200 unless asked.
 BOARDS = {
@@ -47,7 +48,7 @@ BOARDS = {
                                    queue_depth=1),
                        bridge="FT2232H", max_baud=12_000_000, baud=3_000_000),
     "ulx3s-85f": dict(title="ULX3S", platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
-                      family="ecp5", osc_mhz=25.0, clock_mhz=60.0, bitstream="bit",
+                      family="ecp5", osc_mhz=25.0, clock_mhz=54.0, bitstream="bit",
                       loader=["-b", "ulx3s"], synth_opts="",
                       nextpnr_opts=["--router", "router2"], engine={},
                       bridge="FT231X", max_baud=3_000_000, baud=3_000_000),
