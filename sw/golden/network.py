@@ -17,7 +17,7 @@ import numpy as np
 
 from sw.golden.conv import correlate2d
 from sw.golden.pool import pool2d
-from sw.spec.numerics import check_fits, quantize, relu, requantize, signed_range
+from sw.spec.numerics import check_fits, quantize, relu, requantize
 
 __all__ = ["check_inputs", "input_activations", "layer", "infer"]
 
@@ -61,10 +61,9 @@ def input_activations(model, x):
     x = check_inputs(model, x)
     if model.input_kind == "float":
         return quantize(x, model.input_frac, model.act_bits)
-    lo, hi = signed_range(model.act_bits)
-    rounded = (x.astype(np.int64) + ((1 << model.input_shift) >> 1)) >> model.input_shift
-    saturated = int(np.count_nonzero((rounded < lo) | (rounded > hi)))
-    return requantize(x, model.input_shift, model.act_bits), saturated
+    a = requantize(x, model.input_shift, model.act_bits)
+    # The same rounding into 63 bits (raw inputs are 32 at most) clips nothing.
+    return a, int(np.count_nonzero(requantize(x, model.input_shift, 63) != a))
 
 
 def _finish(acc, layer, act_bits):

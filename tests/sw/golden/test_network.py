@@ -47,6 +47,10 @@ def test_raw_inputs_accept_integral_floats_and_refuse_others():
     model = one_conv()
     assert network.infer(model, IMAGE.astype(np.float64)).tolist() == \
         network.infer(model, IMAGE).tolist()
+    # 8-bit activations: raw 300 and -200 saturate, 127 does not.
+    image = np.array([[[[300, -200, 127], [0, 1, 2], [3, 4, 5]]]])
+    a, saturated = network.input_activations(model, image)
+    assert a[0, 0, 0].tolist() == [127, -128, 127] and saturated == 2
     with pytest.raises(ValueError, match="takes raw integer inputs .* non-integral"):
         network.infer(model, IMAGE + 0.5)
     with pytest.raises(ValueError, match=r"inputs must have shape \(B, 1, 3, 3\) or \(B, 9\)"):
