@@ -1,9 +1,11 @@
 """A dense network engine: the MAC array running whole fixed-point networks."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
-from .memory import address_bits, placed_memory
+from .memory import address_bits, merge_answers, placed_memory, shared_read_port
 from .engine import Engine, end_layer, offer_outputs
 from .mac import MacArray
 from .requantize import requantize_at_run_time
@@ -52,20 +54,25 @@ class DenseEngine(Engine):
             bias_bits=c.bias_bits, max_inputs=c.max_cols, requant=False)
         beat = mac.i.payload
 
-        def memory(name, shape, depth):
+        load = SimpleNamespace(valid=self.load.valid & self.load.ready, payload=self.load.payload)
+        answers = []
+
+        def memory(name, shape, depth, domain="sync"):
+            """Memory ``name``, loaded (or read back) only while idle: its read port."""
             init = [] if self._image is None else getattr(self._image, name)
-            mem = placed_memory(m, name, shape, depth, init)  # loaded only while idle
+            mem = placed_memory(m, name, shape, depth, init)
             wr = mem.write_port()
+            selected = (self.load.payload.mem == DENSE_MEMORIES[name]) & (self.load.payload.pe == 0)
             m.d.comb += [wr.addr.eq(self.load.payload.addr), wr.data.eq(self.load.payload.data),
-                         wr.en.eq(self.load.valid & self.load.ready
-                                  & (self.load.payload.mem == DENSE_MEMORIES[name]))]
-            return mem
-        weights = memory("weights", unsigned(len(beat.weight.as_value())), c.weight_words)
-        biases = memory("bias", unsigned(len(beat.bias.as_value())), c.bias_words)
+                         wr.en.eq(load.valid & selected & ~self.load.payload.read)]
+            rd, answer = shared_read_port(m, mem.read_port(domain=domain), load, selected, depth)
+            answers.append(answer)
+            return rd
+        w_rd = memory("weights", unsigned(len(beat.weight.as_value())), c.weight_words)
+        b_rd = memory("bias", unsigned(len(beat.bias.as_value())), c.bias_words)
         entry_layout = layer_layout(dense_layer_fields(c))
-        table = memory("layers", unsigned(entry_layout.size), c.max_layers)
-        w_rd, b_rd = weights.read_port(), biases.read_port()
-        table_rd = table.read_port(domain="comb")
+        table_rd = memory("layers", unsigned(entry_layout.size), c.max_layers, domain="comb")
+        merge_answers(m, self.readback, answers, domain="sync")
         entry = data.View(entry_layout, table_rd.data)
 
         # ---- activations: banks `src` (read) and `~src` (written) in one

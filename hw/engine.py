@@ -5,7 +5,7 @@ from amaranth.hdl import signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .memory import address_bits, load_layout
+from .memory import address_bits, load_layout, readback_layout
 
 __all__ = ["Engine", "end_layer", "offer_outputs"]
 
@@ -15,8 +15,11 @@ class Engine(wiring.Component):
 
     Ports
     -----
-    load : In(stream) of ``{mem, pe, addr, data}``
-        Memory writes, taken only while idle.
+    load : In(stream) of ``hw.memory.load_layout``
+        Memory writes, or reads (``read``), taken only while idle.
+    readback : Out(hw.memory.readback_layout)
+        The word a read beat asks for, a few cycles after it (none for a
+        memory, PE or address the engine lacks).
     input : In(stream) of ``config.beat_lanes x signed(act_bits)``
         The first layer's activations; the beat that completes the vector
         starts the network.
@@ -35,6 +38,7 @@ class Engine(wiring.Component):
         lanes = data.ArrayLayout(signed(self._c.act_bits), self._c.beat_lanes)
         super().__init__({
             "load": In(stream.Signature(load_layout(self._c))),
+            "readback": Out(readback_layout(self._c)),
             "input": In(stream.Signature(lanes)),
             "output": Out(stream.Signature(lanes)),
             "layer": Out(address_bits(self._c.max_layers + 1)),

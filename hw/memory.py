@@ -4,11 +4,12 @@ SPRAM's single shared port."""
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-__all__ = ["address_bits", "load_layout", "placed_memory", "single_port", "SPRAM_SUFFIX"]
+__all__ = ["address_bits", "load_layout", "readback_layout", "placed_memory", "single_port",
+           "shared_read_port", "merge_answers", "SPRAM_SUFFIX"]
 
 
 def address_bits(n):
@@ -19,11 +20,23 @@ def address_bits(n):
 def load_layout(config):
     """A write into one of an engine's memories (for the EIE engine,
     ``hw.eie.config.MEMORIES`` ids; for the dense engine,
-    ``hw.dense_config.DENSE_MEMORIES``); ``data`` is ``config.load_data_bits`` wide.
+    ``hw.dense_config.DENSE_MEMORIES``); ``data`` is ``config.load_data_bits`` wide
+    and holds the memory word's bits. With ``read`` set the beat writes
+    nothing and asks for the word back instead (``readback_layout``).
 
     The host link carries these too (``hw.link``), which is why they live
     here and not with either engine."""
-    return data.StructLayout({"mem": 3, "pe": 6, "addr": 20, "data": config.load_data_bits})
+    return data.StructLayout({"mem": 3, "pe": 6, "addr": 20, "data": config.load_data_bits,
+                              "read": 1})
+
+
+def readback_layout(config):
+    """An engine's answer to a read beat: ``payload``, the memory word's bits
+    zero-extended to the load port's data width, with ``valid`` for one cycle,
+    a few cycles after the beat; no answer comes for a memory id, PE or
+    address the engine lacks. (A stream that is always ready, but as a plain
+    layout: a constant ``ready`` cannot be a top-level port.)"""
+    return data.StructLayout({"valid": 1, "payload": unsigned(config.load_data_bits)})
 
 
 #: Names of memories placed in iCE40 SPRAM end with this; the synthesis
@@ -67,3 +80,46 @@ def single_port(m, mem, write_addr, write_data, write_en):
                  rd.addr.eq(shared), wr.addr.eq(shared), wr.data.eq(write_data),
                  wr.en.eq(write_en), rd.en.eq(read.en & ~write_en)]
     return read
+
+
+def shared_read_port(m, rd, load, selected, depth):
+    """Read port ``rd`` of a loadable memory, shared by the datapath and read beats.
+
+    A read beat on ``load`` (a stream of ``load_layout``) takes the port's
+    address in its cycle, which it may since beats come only while the
+    engine is idle; the memory answers if ``selected`` (the beat names it)
+    and the address is below ``depth``.
+
+    Returns
+    -------
+    port : namespace of ``addr``, ``en`` (default 1), ``data``
+        The datapath's read side, as ``rd``'s.
+    answer : namespace of ``valid``, ``payload``
+        The word read, the cycle after the beat; ``payload`` is zero unless
+        ``valid``, so that answers OR together (``merge_answers``).
+    """
+    comb = getattr(rd, "domain", "sync") == "comb"
+    port = SimpleNamespace(addr=Signal.like(rd.addr), en=Signal(init=1), data=rd.data)
+    asking = load.valid & load.payload.read
+    m.d.comb += rd.addr.eq(Mux(asking, load.payload.addr, port.addr))
+    valid = Signal()
+    m.d.sync += valid.eq(asking & selected & (load.payload.addr < depth))
+    if comb:  # the word shows in the beat's cycle: held for the answer
+        word = Signal(len(rd.data))
+        m.d.sync += word.eq(Mux(asking & selected, rd.data, 0))
+        return port, SimpleNamespace(valid=valid, payload=word)
+    m.d.comb += rd.en.eq(port.en | asking)
+    return port, SimpleNamespace(valid=valid, payload=Mux(valid, rd.data.as_unsigned(), 0))
+
+
+def merge_answers(m, readback, answers, domain="comb"):
+    """Drive ``readback`` (``readback_layout``) with the one of ``answers``
+    (``valid``, ``payload``: another ``readback``, or ``shared_read_port``'s
+    answer; payload zero unless valid, at most one valid at a time, since a
+    read beat names one memory) that is valid, in ``domain``: "sync" adds a
+    register, as between PEs and the engine, whose ORs span the chip."""
+    valid = Cat(Const(0, 1), *(a.valid for a in answers)).any()
+    word = Const(0, len(readback.payload))
+    for a in answers:
+        word = word | a.payload
+    m.d[domain] += [readback.valid.eq(valid), readback.payload.eq(word)]

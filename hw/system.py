@@ -51,7 +51,8 @@ class EieSystem(wiring.Component):
         wiring.connect(m, link.load, engine.load)
         wiring.connect(m, link.input, engine.input)
         wiring.connect(m, engine.output, link.output)
-        m.d.comb += [link.busy.eq(engine.busy), link.rx.eq(self.rx), self.tx.eq(link.tx)]
+        m.d.comb += [link.busy.eq(engine.busy), link.readback.eq(engine.readback),
+                     link.rx.eq(self.rx), self.tx.eq(link.tx)]
         return m
 
 

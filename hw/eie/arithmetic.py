@@ -67,7 +67,9 @@ class ArithmeticUnit(PeUnit):
         c = self._c
         m = Module()
         acc_bits = c.accumulator_bits
-        rd_cb = self.memory(m, "codebook", signed(c.codebook_bits), c.max_layers << c.index_bits)
+        rd_cb, answer = self.memory(m, "codebook", signed(c.codebook_bits),
+                                    c.max_layers << c.index_bits)
+        self.answer_reads(m, answer)
         # A read of the row being written is the bypass's case (`forward`),
         # which does not use the word read.
         acc_mem = placed_memory(m, "acc", signed(acc_bits), c.rows_per_pe)

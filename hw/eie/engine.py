@@ -5,6 +5,7 @@ from amaranth.hdl import Cat, Module
 from amaranth.lib import wiring
 
 from ..engine import Engine
+from ..memory import merge_answers
 from .broadcaster import Broadcaster
 from .fetcher import WordFetcher
 from .pe import ProcessingElement
@@ -104,6 +105,8 @@ class EieEngine(Engine):
                          pe.layer.eq(seq.layer_config),
                          pe.wb_addr.eq(seq.wb_addr), pe.wb_valid.eq(seq.wb_valid),
                          pe.wb_keep.eq(seq.wb_keep[k])]
+        # Read-back answers meet in a register: the OR spans every PE.
+        merge_answers(m, self.readback, [u.readback for u in [seq, *pes]], domain="sync")
         m.d.comb += [seq.pes_idle.eq(Cat(pe.idle for pe in pes).all()),
                      seq.wb_done.eq(pes[0].wb_done),
                      seq.wb_result.eq(Cat(pe.wb_result for pe in pes)),

@@ -5,7 +5,7 @@ unit's memory is built so the load port can write it (memories in general:
 from amaranth.hdl import Signal, signed
 from amaranth.lib import data
 
-from ..memory import address_bits, placed_memory, single_port
+from ..memory import address_bits, placed_memory, shared_read_port, single_port
 from .config import MEMORIES
 
 __all__ = ["broadcast_layout", "layer_config_layout", "loadable_memory", "replica"]
@@ -33,8 +33,9 @@ def layer_config_layout(config):
 
 
 def loadable_memory(m, name, shape, depth, load, pe, image=None, spram=False):
-    """A memory of PE ``pe`` that load beats for (``name``, ``pe``) write; returns
-    the datapath's synchronous read port (``addr``, ``en``, ``data``).
+    """A memory of PE ``pe`` that load beats for (``name``, ``pe``) write or read
+    back; returns the datapath's synchronous read port (``addr``, ``en``,
+    ``data``) and the memory's answer to read beats (``hw.memory.shared_read_port``).
 
     Its contents start as ``image``'s (``sw.flows.eie_image.EieImage``) when one is
     given. With ``spram`` it is one shared port (``single_port``) that Yosys
@@ -44,12 +45,14 @@ def loadable_memory(m, name, shape, depth, load, pe, image=None, spram=False):
     """
     init = [] if image is None else [int(x) for x in getattr(image, name)[pe]]
     mem = placed_memory(m, name, shape, depth, init, spram)
-    en = load.valid & (load.payload.mem == MEMORIES[name]) & (load.payload.pe == pe)
+    selected = (load.payload.mem == MEMORIES[name]) & (load.payload.pe == pe)
+    en = load.valid & selected & ~load.payload.read
     if spram:
-        return single_port(m, mem, load.payload.addr, load.payload.data, en)
-    wr = mem.write_port()
-    m.d.comb += [wr.addr.eq(load.payload.addr), wr.data.eq(load.payload.data), wr.en.eq(en)]
-    return mem.read_port()
+        rd = single_port(m, mem, load.payload.addr, load.payload.data, en)
+    else:
+        wr, rd = mem.write_port(), mem.read_port()
+        m.d.comb += [wr.addr.eq(load.payload.addr), wr.data.eq(load.payload.data), wr.en.eq(en)]
+    return shared_read_port(m, rd, load, selected, depth)
 
 
 def replica(like, config, reset_less=False):

@@ -6,7 +6,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .arithmetic import ArithmeticUnit
-from ..memory import address_bits, load_layout
+from ..memory import address_bits, load_layout, merge_answers, readback_layout
 from ..pipeline import Path, Pipelined
 from .layouts import broadcast_layout, layer_config_layout, replica
 from .pointers import PointerRead
@@ -49,7 +49,10 @@ class ProcessingElement(Pipelined, wiring.Component):
     load : In(stream) of ``load_layout``
         Always ready; writes this PE's memories a cycle later (the beat is
         registered in the PE, so no path crosses the chip into the write
-        enables).
+        enables), or reads them back.
+    readback : Out(readback_layout)
+        The word a read beat asks for, three cycles after the beat (its
+        register, the memory read, a register).
     wb_addr, wb_valid, wb_keep : In
         Write-back of local row ``wb_addr``: the result is on ``wb_result``
         ``latency`` (seven) cycles later with ``wb_done`` (0 unless
@@ -83,6 +86,7 @@ class ProcessingElement(Pipelined, wiring.Component):
             "push": In(stream.Signature(broadcast_layout(config))),
             "layer": In(layer_config_layout(config)),
             "load": In(stream.Signature(load_layout(config), always_ready=True)),
+            "readback": Out(readback_layout(config)),
             "wb_addr": In(address_bits(config.rows_per_pe)),
             "wb_valid": In(1),
             "wb_keep": In(1),
@@ -122,6 +126,7 @@ class ProcessingElement(Pipelined, wiring.Component):
         for name, unit in units.items():
             m.submodules[name] = unit
             m.d.comb += [unit.load.valid.eq(load_valid), unit.load.payload.eq(load)]
+        merge_answers(m, self.readback, [u.readback for u in units.values()], domain="sync")
         pointers, spmat, arithmetic, writeback = units.values()
 
         # First word falls through, so a broadcast can be popped the cycle

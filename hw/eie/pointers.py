@@ -63,7 +63,9 @@ class PointerRead(PeUnit):
         m = Module()
         nnz = unsigned(address_bits(c.nnz_depth + 1))
         half = -(-(c.ptr_depth + 1) // 2)
-        even, odd = (self.memory(m, name, nnz, half) for name in ("ptr_even", "ptr_odd"))
+        (even, even_answer), (odd, odd_answer) = (self.memory(m, name, nnz, half)
+                                                  for name in ("ptr_even", "ptr_odd"))
+        self.answer_reads(m, even_answer, odd_answer)
 
         # p1: the banks are read (their outputs hold while the stage waits);
         # p2: the banks' outputs are registered as they are, since a block

@@ -1,6 +1,8 @@
 """The EIE engine's layer sequencer: the layer table, and the phases of every
 layer (start, scan, drain, write-back) from the input to the outputs."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -8,7 +10,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..engine import end_layer, offer_outputs
 from ..layer_table import layer_layout
-from ..memory import address_bits, load_layout
+from ..memory import (address_bits, load_layout, merge_answers, readback_layout,
+                      shared_read_port)
 from .config import MEMORIES, layer_fields
 from .fetcher import write_layout
 from .layouts import layer_config_layout
@@ -37,9 +40,11 @@ class LayerSequencer(wiring.Component):
     Ports
     -----
     load : In(stream) of ``load_layout``
-        Ready while idle; beats for ``layers`` write the table. The input
-        is not ready in the cycle after entry 0 is written (the input count
-        is recounted then).
+        Ready while idle; beats for ``layers`` write the table, or read it
+        back. The input is not ready in the cycle after entry 0 is written
+        (the input count is recounted then).
+    readback : Out(readback_layout)
+        The table's answer to a read beat, the cycle after it.
     input, output : In(stream), Out(stream) of ``pes`` activations
         The engine's (``hw.engine.Engine``).
     layer, busy : Out
@@ -85,6 +90,7 @@ class LayerSequencer(wiring.Component):
         lanes = data.ArrayLayout(signed(config.act_bits), n)
         super().__init__({
             "load": In(stream.Signature(load_layout(config))),
+            "readback": Out(readback_layout(config)),
             "input": In(stream.Signature(lanes)),
             "output": Out(stream.Signature(lanes)),
             "layer": Out(address_bits(config.max_layers + 1)),
@@ -122,11 +128,14 @@ class LayerSequencer(wiring.Component):
                        init=self._layers)
         m.submodules.table = table
         table_wr = table.write_port()
-        table_rd = table.read_port(domain="comb")
+        beat = SimpleNamespace(valid=self.load.valid & self.load.ready, payload=self.load.payload)
+        selected = (self.load.payload.mem == MEMORIES["layers"]) & (self.load.payload.pe == 0)
+        table_rd, answer = shared_read_port(m, table.read_port(domain="comb"), beat, selected,
+                                            c.max_layers)
+        merge_answers(m, self.readback, [answer])
         m.d.comb += [
             table_wr.addr.eq(self.load.payload.addr), table_wr.data.eq(self.load.payload.data),
-            table_wr.en.eq(self.load.valid & self.load.ready
-                           & (self.load.payload.mem == MEMORIES["layers"])),
+            table_wr.en.eq(beat.valid & selected & ~self.load.payload.read),
         ]
         written = data.View(entry_layout, table_wr.data)
         entry = data.View(entry_layout, table_rd.data)

@@ -71,8 +71,9 @@ class SparseMatrixRead(PeUnit):
         m = Module()
         epw = c.entries_per_word
         entry_bits = c.index_bits + c.z_bits
-        rd = self.memory(m, "spmat", unsigned(epw * entry_bits), -(-c.nnz_depth // epw),
-                         spram=c.spram)
+        rd, answer = self.memory(m, "spmat", unsigned(epw * entry_bits), -(-c.nnz_depth // epw),
+                                 spram=c.spram)
+        self.answer_reads(m, answer)
 
         # ---- s1: entry issue. What the next cycle may do is kept in flags
         # updated a cycle ahead (entries left, whether at most one is; a

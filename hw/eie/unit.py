@@ -2,9 +2,9 @@
 their load port and memories, and the naming and counting of their stages."""
 
 from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In
+from amaranth.lib.wiring import In, Out
 
-from ..memory import load_layout
+from ..memory import load_layout, merge_answers, readback_layout
 from ..pipeline import Pipelined
 from .layouts import loadable_memory
 
@@ -33,13 +33,16 @@ class PeUnit(Pipelined, wiring.Component):
     Ports
     -----
     load : In(stream) of ``load_layout``, always ready
-        Writes the unit's memories (``memory``).
+        Writes the unit's memories (``memory``), or reads them back.
+    readback : Out(readback_layout)
+        Their answers to read beats (``answer_reads``), the cycle after the beat.
     """
 
     def __init__(self, config, index, image, ports):
         self._c, self._index, self._image = config, index, image
         super().__init__({**ports,
-                          "load": In(stream.Signature(load_layout(config), always_ready=True))})
+                          "load": In(stream.Signature(load_layout(config), always_ready=True)),
+                          "readback": Out(readback_layout(config))})
 
     @property
     def config(self):
@@ -57,6 +60,11 @@ class PeUnit(Pipelined, wiring.Component):
         return self._image
 
     def memory(self, m, name, shape, depth, spram=False):
-        """The unit's memory ``name``, written by ``load``; its datapath read port."""
+        """The unit's memory ``name``, written by ``load``: its datapath read port,
+        and its answer to read beats, for ``answer_reads``."""
         return loadable_memory(m, name, shape, depth, self.load, self._index, self._image,
                                spram=spram)
+
+    def answer_reads(self, m, *answers):
+        """Drive ``readback`` with the answers of the unit's memories."""
+        merge_answers(m, self.readback, answers)

@@ -60,7 +60,8 @@ class WriteBack(PeUnit):
         c = self._c
         m = Module()
         acc_bits = c.accumulator_bits
-        rd_bias = self.memory(m, "bias", signed(c.bias_bits), c.bias_depth)
+        rd_bias, answer = self.memory(m, "bias", signed(c.bias_bits), c.bias_depth)
+        self.answer_reads(m, answer)
         m.d.comb += rd_bias.addr.eq(self.layer.bias_base + self.row)
 
         # The request is registered while the bias is read; the accumulator

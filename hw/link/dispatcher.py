@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from sw.spec.protocol import MAX_PAYLOAD, RX_FIFO, VERSION, Command, Encoding, Status
 
-from ..memory import load_layout
+from ..memory import load_layout, readback_layout
 from .framing import link_sizes
 
 __all__ = ["Dispatcher"]
@@ -17,6 +17,9 @@ __all__ = ["Dispatcher"]
 _SEQ, _ENC, _ZEROS, _COUNT, _VALUE = range(5)
 #: Cycles an engine has to turn busy after the beat that completes its input.
 _SETTLE = 3
+#: Cycles a read beat's answer may take (``hw.memory.readback_layout``);
+#: none by then means no such memory.
+_READ_WAIT = 15
 
 
 def _sign_extend(value, bits):
@@ -36,7 +39,9 @@ class Dispatcher(wiring.Component):
     refused (BAD_LENGTH): the engine is given zero beats until it starts and
     its outputs are dropped, so no part of a refused input is left for the
     next one and no command waits on the engine for ever. LOAD_BURST offers a load beat
-    for each data word, at consecutive addresses after its header. Both are
+    for each data word, at consecutive addresses after its header; READ
+    offers read beats at consecutive addresses and stores each answer's
+    bytes, refusing (BAD_ADDRESS) a word no memory answers. All three are
     refused (BUSY) while the engine runs. Anything else is refused
     (UNKNOWN_COMMAND); a frame the receiver gave up on is refused with its
     reason.
@@ -68,7 +73,7 @@ class Dispatcher(wiring.Component):
         A one-cycle pulse: send the reply.
     frames_ok, frames_bad : In(16)
         The replier's counts, for STATUS.
-    load, input : Out(stream); output : In(stream); busy : In(1)
+    load, input : Out(stream); output : In(stream); readback, busy : In
         To and from the engine (``hw.engine.Engine``).
 
     divisor, rx_fifo : int
@@ -104,6 +109,7 @@ class Dispatcher(wiring.Component):
             "load": Out(stream.Signature(load_layout(config))),
             "input": Out(stream.Signature(lanes)),
             "output": In(stream.Signature(lanes)),
+            "readback": In(readback_layout(config)),
             "busy": In(1),
         })
 
@@ -155,6 +161,10 @@ class Dispatcher(wiring.Component):
         for k in range(c.beat_lanes):
             m.d.comb += self.input.payload[k].eq(ibeat[k * ab:k * ab + c.act_bits])
         out_word = Signal(8 * sizes["beat"])
+        # READ: words still to read, cycles waited for an answer, the answer.
+        data_bytes = sizes["load"] - 5
+        words, wait = Signal(16), Signal(range(_READ_WAIT + 1))
+        read_word = Signal(8 * data_bytes)
         # INFER's decoder: the frame's sequence number and encoding, what the
         # next byte is (phase), the current run's zeros and values still to
         # come, the value being gathered, and the beat's next lane.
@@ -200,10 +210,10 @@ class Dispatcher(wiring.Component):
                             m.d.sync += [phase.eq(_SEQ), lane.eq(0), vfill.eq(0), short.eq(0),
                                          ending.eq(0)]
                             m.next = "I_READ"
-                    with m.Case(Command.LOAD_BURST):
+                    with m.Case(Command.LOAD_BURST, Command.READ):
                         with m.If(self.busy):
                             reply(Status.BUSY)
-                        with m.Elif(length < 6):
+                        with m.Elif(Mux(cmd == Command.READ, length != 8, length < 6)):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
                             m.next = "B_READ"
@@ -327,9 +337,12 @@ class Dispatcher(wiring.Component):
 
             # ---- LOAD_BURST: the sequence number, one header, then data words
             # at consecutive addresses; the reply echoes the sequence number.
+            # READ's frame is the same header, then its word count.
             with m.State("B_READ"):
                 m.d.comb += self.frame_addr.eq(idx)
-                with m.If(idx == length):
+                with m.If((cmd == Command.READ) & (idx == 6)):
+                    m.next = "R_COUNT"
+                with m.Elif(idx == length):
                     m.d.sync += idx.eq(0)
                     with m.If(beat_fill == 5):
                         m.d.comb += [self.answer_addr.eq(0), self.answer_data.eq(seq),
@@ -356,6 +369,52 @@ class Dispatcher(wiring.Component):
                     # The next word goes to the next address, after the same header.
                     m.d.sync += [beat[16:40].eq(beat[16:40] + 1), beat_fill.eq(5)]
                     m.next = "B_READ"
+
+            # ---- READ: a read beat a word, its answer's bytes stored after the
+            # sequence number, the next address until the count is done.
+            with m.State("R_COUNT"):
+                # Bytes 6 and 7, the count, read as B_READ and B_BYTE read the
+                # header: an address, then its data the next cycle.
+                m.d.comb += self.frame_addr.eq(idx)
+                m.d.sync += idx.eq(idx + 1)
+                with m.If(idx == 7):
+                    m.d.sync += words[:8].eq(self.frame_data)
+                with m.If(idx == 8):
+                    m.d.sync += [words[8:].eq(self.frame_data), idx.eq(1)]
+                    m.d.comb += [self.answer_addr.eq(0), self.answer_data.eq(seq),
+                                 self.answer_en.eq(1)]
+                    m.next = "R_CHECK"
+            with m.State("R_CHECK"):
+                with m.If(words * data_bytes + 1 > MAX_PAYLOAD):
+                    reply(Status.BAD_LENGTH)  # more than one reply holds
+                with m.Elif(beat[3:8].any() | beat[14:16].any() | beat[36:40].any()):
+                    reply(Status.BAD_ADDRESS)  # wider than the load beat's fields
+                with m.Else():
+                    m.next = "R_ASK"
+            with m.State("R_ASK"):
+                with m.If(words == 0):
+                    m.d.sync += reply_len.eq(idx)
+                    reply()
+                with m.Else():
+                    m.d.comb += [self.load.valid.eq(1), self.load.payload.read.eq(1)]
+                    m.d.sync += wait.eq(0)
+                    with m.If(self.load.ready):
+                        m.next = "R_WAIT"
+            with m.State("R_WAIT"):
+                m.d.sync += wait.eq(wait + 1)
+                with m.If(self.readback.valid):
+                    m.d.sync += [read_word.eq(self.readback.payload), beat_fill.eq(0)]
+                    m.next = "R_STORE"
+                with m.Elif(wait == _READ_WAIT):
+                    reply(Status.BAD_ADDRESS)
+            with m.State("R_STORE"):
+                m.d.comb += [self.answer_addr.eq(idx),
+                             self.answer_data.eq(read_word.word_select(beat_fill, 8)),
+                             self.answer_en.eq(1)]
+                m.d.sync += [idx.eq(idx + 1), beat_fill.eq(beat_fill + 1)]
+                with m.If(beat_fill + 1 == data_bytes):
+                    m.d.sync += [words.eq(words - 1), beat[16:40].eq(beat[16:40] + 1)]
+                    m.next = "R_ASK"
 
             with m.State("STORE"):
                 m.d.comb += [self.answer_addr.eq(idx),

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from sw.spec.protocol import MAX_PAYLOAD, RX_FIFO
 
-from ..memory import load_layout
+from ..memory import load_layout, readback_layout
 from ..uart import UartRx, UartTx
 from .byte_fifo import ByteFifo
 from .dispatcher import Dispatcher
@@ -25,12 +25,11 @@ class HostLink(wiring.Component):
     receive FIFO (``RX_FIFO`` bytes) while a frame is carried out, so the
     host streams frames: INFER frames come back as results while the next
     inputs arrive. Every frame
-    gets exactly one reply: its status, with a payload for INFO, OUTPUT and
-    STATUS. A frame whose line goes quiet for ``timeout_bits`` bit times is
-    given up (TIMEOUT); bytes outside frames are skipped. Loads and inputs
-    are refused (BUSY) while the engine runs and outputs asked for before the
-    engine offers them are refused (NOT_READY), so no command waits on the
-    engine for ever.
+    gets exactly one reply: its status, with a payload for INFO, STATUS,
+    INFER, LOAD_BURST and READ. A frame whose line goes quiet for
+    ``timeout_bits`` bit times is given up (TIMEOUT); bytes outside frames
+    are skipped. Loads, reads and inputs are refused (BUSY) while the engine
+    runs, so no command waits on the engine for ever.
 
     Parameters
     ----------
@@ -48,8 +47,8 @@ class HostLink(wiring.Component):
         The serial line.
     load, input : Out(stream)
         To the engine's ports of the same names.
-    output : In(stream)
-        From the engine's output.
+    output : In(stream), readback : In
+        From the engine's ports of the same names.
     busy : In(1)
         The engine's ``busy``.
 
@@ -85,6 +84,7 @@ class HostLink(wiring.Component):
             "load": Out(stream.Signature(load_layout(config))),
             "input": Out(stream.Signature(lanes)),
             "output": In(stream.Signature(lanes)),
+            "readback": In(readback_layout(config)),
             "busy": In(1),
         })
 
@@ -126,5 +126,5 @@ class HostLink(wiring.Component):
         wiring.connect(m, disp.load, wiring.flipped(self.load))
         wiring.connect(m, disp.input, wiring.flipped(self.input))
         wiring.connect(m, wiring.flipped(self.output), disp.output)
-        m.d.comb += disp.busy.eq(self.busy)
+        m.d.comb += [disp.busy.eq(self.busy), disp.readback.eq(self.readback)]
         return m

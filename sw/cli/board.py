@@ -82,12 +82,17 @@ def cmd_infer(args):
     def mark(name, dev):
         marks[name] = (dev.bytes_sent, dev.bytes_received, time.monotonic())
 
-    def run(url, image):
+    def run(url, load_image):
         with Device(url, baud=args.baud, timeout=args.timeout) as dev:
-            if image is not None:
+            if load_image is not None:
                 _progress(f"loading the model: {len(image.load_beats())} memory words")
                 mark("load", dev)
                 dev.load(image, progress=_progress)
+            mark("verify", dev)
+            if args.verify:
+                dev.verify(image.load_beats(), progress=_progress)
+                _progress(f"verified: all {len(image.load_beats())} memory words read back "
+                          f"as the model's")
             mark("batch", dev)
             # The host quantizes: the engine takes first-layer activations.
             y = dev.infer_batch(input_activations(model, x), outputs,
@@ -175,8 +180,11 @@ def _link_report(args, marks, timeline, clock_hz, n):
               "inferences_per_s": n / seconds("batch", "end"),
               "timed_by": "simulated board cycles" if timeline else "wall clock"}
     if "load" in marks:
-        report["model_load_s"] = seconds("load", "batch")
-        report["model_load_bytes"] = marks["batch"][0] - marks["load"][0]
+        report["model_load_s"] = seconds("load", "verify")
+        report["model_load_bytes"] = marks["verify"][0] - marks["load"][0]
+    if args.verify:
+        report["model_verify_s"] = seconds("verify", "batch")
+        report["model_verify_bytes"] = marks["batch"][1] - marks["verify"][1]
     return report
 
 
@@ -223,6 +231,9 @@ def add_board_verbs(verbs):
     p.add_argument("--load", action="store_true",
                    help="write --model into the board's memories first (a bitstream built "
                         "without --model)")
+    p.add_argument("--verify", action="store_true",
+                   help="read every memory word back (loaded or in the bitstream) and "
+                        "compare it with --model's before running")
     p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
     p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
     p.add_argument("--report", help="R.json: mismatches, cycles per inference, wall time")

@@ -60,14 +60,17 @@ class EieImage:
     in_cols: int
 
     def load_beats(self):
-        """``(memory id, pe, address, data)`` writes that load this image at run time."""
+        """``(memory id, pe, address, data)`` writes that load this image at run
+        time; ``data`` is the memory word's bits, as a read beat gives it back."""
         beats = []
         # Signed values (biases, codebooks) go over the port as their bits.
-        mask = (1 << max(self.config.bias_bits, self.config.codebook_bits)) - 1
+        # (Unsigned words are their bits already: all ones leaves them.)
+        masks = {"bias": (1 << self.config.bias_bits) - 1,
+                 "codebook": (1 << self.config.codebook_bits) - 1}
         for name in ("ptr_even", "ptr_odd", "spmat", "bias", "codebook"):
+            mask = masks.get(name, -1)
             for pe, words in enumerate(getattr(self, name)):
-                beats += [(MEMORIES[name], pe, a, int(w) & mask if w < 0 else int(w))
-                          for a, w in enumerate(words)]
+                beats += [(MEMORIES[name], pe, a, int(w) & mask) for a, w in enumerate(words)]
         beats += [(MEMORIES["layers"], 0, a, int(w)) for a, w in enumerate(self.layers)]
         return beats
 

@@ -132,18 +132,52 @@ class Device:
                 "frames_ok": int.from_bytes(data[5:7], "little"),
                 "frames_bad": int.from_bytes(data[7:9], "little")}
 
-    def load(self, image, progress=None):
+    def load(self, image, progress=None, verify=False):
         """Write a model's memory images (``EieImage``, ``DenseImage``) through the load port.
 
         Consecutive addresses of one memory go as LOAD_BURST frames (one
         header, then whole words), streamed without waiting for each reply.
+        With ``verify`` every word is read back (``verify``) afterwards.
         """
+        beats = image.load_beats()
+        self.load_beats(beats, progress)
+        if verify:
+            self.verify(beats, progress=progress)
+
+    def load_beats(self, beats, progress=None):
+        """Write ``(mem, pe, addr, data)`` words, as LOAD_BURST frames streamed."""
         frames = [(Command.LOAD_BURST, payload) for payload in
-                  burst_frames(image.load_beats(), self.info["load_bytes"] - 5)]
-        words, step = len(image.load_beats()), max(1, len(frames) // 10)
-        self.stream(frames, progress=progress and (
-            lambda done: (done % step == 0 or done == len(frames)) and
-            progress(f"loading: {done} of {len(frames)} frames ({words} words)")))
+                  burst_frames(beats, self.info["load_bytes"] - 5)]
+        self.stream(frames, progress=_every_tenth(progress, len(frames), "loading",
+                                                  f"{len(beats)} words"))
+
+    def read(self, mem, pe, addr, count):
+        """``count`` words of memory ``mem`` of PE ``pe`` from ``addr`` on (READ)."""
+        return self._read_runs([(mem, pe, addr, count)])[0]
+
+    def verify(self, beats, progress=None):
+        """Read back the words ``(mem, pe, addr, data)`` load beats wrote, a reply's
+        worth a frame, streamed; refuse the first word that differs."""
+        per = (self.info["max_payload"] - 1) // (self.info["load_bytes"] - 5)
+        runs = _runs_of(beats, per)
+        got = self._read_runs([(mem, pe, addr, len(words)) for mem, pe, addr, words in runs],
+                              _every_tenth(progress, len(runs), "verifying",
+                                           f"{len(beats)} words"))
+        for (mem, pe, addr, wrote), read in zip(runs, got):
+            for k, (want, have) in enumerate(zip(wrote, read)):
+                if want != have:
+                    raise DeviceError(f"memory {mem} of PE {pe} holds {have:#x} at address "
+                                      f"{addr + k}, not the {want:#x} loaded; load the "
+                                      f"model again, and if it persists rebuild the bitstream")
+
+    def _read_runs(self, runs, progress=None):
+        """The words of ``(mem, pe, addr, count)`` runs, READ frames streamed."""
+        data_bytes = self.info["load_bytes"] - 5
+        frames = [(Command.READ, bytes([mem, pe]) + addr.to_bytes(3, "little")
+                   + count.to_bytes(2, "little")) for mem, pe, addr, count in runs]
+        return [[int.from_bytes(r[k:k + data_bytes], "little")
+                 for k in range(0, len(r), data_bytes)]
+                for r in self.stream(frames, progress=progress)]
 
     def infer(self, x, outputs):
         """One input vector in, ``outputs`` activations back (integers)."""
@@ -172,7 +206,7 @@ class Device:
                         dtype=np.int64).reshape(len(frames), outputs)
 
     def stream(self, frames, progress=None, window=None):
-        """Send ``(cmd, body)`` frames (INFER, LOAD_BURST: the device echoes the
+        """Send ``(cmd, body)`` frames (INFER, LOAD_BURST, READ: the device echoes the
         sequence number put before each body), several ahead of their replies;
         the reply payloads after their sequence numbers, in frame order.
 
@@ -220,6 +254,10 @@ class Device:
                 again(pending)   # nothing came back in time, or garbled
                 pending = []
                 continue
+            if status == Status.BAD_ADDRESS:
+                # Not spoiled on the line: sending it again would not help.
+                raise DeviceError(f"the device has no memory word frame {pending[0]} names "
+                                  f"(bad address); got {done} of {len(frames)} results")
             if status != Status.OK or not data:
                 self.refused += 1
                 if pending:
@@ -247,22 +285,32 @@ RETRIES = 8
 def burst_frames(beats, data_bytes):
     """LOAD_BURST payloads for ``(mem, pe, addr, data)`` load beats: runs of
     consecutive addresses of one memory, as many whole words as a frame holds."""
-    per = (MAX_PAYLOAD - 5) // data_bytes
-    frames, run = [], []
+    return [bytes([mem, pe]) + addr.to_bytes(3, "little")
+            + b"".join(word.to_bytes(data_bytes, "little") for word in words)
+            for mem, pe, addr, words in _runs_of(beats, (MAX_PAYLOAD - 5) // data_bytes)]
+
+
+def _runs_of(beats, most):
+    """``(mem, pe, first addr, words)``: load beats as runs of consecutive
+    addresses of one memory, at most ``most`` words each."""
+    runs = []
     for mem, pe, addr, word in sorted(beats):
-        if run and (run[0][:2] != (mem, pe) or run[-1][2] + 1 != addr or len(run) == per):
-            frames.append(_burst(run, data_bytes))
-            run = []
-        run.append((mem, pe, addr, word))
-    if run:
-        frames.append(_burst(run, data_bytes))
-    return frames
+        last = runs[-1] if runs else None
+        if last and last[:2] == (mem, pe) and last[2] + len(last[3]) == addr \
+                and len(last[3]) < most:
+            last[3].append(word)
+        else:
+            runs.append((mem, pe, addr, [word]))
+    return runs
 
 
-def _burst(run, data_bytes):
-    mem, pe, addr, _ = run[0]
-    return bytes([mem, pe]) + addr.to_bytes(3, "little") + b"".join(
-        word.to_bytes(data_bytes, "little") for *_, word in run)
+def _every_tenth(progress, total, doing, what):
+    """A stream's progress callback that reports about every tenth frame, or None."""
+    if progress is None:
+        return None
+    step = max(1, total // 10)
+    return lambda done: (done % step == 0 or done == total) and progress(
+        f"{doing}: {done} of {total} frames ({what})")
 
 
 def encode_input(x, act_bytes, encodings=Encoding.ALL):

@@ -40,6 +40,7 @@ class Command:
     INFER = 0x06  # seq (1), encoding (1), the input -> seq (1), the output activations
     LOAD_BURST = 0x07  # seq (1), mem (1), pe (1), first addr (3), data words at addr, addr + 1..
     #                    -> seq (1)
+    READ = 0x08  # seq (1), mem (1), pe (1), first addr (3), words (2) -> seq (1), the words
 
 
 class Status:
@@ -52,9 +53,10 @@ class Status:
     BUSY = 0x05  # loading or an input while the engine runs
     # 0x06 (outputs not ready) was version 1's OUTPUT's.
     BAD_ENCODING = 0x07  # an INFER input encoding the device does not know
+    BAD_ADDRESS = 0x08  # a READ of a memory, PE or address the engine lacks
 
     NAMES = {0: "ok", 1: "bad CRC", 2: "bad length", 3: "unknown command", 4: "timeout",
-             5: "busy", 7: "bad encoding"}
+             5: "busy", 7: "bad encoding", 8: "bad address"}
 
 
 class Encoding:

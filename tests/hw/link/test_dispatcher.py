@@ -42,15 +42,19 @@ def parse(method, payload):
 
 
 def dispatch(frames, *, seed=0, busy=lambda cycle: False, outputs=(), output_from=0,
-             frames_ok=0, frames_bad=0, pause=3, run_after=None):
+             frames_ok=0, frames_bad=0, pause=3, run_after=None, memory=None):
     """Give each ``(status, cmd, payload)`` frame; returns per frame its reply
-    ``(status, answer bytes)``, and the load beats, input beats and output
+    ``(status, answer bytes)``, and the load beats, read beats, input beats and output
     beats the engine saw taken. With ``run_after = n`` the engine turns busy
     once it has taken ``n`` input beats, for 300 cycles, offering its outputs
-    from 20 cycles in (``busy`` and ``output_from`` are then ignored)."""
+    from 20 cycles in (``busy`` and ``output_from`` are then ignored). The
+    engine answers a read beat of a ``(mem, pe, addr)`` key of ``memory``
+    with its word, a random 1 to 6 cycles later, and any other not at all."""
     dut = Dispatcher(CONFIG, divisor=13)
     rng = random.Random(seed)
-    seen = {"replies": [], "load": [], "input": [], "taken": 0}
+    seen = {"replies": [], "load": [], "read": [], "input": [], "taken": 0}
+    memory = memory or {}
+    answers = {}  # cycle -> word
 
     started = []
 
@@ -90,9 +94,16 @@ def dispatch(frames, *, seed=0, busy=lambda cycle: False, outputs=(), output_fro
                 ctx.set(dut.load.ready, rng.random() < 0.6)
                 ctx.set(dut.input.ready, rng.random() < 0.6)
                 ctx.set(dut.frame_data, data)
+                ctx.set(dut.readback.valid, cycle in answers)
+                ctx.set(dut.readback.payload, answers.pop(cycle, 0))
                 if ctx.get(dut.load.valid) and ctx.get(dut.load.ready):
                     p = ctx.get(dut.load.payload)
-                    seen["load"].append((p.mem, p.pe, p.addr, p.data))
+                    if p.read:
+                        seen["read"].append((p.mem, p.pe, p.addr))
+                        if (p.mem, p.pe, p.addr) in memory:
+                            answers[cycle + rng.randint(1, 6)] = memory[p.mem, p.pe, p.addr]
+                    else:
+                        seen["load"].append((p.mem, p.pe, p.addr, p.data))
                 if ctx.get(dut.input.valid) and ctx.get(dut.input.ready):
                     seen["input"].append(list(ctx.get(dut.input.payload)))
                 if offering and ctx.get(dut.output.ready):
@@ -201,6 +212,40 @@ def test_the_driver_writes_runs_of_zeros_and_values():
     ((Status.OK, 0x04, b"\x01\x00"), False, Status.UNKNOWN_COMMAND),
 ])
 def test_refusals(frame, busy, expected):
+    seen = dispatch([frame], busy=lambda t: busy)
+    assert seen["replies"] == [(expected, b"")]
+    assert seen["load"] == [] and seen["input"] == []
+
+
+def read_frame(mem, pe, addr, count, seq=0):
+    """The READ frame the host driver streams."""
+    return (Status.OK, Command.READ, bytes([seq, mem, pe]) + addr.to_bytes(3, "little")
+            + count.to_bytes(2, "little"))
+
+
+def test_reads_come_back_word_by_word():
+    data_bytes = link_sizes(CONFIG)["load"] - 5
+    rng = random.Random(3)
+    memory = {(2, 1, 300 + k): rng.getrandbits(8 * data_bytes) for k in range(9)}
+    seen = dispatch([read_frame(2, 1, 300, 9, seq=77), read_frame(2, 1, 305, 0, seq=78)],
+                    memory=memory)
+    words = [memory[2, 1, 300 + k].to_bytes(data_bytes, "little") for k in range(9)]
+    assert seen["replies"] == [(Status.OK, bytes([77]) + b"".join(words)),
+                               (Status.OK, bytes([78]))]
+    assert seen["read"] == [(2, 1, 300 + k) for k in range(9)] and seen["load"] == []
+
+
+@pytest.mark.parametrize("frame,busy,expected", [
+    (read_frame(2, 1, 300, 3), False, Status.BAD_ADDRESS),  # no memory answers
+    (read_frame(2, 1, 300, 3), True, Status.BUSY),
+    (read_frame(2, 1, 300, 1000), False, Status.BAD_LENGTH),  # more than a reply holds
+    (read_frame(9, 1, 0, 1), False, Status.BAD_ADDRESS),  # ids wider than the beat's
+    (read_frame(2, 64, 0, 1), False, Status.BAD_ADDRESS),
+    (read_frame(2, 0, 1 << 20, 1), False, Status.BAD_ADDRESS),
+    ((Status.OK, Command.READ, bytes(7)), False, Status.BAD_LENGTH),
+    ((Status.OK, Command.READ, bytes(9)), False, Status.BAD_LENGTH),
+])
+def test_reads_refused(frame, busy, expected):
     seen = dispatch([frame], busy=lambda t: busy)
     assert seen["replies"] == [(expected, b"")]
     assert seen["load"] == [] and seen["input"] == []

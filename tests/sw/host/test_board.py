@@ -7,7 +7,7 @@ import pytest
 from sw.flows.eie_image import build_image, config_for
 from sw.formats.synthetic import random_inputs, random_model
 from sw.golden.eie import infer
-from sw.host.driver import Device
+from sw.host.driver import Device, DeviceError
 from sw.host.simulated import simulated_board
 from sw.spec.protocol import HOST_SYNC, Command, Status, crc16, encode_frame
 
@@ -37,6 +37,27 @@ def test_driver_runs_the_network_bit_exact(board):
     y = np.array([dev.infer(xi, 9) for xi in x])
     assert (y == infer(model, x)).all()
     assert dev.status()["cycles"] > 0
+
+
+def test_every_loaded_word_reads_back_and_a_changed_one_is_found(board):
+    dev, model, image = board
+    beats = image.load_beats()
+    dev.load(image, verify=True)  # reads every memory back: the same words
+    # Every memory id the image uses, on every PE, and the layer table.
+    assert {(mem, pe) for mem, pe, *_ in beats} == {(m, p) for m in range(5)
+                                                    for p in range(dev.info["pes"])} | {(5, 0)}
+    mem, pe, addr, word = max(beats, key=lambda b: (b[0] == 2, b[3]))  # a sparse-matrix word
+    assert dev.read(mem, pe, addr, 1) == [word]
+    dev.load_beats([(mem, pe, addr, word ^ 1)])
+    with pytest.raises(DeviceError, match=f"memory {mem} of PE {pe} holds .* at address {addr},"):
+        dev.verify(beats)
+    # No memory 6, no PE past the last, no address past a memory's end.
+    for where in [(6, 0, 0), (2, dev.info["pes"], 0), (5, 0, 1 << 19)]:
+        with pytest.raises(DeviceError, match="bad address"):
+            dev.read(*where, 1)
+    dev.load(image, verify=True)
+    x = random_inputs(4, 3, 20)
+    assert (dev.infer_batch(x, 9) == infer(model, x)).all()
 
 
 def test_bad_frames_get_errors_and_change_nothing(board):
@@ -140,7 +161,7 @@ def test_mac_array_behind_the_link_bit_exact():
     with simulated_board(config) as url:
         with Device(url, timeout=30) as dev:
             assert dev.info["pes"] == 4  # activations a beat: the array's width
-            dev.load(build_dense_image(model, config))
+            dev.load(build_dense_image(model, config), verify=True)
             y = np.array([dev.infer(xi, 5) for xi in x])
             assert dev.status()["cycles"] > 0
     assert (y == infer(model, x)).all()
@@ -212,13 +233,15 @@ def test_infer_on_the_simulated_board_reports_the_link(cli, save, tmp_path):
     model_file.save(model, tmp_path / "m.npz")
     x = save(tmp_path, "x.npy", random_inputs(4, 12, 20))
     status, out, err = cli("infer", "--sim", "--board", "icebreaker", "--pes", "2",
-                           "--model", str(tmp_path / "m.npz"), "--inputs", x,
+                           "--model", str(tmp_path / "m.npz"), "--inputs", x, "--verify",
                            "--out", str(tmp_path / "y.npy"), "--report", str(tmp_path / "r.json"))
     assert status == 0, err
-    assert "inferences a second end to end" in out
+    assert "inferences a second end to end" in out and "verified: all" in out
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["mismatches"] == 0 and r["baud"] == 3_000_000 and r["inferences"] == 12
     assert r["timed_by"] == "simulated board cycles" and r["model_load_s"] > 0
+    # The read-back's replies carry every word the load sent, and more per frame.
+    assert r["model_verify_s"] > 0 and r["model_verify_bytes"] >= r["model_load_bytes"] * 0.5
     assert 0 < r["inferences_per_s"] <= r["wire_limit_per_s"]
     assert r["bytes_in_per_inference"] > 0 and r["bytes_out_per_inference"] == 6 + 1 + 5 * 2 * 2
     assert (np.load(tmp_path / "y.npy") == infer(model, np.load(x))).all()
