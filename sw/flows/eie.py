@@ -113,8 +113,8 @@ def drive(engine, a0, load, out_rows, budget, n_layers, *, seed=0, in_stall=0.0,
     samples = [[format(pack(lanes, row[w * n:(w + 1) * n]), "x") for w in range(words_in)]
                for row in padded]
     layout = engine.load.payload.shape()
-    beats = [format(pack(layout, {"mem": mem, "pe": pe, "addr": addr, "data": value}), "x")
-             for mem, pe, addr, value in load]
+    beats = [format(pack(layout, {"mem": mem, "pe": pe, "addr": addr, "data": value,
+                                  "read": 0}), "x") for mem, pe, addr, value in load]
     keep = workdir is not None
     workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-engine-"))
     workdir.mkdir(parents=True, exist_ok=True)
