@@ -271,6 +271,13 @@ def test_golden_counts_the_cycles_of_the_engine_it_names(save, cli, tmp_path):
     assert rtl["mismatches"] == 0 and rtl["cycles"] == model["cycles"]
 
 
+def test_paper_layers_go_with_the_eie_bench_only(cli, tmp_path):
+    status, out, err = cli("bench", "lowbit", "--paper-layers", "--out", str(tmp_path))
+    assert status == 1
+    assert err == "eiegen: error: --paper-layers goes with eiegen bench eie, not lowbit\n"
+    assert not (tmp_path / "benchmarks.md").exists()
+
+
 BAD_EIE = {
     "pe mismatch": (["--pes", "2"], "interleaved over 4 PEs but the engine has 2: recompress "
                                     "with --pes 2"),
