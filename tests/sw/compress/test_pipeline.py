@@ -215,6 +215,21 @@ def test_compress_user_weights_without_data():
         np.abs(layers[0]["W"]) >= 0.1 * layers[0]["W"].std() * 10)
 
 
+def test_eie_bytes_count_the_engines_pointer_width():
+    # 3 x 4 indices on 1 PE: columns [1, 0, 4], [0, 3, 0], [0, 0, 5], [2, 0, 0]
+    # hold 2 + 1 + 1 + 1 = 5 entries, one word of 8: the engine's 8 entries
+    # take 4-bit pointers (addresses 0..8). EIE bytes: 5 entries x 8 bits = 5,
+    # 5 pointers x 4 bits = 2.5, the 16-entry 16-bit codebook 32, 3 biases 12.
+    idx = np.array([[1, 0, 0, 2], [0, 3, 0, 0], [4, 0, 5, 0]])
+    rows, _ = compress.size_table([{}], [idx], 4, 4, [encode_layer(idx, 1, 4)], 1)
+    assert rows[0]["eie_bytes"] == 5 + 2.5 + 32 + 12
+    # 100 x 700 all non-zero on 1 PE: 70000 entries, 17-bit pointers; 701 of
+    # them are 1489.625 bytes.
+    idx = np.ones((100, 700), dtype=np.int64)
+    rows, _ = compress.size_table([{}], [idx], 4, 4, [encode_layer(idx, 1, 4)], 1)
+    assert rows[0]["eie_bytes"] == 70000 + 1489.625 + 32 + 400
+
+
 # ---------------------------------------------------------------- cycle model
 
 def test_cycle_model_hand_worked_example():
