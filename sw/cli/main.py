@@ -224,13 +224,17 @@ def cmd_golden(args):
                   + "".join(f", {key.replace('_', ' ')}" for key, on in organization.items()
                             if on))
         layers, total = network_cycles(m, acts[:-1], args.queue_depth, **organization)
+        samples = max(1, int(y.shape[0]))
+        # The report's counts are the batch's, as sim eie's; each layer also
+        # per inference, the figure both commands print.
+        layers = [dict(l, cycles_per_inference=l["cycles"] / samples) for l in layers]
         write_json(args.report, {"model": m.name, "pes": m.pes, "queue_depth": args.queue_depth,
                                   **organization, "input_saturated": saturated,
                                   "samples": int(y.shape[0]), "layers": layers,
                                   "cycles": total["cycles"],
                                   "cycles_per_inference": total["cycles"] / max(1, y.shape[0])})
         for i, l in enumerate(layers):
-            print(f"layer {i}: {l['cycles']} cycles, load balance "
+            print(f"layer {i}: {l['cycles'] // samples} cycles per inference, load balance "
                   f"{100 * l['load_balance_efficiency']:.1f}%, PE utilization "
                   f"{100 * l['pe_utilization']:.1f}%")
 
