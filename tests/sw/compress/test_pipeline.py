@@ -232,6 +232,25 @@ def test_eie_bytes_count_the_engines_pointer_width():
 
 # ---------------------------------------------------------------- cycle model
 
+def test_a_bubble_is_every_idle_pe_cycle_of_the_window():
+    """The words say what the code counts: starvation = PEs x window - working,
+    so a PE waiting when no other PE has work is a bubble too. One PE,
+    sequential scan: between its two columns it waits for the fetcher with
+    no other PE working, and those cycles are bubbles."""
+    from pathlib import Path
+    import sw.golden.cycles as cycles
+    eie = EieLayer(rows=1, cols=12, pes=1, z_bits=4, v=[np.array([1, 1])],
+                   z=[np.array([0, 0])], ptr=np.array([[0] + [1] * 11 + [2]]))
+    a = np.zeros(12, dtype=np.int64)
+    a[[0, 11]] = 3
+    r = layer_cycles(eie, a, queue_depth=1, sequential_scan=True)
+    assert r["working_cycles"] == 2 and r["starvation_cycles"] == r["window_cycles"] - 2 > 0
+    docs = (Path(__file__).parents[3] / "docs" / "benchmarks.md").read_text()
+    from sw.benchmarks import report
+    for text in (cycles.__doc__, docs, Path(report.__file__).read_text()):
+        assert "while another still has work" not in text
+        assert "PE-cycle of the" in text
+
 def test_cycle_model_hand_worked_example():
     # 2 PEs, 2 columns in one activation word. PE 0 has 3 entries in column 0
     # and 1 in column 1; PE 1 has 1 and 0. Both activations non-zero, depth 1.
