@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sw.benchmarks.report import pct as _pct, write_section
 from sw.formats.csc import EieLayer
 
 __all__ = ["PAPER_LAYERS", "PAPER_PES", "PAPER_MHZ", "random_layer", "run_paper_layers",
@@ -154,7 +155,6 @@ def run_paper_layers(progress=print, depths=DEPTHS, pes=PAPER_PES, layers=PAPER_
 
 def bench_paper_layers(out_dir, progress=print):
     """``eiegen bench eie --paper-layers``: the table and plot into benchmarks.md."""
-    from sw.benchmarks.report import write_section
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -165,10 +165,6 @@ def bench_paper_layers(out_dir, progress=print):
     progress(f"wrote {out_dir / 'benchmarks.md'} and {out_dir / 'paper_layers.png'} "
              f"({seconds:.0f} s)")
     return results
-
-
-def _pct(x):
-    return f"{100 * x:.1f}%"
 
 
 def _markdown(results, seconds):

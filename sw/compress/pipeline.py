@@ -121,6 +121,7 @@ def size_table(float_layers, indices, index_bits, z_bits, eie_layers, pes):
                                                    "pruned_bytes", "shared_bytes",
                                                    "huffman_bytes", "eie_bytes")}
     total["density"] = sum(r["density"] * r["weights"] for r in rows) / total["weights"]
+    total["pointer_bits"] = pointer_bits
     total["ratio"] = total["dense_bytes"] / total["huffman_bytes"]
     return rows, total
 
