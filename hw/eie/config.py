@@ -11,8 +11,12 @@ from sw.spec.numerics import accumulator_bits
 from sw.spec.packing import bit_fields
 
 from ..checks import check_int
+from ..memory import address_bits
 
-__all__ = ["EieConfig", "MEMORIES", "UP5K_SPRAMS", "layer_fields"]
+__all__ = ["EieConfig", "MEMORIES", "UP5K_SPRAMS", "MAX_NNZ_DEPTH", "layer_fields"]
+
+#: The most entries a PE holds (all layers): its pointers stay under 21 bits.
+MAX_NNZ_DEPTH = 1 << 20
 
 #: Single-port RAMs of an iCE40 UP5K (16384 x 16 bits each).
 UP5K_SPRAMS = 4
@@ -58,7 +62,7 @@ class EieConfig:
         if self.entries_per_word & (self.entries_per_word - 1):
             raise ValueError(f"entries per word must be a power of two, not "
                              f"{self.entries_per_word} (option --entries-per-word)")
-        check_int("entries per PE", self.nnz_depth, 1, 1 << 20, "--nnz-depth")
+        check_int("entries per PE", self.nnz_depth, 1, MAX_NNZ_DEPTH, "--nnz-depth")
         check_int("pointers per PE", self.ptr_depth, 2, 1 << 20, "--ptr-depth")
         check_int("longest activation vector", self.max_cols, 1, 1 << 16, "--max-cols")
         check_int("rows per PE", self.rows_per_pe, 1, 1 << 16, "--rows-per-pe")
@@ -84,6 +88,12 @@ class EieConfig:
     @property
     def accumulator_bits(self):
         return self.acc_bits or self.derived_acc_bits()
+
+    @property
+    def pointer_bits(self):
+        """Width of a column pointer (an address into a PE's entries, one past
+        the last included): what each pointer bank's word holds."""
+        return address_bits(self.nnz_depth + 1)
 
     @property
     def beat_lanes(self):

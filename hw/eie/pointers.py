@@ -4,7 +4,6 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ..memory import address_bits
 from .layouts import broadcast_layout
 from .unit import PeUnit
 
@@ -16,7 +15,7 @@ def span_layout(config):
     from ``start``, whether there is any (``some``) and at most one
     (``at_most_one``), found ahead so that taking a column needs no adder;
     and the activation they multiply."""
-    nnz = address_bits(config.nnz_depth + 1)
+    nnz = config.pointer_bits
     return data.StructLayout({"start": nnz, "length": nnz, "some": 1, "at_most_one": 1,
                               "act": signed(config.act_bits)})
 
@@ -61,7 +60,7 @@ class PointerRead(PeUnit):
     def build(self, platform, path):
         c = self._c
         m = Module()
-        nnz = unsigned(address_bits(c.nnz_depth + 1))
+        nnz = unsigned(c.pointer_bits)
         half = -(-(c.ptr_depth + 1) // 2)
         (even, even_answer), (odd, odd_answer) = (self.memory(m, name, nnz, half)
                                                   for name in ("ptr_even", "ptr_odd"))

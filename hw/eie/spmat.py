@@ -4,7 +4,6 @@ from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ..memory import address_bits
 from .pointers import span_layout
 from .unit import PeUnit
 
@@ -79,7 +78,7 @@ class SparseMatrixRead(PeUnit):
         # updated a cycle ahead (entries left, whether at most one is; a
         # column's come registered with it), so taking a column depends on
         # no adder.
-        nnz = address_bits(c.nnz_depth + 1)
+        nnz = c.pointer_bits  # entry addresses, as the pointers
         s1 = path.stage()
         s1_busy = path.signal(s1, "busy")
         s1_cur = path.signal(s1, "cur", nnz)

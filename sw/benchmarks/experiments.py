@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from sw.benchmarks.report import write_section
+from sw.benchmarks.report import pct as _pct, write_section
 from sw.compress.pipeline import SIZE_COLUMNS, size_rows
 
 __all__ = ["RUNS", "bench_experiments"]
@@ -42,10 +42,6 @@ def bench_experiments(out_dir, progress=print, runs=RUNS):
     progress(f"wrote {out_dir / 'benchmarks.md'}, {out_dir / 'experiments.png'} and "
               f"{out_dir / 'experiments.json'} ({total:.0f} s)")
     return reports
-
-
-def _pct(a):
-    return f"{100 * a:.1f}%"
 
 
 def _find(reports, name, model=None):

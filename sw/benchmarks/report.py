@@ -40,6 +40,11 @@ def write_section(path, name, body):
     path.write_text(text)
 
 
+def pct(fraction):
+    """A fraction as a table's percentage: ``0.9345`` -> ``93.5%``."""
+    return f"{100 * fraction:.1f}%"
+
+
 def _why_not(error):
     """A failed place-and-route as a table cell: what ran out, in a few words."""
     if isinstance(error, DoesNotFit):  # counted before placement
@@ -237,8 +242,9 @@ def _compression_markdown(report, compress_s):
         "the paper's accounting: 4-bit codebook indices and 4-bit relative indices (EIE's "
         "widths; the paper used wider ones for LeNet) over the flattened matrix, padding "
         "entries included, 32-bit biases and codebooks; Huffman tables not counted. The EIE "
-        "column is what the engine's memories hold at 8 PEs: per-PE entries, 16-bit column "
-        "pointers per PE, a 16-bit codebook and the biases.",
+        f"column is what the engine's memories hold at 8 PEs: per-PE entries, column "
+        f"pointers per PE as wide as the engine's ({t['pointer_bits']} bits: addresses of "
+        f"its entries a PE), a 16-bit codebook and the biases.",
         "",
         "![Sensitivity of each layer to pruning](sensitivity.png)",
         "![Weight distribution of layer 0: dense, pruned, shared](weight_distribution.png)",
@@ -372,8 +378,9 @@ def _eie_markdown(rtl, sweep, synth, samples):
         "",
         f"Sweeps use the cycle model (equal to the RTL, as above) on {samples} digits. "
         "Load-balance efficiency = 1 - starvation bubbles / (PEs x window cycles), the "
-        "window running from the first cycle any PE works to the last (a bubble is a PE "
-        "waiting while another still has work); utilization = useful MACs / (PEs x all "
+        "window running from the first cycle any PE works to the last (a bubble is every "
+        "PE-cycle of the window in which that PE does not work, whatever it waits for); "
+        "utilization = useful MACs / (PEs x all "
         "cycles: each layer's start, pipeline drain and write-back included).",
         "",
         "| PEs | " + " | ".join(f"depth {d}" for d in QUEUE_DEPTHS)

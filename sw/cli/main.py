@@ -224,13 +224,17 @@ def cmd_golden(args):
                   + "".join(f", {key.replace('_', ' ')}" for key, on in organization.items()
                             if on))
         layers, total = network_cycles(m, acts[:-1], args.queue_depth, **organization)
+        samples = max(1, int(y.shape[0]))
+        # The report's counts are the batch's, as sim eie's; each layer also
+        # per inference, the figure both commands print.
+        layers = [dict(l, cycles_per_inference=l["cycles"] / samples) for l in layers]
         write_json(args.report, {"model": m.name, "pes": m.pes, "queue_depth": args.queue_depth,
                                   **organization, "input_saturated": saturated,
                                   "samples": int(y.shape[0]), "layers": layers,
                                   "cycles": total["cycles"],
                                   "cycles_per_inference": total["cycles"] / max(1, y.shape[0])})
         for i, l in enumerate(layers):
-            print(f"layer {i}: {l['cycles']} cycles, load balance "
+            print(f"layer {i}: {l['cycles'] // samples} cycles per inference, load balance "
                   f"{100 * l['load_balance_efficiency']:.1f}%, PE utilization "
                   f"{100 * l['pe_utilization']:.1f}%")
 
@@ -240,11 +244,15 @@ BENCHES = {"mac": "report:bench_mac", "compress": "report:bench_compress",
            "eie": "report:bench_eie", "lowbit": "lowbit:bench_lowbit",
            "board": "board:bench_board", "winograd": "report:bench_winograd",
            "imported": "imported:bench_imported"}
+#: ``eiegen bench eie --paper-layers``: the EIE paper's layers in the cycle model only.
+PAPER_LAYERS_BENCH = "paper_layers:bench_paper_layers"
 
 
 def cmd_bench(args):
     import importlib
-    module, function = BENCHES[args.core].split(":")
+    if args.paper_layers and args.core != "eie":
+        raise EiegenError(f"--paper-layers goes with eiegen bench eie, not {args.core}")
+    module, function = (PAPER_LAYERS_BENCH if args.paper_layers else BENCHES[args.core]).split(":")
     bench = getattr(importlib.import_module(f"sw.benchmarks.{module}"), function)
     bench(Path(args.out), progress=progress)
 
@@ -443,6 +451,9 @@ def build_parser(registry=core_registry.REGISTRY):
     p = verbs.add_parser("bench", help="measure cores and write docs/benchmarks.md")
     p.add_argument("core", choices=list(BENCHES))
     p.add_argument("--out", default="docs", help="folder of benchmarks.md (default docs)")
+    p.add_argument("--paper-layers", action="store_true",
+                   help="eie only: the EIE paper's nine layers at 64 PEs in the cycle model, "
+                        "queue depths 1-32, instead of the LeNet runs and synthesis")
     p.set_defaults(func=cmd_bench)
 
     add_board_verbs(verbs)

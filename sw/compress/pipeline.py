@@ -11,9 +11,11 @@ import time
 
 import numpy as np
 
+from hw.eie.config import EieConfig
 from sw.compress.prune import density, iterative_prune, sensitivity, threshold_masks
 from sw.compress.quantize import layer_formats, to_mantissas
 from sw.compress.share import share_layer
+from sw.flows.eie_image import nnz_depth_for
 from sw.formats.csc import encode_column, encode_layer
 from sw.formats.huffman import encoded_bits
 from sw.formats.model import CompressedModel, Layer
@@ -81,10 +83,13 @@ def size_table(float_layers, indices, index_bits, z_bits, eie_layers, pes):
     column order, with padding entries where a zero run is longer than
     ``z_bits`` can count; biases stay 32-bit floats at every stage.
     ``eie_bytes`` is what the engine's memories hold instead: the per-PE
-    entries plus 16-bit column pointers, the codebook and the biases.
+    entries plus column pointers as wide as the engine sized for all of
+    ``eie_layers`` makes them (``EieConfig.pointer_bits``: 16 bits up to 65535
+    entries a PE, 17 from 65536), the 16-bit codebook and the biases.
     ``index_bits`` and ``z_bits`` may be one width for all layers or a list
     (Deep Compression's LeNet-5: 8 bits for conv layers, 5 for dense ones).
     """
+    pointer_bits = EieConfig(nnz_depth=nnz_depth_for(eie_layers)).pointer_bits
     rows = []
     widths = [(index_bits, z_bits)] * len(indices) if isinstance(index_bits, int) else \
         list(zip(index_bits, z_bits))
@@ -106,7 +111,8 @@ def size_table(float_layers, indices, index_bits, z_bits, eie_layers, pes):
             "pruned_bytes": entries * (32 + z_bits) / 8 + bias,
             "shared_bytes": entries * (index_bits + z_bits) / 8 + codebook + bias,
             "huffman_bytes": huffman_bits / 8 + codebook + bias,
-            "eie_bytes": eie_entries * (index_bits + z_bits) / 8 + 2 * pes * (idx.shape[1] + 1)
+            "eie_bytes": eie_entries * (index_bits + z_bits) / 8
+                         + pointer_bits * pes * (idx.shape[1] + 1) / 8
                          + 2 * (1 << index_bits) + bias,
         }
         row["ratio"] = row["dense_bytes"] / row["huffman_bytes"]
@@ -115,6 +121,7 @@ def size_table(float_layers, indices, index_bits, z_bits, eie_layers, pes):
                                                    "pruned_bytes", "shared_bytes",
                                                    "huffman_bytes", "eie_bytes")}
     total["density"] = sum(r["density"] * r["weights"] for r in rows) / total["weights"]
+    total["pointer_bits"] = pointer_bits
     total["ratio"] = total["dense_bytes"] / total["huffman_bytes"]
     return rows, total
 

@@ -70,7 +70,8 @@ def run(model, raw, *, runtime_load=False, seed=0, in_stall=0.0, out_stall=0.0,
     layers = []
     for l, (cycles, figures) in enumerate(zip(rtl_layers, model_layers)):
         layers.append({
-            "cycles": cycles, "model_cycles": figures["cycles"],
+            "cycles": cycles, "cycles_per_inference": cycles / len(raw),
+            "model_cycles": figures["cycles"],
             "useful_macs": figures["useful_macs"],
             "pe_utilization": figures["useful_macs"] / (n * cycles),
             "load_balance_efficiency": figures["load_balance_efficiency"],

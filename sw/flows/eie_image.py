@@ -15,28 +15,46 @@ never adds a base to them.
 
 from dataclasses import dataclass
 
-from hw.eie.config import MEMORIES, EieConfig, layer_fields
+from hw.eie.config import MAX_NNZ_DEPTH, MEMORIES, EieConfig, layer_fields
 from sw.flows.image import check_room, fit_config
 from sw.golden.eie import accumulator_width
 from sw.spec.packing import pack_fields
 
-__all__ = ["config_for", "EieImage", "build_image"]
+__all__ = ["config_for", "nnz_depth_for", "EieImage", "build_image"]
 
 
 def _rows_of(rows, pes, pe):
     return len(range(pe, rows, pes))
 
 
+def _most_entries(eie_layers):
+    """The entries of the PE that holds the most, all ``eie_layers`` together."""
+    return max([sum(len(layer.v[pe]) for layer in eie_layers)
+                for pe in range(eie_layers[0].pes)] + [1]) if eie_layers else 1
+
+
+def nnz_depth_for(eie_layers, entries_per_word=None):
+    """Entries per PE an engine needs for ``eie_layers`` (``EieLayer``s, all
+    layers of one model): the fullest PE's, in whole memory words of
+    ``entries_per_word`` (the engine's default if None)."""
+    per_word = entries_per_word or EieConfig.entries_per_word
+    return per_word * -(-_most_entries(eie_layers) // per_word)
+
+
 def config_for(model, **overrides):
     """The smallest engine that holds ``model`` (rounded up), with ``overrides``."""
-    entries = [sum(len(layer.eie.v[pe]) for layer in model.layers) for pe in range(model.pes)]
-    # Whole memory words of the engine's own entries per word (an override's too).
-    per_word = overrides.get("entries_per_word") or EieConfig.entries_per_word
-    words = -(-max(entries + [1]) // per_word)
+    eie_layers = [layer.eie for layer in model.layers]
+    most = _most_entries(eie_layers)
+    if "nnz_depth" not in overrides and most > MAX_NNZ_DEPTH:
+        # No --nnz-depth can hold it: only spreading the rows wider can.
+        raise ValueError(f"the model puts {most} entries on a PE, over the {MAX_NNZ_DEPTH} "
+                         f"a PE can hold: recompress it over more PEs than {model.pes} "
+                         f"(--pes, about {-(-most * model.pes // MAX_NNZ_DEPTH)} or more)")
     fit = dict(
         pes=model.pes, index_bits=model.index_bits, z_bits=model.z_bits,
         act_bits=model.act_bits, codebook_bits=model.codebook_bits, bias_bits=model.bias_bits,
-        nnz_depth=per_word * words,
+        # Whole memory words of the engine's own entries per word (an override's too).
+        nnz_depth=nnz_depth_for(eie_layers, overrides.get("entries_per_word")),
         ptr_depth=sum(layer.cols + 1 for layer in model.layers) + 1,
         max_cols=max(model.sizes),
         rows_per_pe=max(-(-layer.rows // model.pes) for layer in model.layers),

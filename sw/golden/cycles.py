@@ -39,8 +39,10 @@ on any model without a simulator. Per layer and input vector:
 Load-balance efficiency = 1 - starvation bubbles / (PEs x window cycles)
 = working PE-cycles / (PEs x window cycles): a PE works when it issues an
 entry or spends a cycle on an empty column, and the window runs from the
-first cycle any PE works to the last, so a bubble is a PE waiting while
-another still has work. The layer's fixed latencies (its start before the
+first cycle any PE works to the last. A bubble is every PE-cycle of the
+window in which that PE does not work, whatever it waits for (a broadcast,
+its pointer stages, the other PEs to finish): a cycle in which every PE
+waits is a bubble of each. The layer's fixed latencies (its start before the
 first entry issues, the pipeline's drain after the last, write-back) are not
 imbalance; PE utilization counts them: useful MACs (real non-zeros x
 non-zero activations) / (PEs x all the layer's cycles), against the ceiling

@@ -257,11 +257,12 @@ def test_golden_counts_the_cycles_of_the_engine_it_names(save, cli, tmp_path):
     assert main(["compress", "--model", "digits-mlp", "--out", model_file, "--pes", "2"]) == 0
     x = save(tmp_path, "x.npy", load("digits").x_test[:6])
     organization = ["--queue-depth", "1", "--sequential-scan", "--spram"]
-    status, _, err = cli("sim", "eie", "--model", model_file, "--inputs", x,
-                             "--out", str(tmp_path / "y.npy"), "--report",
-                             str(tmp_path / "r.json"), "--entries-per-word", "2", *organization)
+    status, sim_out, err = cli("sim", "eie", "--model", model_file, "--inputs", x,
+                               "--out", str(tmp_path / "y.npy"), "--report",
+                               str(tmp_path / "r.json"), "--entries-per-word", "2",
+                               *organization)
     assert status == 0, err
-    status, _, err = cli("golden", model_file, "--inputs", x, "--out",
+    status, golden_out, err = cli("golden", model_file, "--inputs", x, "--out",
                              str(tmp_path / "g.npy"), "--report", str(tmp_path / "g.json"),
                              *organization)
     assert status == 0, err
@@ -269,6 +270,23 @@ def test_golden_counts_the_cycles_of_the_engine_it_names(save, cli, tmp_path):
     model = json.loads((tmp_path / "g.json").read_text())
     assert model["sequential_scan"] and model["spram"]
     assert rtl["mismatches"] == 0 and rtl["cycles"] == model["cycles"]
+    # Both print and report each layer's cycles per inference (of 6 digits).
+    assert [l["cycles_per_inference"] for l in model["layers"]] == \
+        [l["cycles_per_inference"] for l in rtl["layers"]]
+    assert [l["cycles"] / 6 for l in rtl["layers"]] == \
+        [l["cycles_per_inference"] for l in rtl["layers"]]
+    sim_line = next(line for line in sim_out.splitlines() if "cycles per inference (layers" in line)
+    sim_layers = sim_line.split("(layers ")[1].split(")")[0].split(", ")
+    golden_layers = [line.split(": ")[1].split(" cycles per inference")[0]
+                     for line in golden_out.splitlines() if line.startswith("layer ")]
+    assert golden_layers == sim_layers and len(sim_layers) == 3
+
+
+def test_paper_layers_go_with_the_eie_bench_only(cli, tmp_path):
+    status, out, err = cli("bench", "lowbit", "--paper-layers", "--out", str(tmp_path))
+    assert status == 1
+    assert err == "eiegen: error: --paper-layers goes with eiegen bench eie, not lowbit\n"
+    assert not (tmp_path / "benchmarks.md").exists()
 
 
 BAD_EIE = {

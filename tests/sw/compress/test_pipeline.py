@@ -215,7 +215,41 @@ def test_compress_user_weights_without_data():
         np.abs(layers[0]["W"]) >= 0.1 * layers[0]["W"].std() * 10)
 
 
+def test_eie_bytes_count_the_engines_pointer_width():
+    # 3 x 4 indices on 1 PE: columns [1, 0, 4], [0, 3, 0], [0, 0, 5], [2, 0, 0]
+    # hold 2 + 1 + 1 + 1 = 5 entries, one word of 8: the engine's 8 entries
+    # take 4-bit pointers (addresses 0..8). EIE bytes: 5 entries x 8 bits = 5,
+    # 5 pointers x 4 bits = 2.5, the 16-entry 16-bit codebook 32, 3 biases 12.
+    idx = np.array([[1, 0, 0, 2], [0, 3, 0, 0], [4, 0, 5, 0]])
+    rows, _ = compress.size_table([{}], [idx], 4, 4, [encode_layer(idx, 1, 4)], 1)
+    assert rows[0]["eie_bytes"] == 5 + 2.5 + 32 + 12
+    # 100 x 700 all non-zero on 1 PE: 70000 entries, 17-bit pointers; 701 of
+    # them are 1489.625 bytes.
+    idx = np.ones((100, 700), dtype=np.int64)
+    rows, _ = compress.size_table([{}], [idx], 4, 4, [encode_layer(idx, 1, 4)], 1)
+    assert rows[0]["eie_bytes"] == 70000 + 1489.625 + 32 + 400
+
+
 # ---------------------------------------------------------------- cycle model
+
+def test_a_bubble_is_every_idle_pe_cycle_of_the_window():
+    """The words say what the code counts: starvation = PEs x window - working,
+    so a PE waiting when no other PE has work is a bubble too. One PE,
+    sequential scan: between its two columns it waits for the fetcher with
+    no other PE working, and those cycles are bubbles."""
+    from pathlib import Path
+    import sw.golden.cycles as cycles
+    eie = EieLayer(rows=1, cols=12, pes=1, z_bits=4, v=[np.array([1, 1])],
+                   z=[np.array([0, 0])], ptr=np.array([[0] + [1] * 11 + [2]]))
+    a = np.zeros(12, dtype=np.int64)
+    a[[0, 11]] = 3
+    r = layer_cycles(eie, a, queue_depth=1, sequential_scan=True)
+    assert r["working_cycles"] == 2 and r["starvation_cycles"] == r["window_cycles"] - 2 > 0
+    docs = (Path(__file__).parents[3] / "docs" / "benchmarks.md").read_text()
+    from sw.benchmarks import report
+    for text in (cycles.__doc__, docs, Path(report.__file__).read_text()):
+        assert "while another still has work" not in text
+        assert "PE-cycle of the" in text
 
 def test_cycle_model_hand_worked_example():
     # 2 PEs, 2 columns in one activation word. PE 0 has 3 entries in column 0

@@ -106,6 +106,20 @@ def test_image_rejects_what_does_not_fit():
         build_image(model, config_for(model, max_cols=20))
 
 
+def test_a_model_no_nnz_depth_can_hold_asks_for_more_pes():
+    # PE 2 holds 2**20 + 3 entries of layer 0 and 2 of layer 1: 1048581 in
+    # all, over the cap whatever --nnz-depth says; 1048581 x 4 PEs spread
+    # under the cap needs 5 PEs at least.
+    model = random_model(3, [37, 50, 9], 4)
+    model.layers[0].eie.v[2] = np.zeros((1 << 20) + 3, dtype=np.int64)
+    model.layers[1].eie.v[2] = np.zeros(2, dtype=np.int64)
+    with pytest.raises(ValueError) as error:
+        config_for(model)
+    assert str(error.value) == (
+        "the model puts 1048581 entries on a PE, over the 1048576 a PE can hold: recompress "
+        "it over more PEs than 4 (--pes, about 5 or more)")
+
+
 @pytest.mark.parametrize("per_word", [1, 2, 8, 16])
 def test_engine_fits_the_model_in_whole_words_of_its_own_width(per_word):
     # Sized in words of the engine's entries per word, an override's too
