@@ -37,7 +37,8 @@ def write_section(path, name, body):
         text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    from sw.files import write_text
+    write_text(path, text)
 
 
 def pct(fraction):

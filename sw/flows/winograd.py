@@ -251,7 +251,9 @@ def _cli_sim_arguments(p):
     p.add_argument("--inputs", required=True, help="X.npy, integers, shape (C, H, W)")
     p.add_argument("--weights", required=True,
                    help="W.npy, integers, shape (K, C, r, r) (spatial) or (K, C, n, n)")
-    p.add_argument("--out", required=True, help="Y.npy, shape (K, H-r+1, W-r+1)")
+    from sw.cli.common import output_file
+    p.add_argument("--out", required=True, type=output_file,
+                   help="Y.npy, shape (K, H-r+1, W-r+1)")
 
 
 def _cli_generate(args, params):

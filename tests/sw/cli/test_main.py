@@ -61,7 +61,7 @@ BAD_SIM = {
     "raw and relu": (["--raw", "--relu"], "--raw and --relu contradict"),
     "too many inputs": (["--max-inputs", "8"], "the layer has 10 inputs, over the array's "
                                                "maximum 8: raise --max-inputs"),
-    "stall": (["--in-stall", "1.5"], r"--in-stall is a probability in \[0, 1\)"),
+    "stall": (["--in-stall", "1.5"], r"--in-stall: must be a probability in \[0, 1\), not 1.5"),
     "narrow weights": (["--weight-bits", "4"], "weights holds .*, outside the 4-bit signed"),
 }
 
@@ -83,9 +83,9 @@ BAD_FILES = {
     "missing file": (lambda t, save: str(t / "nope.npy"), None,
                      "weights file .*nope.npy not found"),
     "corrupt file": (lambda t, save: (t / "bad.npy").write_bytes(b"garbage") and str(t / "bad.npy"),
-                     None, "is not a readable .npy array"),
+                     None, r"is not a .npy array \(no .npy header\)"),
     "pickled objects": (lambda t, save: save(t, "w.npy", np.array([[{}]], dtype=object)), None,
-                        "is not a readable .npy array"),
+                        "holds Python objects, which eiegen does not load"),
     "too wide": (None, lambda t, save: save(t, "x.npy", np.full((3, 10), 300)),
                  r"inputs holds 300, outside the 8-bit signed range"),
 }
