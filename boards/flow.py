@@ -209,6 +209,8 @@ def flash(board, build_dir, force=False):
     did not meet timing."""
     b = _board(board)
     bitstream = Path(build_dir) / f"eiegen.{b['bitstream']}"
+    if Path(build_dir).exists() and not Path(build_dir).is_dir():
+        raise EiegenError(f"{build_dir} is a file: name the build folder of eiegen build")
     if not bitstream.exists():
         raise EiegenError(f"no bitstream {bitstream}: run eiegen build --board {board} "
                           f"--out {build_dir} first")

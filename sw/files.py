@@ -25,7 +25,22 @@ from pathlib import Path
 from sw.errors import EiegenError
 
 __all__ = ["check_file", "check_folder", "replacing", "write_text", "write_json",
-           "save_array", "save_arrays"]
+           "save_array", "save_arrays", "sniff"]
+
+
+def sniff(path):
+    """What the file at ``path`` holds by its first bytes: "npy" (one numpy
+    array), "zip" (an .npz archive), "empty", "folder", "missing" or "other"."""
+    path = Path(path)
+    if path.is_dir():
+        return "folder"
+    if not path.is_file():
+        return "missing"
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if not magic:
+        return "empty"
+    return {b"\x93NUMPY": "npy"}.get(magic, "zip" if magic[:2] == b"PK" else "other")
 
 
 def _probe(folder, path):
@@ -52,8 +67,10 @@ def _existing_ancestor(path):
 def check_file(path):
     """Refuse the output file ``path`` unless it can be written: an existing
     folder, a missing or file parent, a device, or a folder refusing new files."""
+    if not str(path).strip():
+        raise EiegenError("cannot write '': name a file")
     path = Path(path)
-    if str(path) == "" or path.name in ("", ".", ".."):
+    if path.name in ("", ".", ".."):
         raise EiegenError(f"cannot write {str(path)!r}: name a file")
     if path.is_dir():
         raise EiegenError(f"cannot write {path}: it is a folder; name a file in it")
@@ -71,9 +88,9 @@ def check_file(path):
 def check_folder(path, exist=False):
     """Refuse the output folder ``path`` unless it is one, or can be made (not
     with ``exist``), and accepts new files; made when written (parents too)."""
-    path = Path(path)
-    if str(path) == "":
+    if not str(path).strip():
         raise EiegenError("cannot write '': name a folder")
+    path = Path(path)
     if path.exists() and not path.is_dir():
         raise EiegenError(f"cannot write {path}: it is a file, not a folder")
     if exist and not path.is_dir():

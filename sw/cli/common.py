@@ -64,16 +64,13 @@ def progress(message):
 def load_array(path, what):
     """The one array of the .npy file at ``path`` (``what`` names it in errors)."""
     path = Path(path)
-    if not path.is_file():
-        raise EiegenError(f"{what} file {path} not found")
-    with open(path, "rb") as f:
-        magic = f.read(6)
-    if magic[:2] == b"PK":
-        raise EiegenError(f"{what} file {path} is an .npz archive: save the one array with "
-                          f"numpy.save")
-    if magic != b"\x93NUMPY":
-        raise EiegenError(f"{what} file {path} is not a .npy array (no .npy header): save a "
-                          f"numeric array with numpy.save")
+    kind = files.sniff(path)
+    if kind != "npy":
+        raise EiegenError(f"{what} file {path} " + {
+            "missing": "not found", "folder": "is a folder, not a .npy file",
+            "zip": "is an .npz archive: save the one array with numpy.save"}.get(
+                kind, f"is not a .npy array ({kind if kind == 'empty' else 'no .npy header'}): "
+                      f"save a numeric array with numpy.save"))
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:

@@ -22,6 +22,7 @@ from sw.cli.board import add_board_verbs
 from sw.cli.common import (EIE_FLAGS, Parser, check_writable, integer, load_array,
                            load_model_inputs, number, output_file, output_folder, existing_folder, progress,
                            run_options, synth_options, write_json)
+from sw import files
 from sw.files import save_array
 from sw.cli.experiment import add_experiment_verb
 from sw.errors import EiegenError
@@ -37,8 +38,12 @@ CORE_VERBS = {"generate": "write a core's Verilog and description",
 
 def _load_float_layers(path):
     path = Path(path)
-    if not path.is_file():
-        raise EiegenError(f"weights file {path} not found")
+    kind = files.sniff(path)
+    if kind != "zip":
+        raise EiegenError(f"weights file {path} " + {
+            "missing": "not found", "folder": "is a folder, not an .npz archive",
+            "npy": "is one .npy array: save W0, b0, W1, b1, ... with numpy.savez"}.get(
+                kind, f"is not an .npz archive ({kind if kind == 'empty' else 'not a zip'})"))
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -86,7 +91,7 @@ def cmd_compress(args):
                                                     progress=progress, **fmt)
     else:
         layers = _load_float_layers(args.weights)
-        compress.check_float_layers(layers)
+        compress.check_float_layers(layers, qualities)
         calibration = None if args.calibration is None else \
             load_array(args.calibration, "calibration")
         model, report = compress.compress_weights(
@@ -104,9 +109,14 @@ def _qualities(text):
     if not text:
         return None
     try:
-        return [float(q) for q in text.split(",")]
+        qualities = [float(q) for q in text.split(",")]
     except ValueError:
         raise EiegenError(f"--quality takes comma-separated numbers, not {text!r}") from None
+    bad = [q for q in qualities if not (np.isfinite(q) and q >= 0)]
+    if bad:
+        raise EiegenError(f"--quality takes pruning qualities >= 0 (threshold = quality x the "
+                          f"layer's standard deviation), not {bad[0]:g}")
+    return qualities
 
 
 def _compress_onnx(args, qualities, fmt):

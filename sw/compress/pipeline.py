@@ -57,10 +57,14 @@ def check_format(pes, index_bits, z_bits, act_bits, codebook_bits, bias_bits):
                              f"(option {option})")
 
 
-def check_float_layers(layers):
-    """Float layers must be finite and chain: one-line ``ValueError`` otherwise."""
+def check_float_layers(layers, qualities=None):
+    """Float layers must be finite, not all zero, and chain, and ``qualities``
+    (None: the default) one a layer: one-line ``ValueError`` otherwise."""
     if not layers:
         raise ValueError("no layers: expected arrays W0, b0, W1, b1, ...")
+    if qualities is not None and len(qualities) != len(layers):
+        raise ValueError(f"{len(qualities)} pruning qualities given for {len(layers)} layers "
+                         f"(--quality takes one a layer)")
     for i, layer in enumerate(layers):
         w, b = layer["W"], layer["b"]
         if w.ndim != 2:
@@ -70,6 +74,8 @@ def check_float_layers(layers):
         for name, a in ((f"W{i}", w), (f"b{i}", b)):
             if not np.issubdtype(a.dtype, np.number) or not np.isfinite(a).all():
                 raise ValueError(f"{name} holds NaN, infinite or non-numeric values")
+        if not np.any(w):
+            raise ValueError(f"W{i} is all zeros: nothing to prune, share or run")
         if i and w.shape[1] != layers[i - 1]["W"].shape[0]:
             raise ValueError(f"W{i} takes {w.shape[1]} inputs but W{i - 1} gives "
                              f"{layers[i - 1]['W'].shape[0]}: the layers do not chain")
@@ -269,16 +275,18 @@ def compress_weights(float_layers, *, name="user", qualities=None, calibration=N
     """
     fmt = {**FORMAT_DEFAULTS, **{k: v for k, v in fmt.items() if v is not None}}
     check_format(**fmt)
-    check_float_layers(float_layers)
+    check_float_layers(float_layers, qualities)
     say = progress or (lambda message: None)
     started = time.monotonic()
     layers = [{"W": np.asarray(l["W"], dtype=np.float64), "b": np.asarray(l["b"], dtype=np.float64)}
               for l in float_layers]
     qualities = qualities or [1.0] * len(layers)
-    if len(qualities) != len(layers):
-        raise ValueError(f"{len(qualities)} pruning qualities given for {len(layers)} layers")
     masks = threshold_masks(layers, qualities, [float(l["W"].std()) for l in layers],
                             balance_pes=fmt["pes"])
+    for i, (mask, q) in enumerate(zip(masks, qualities)):
+        if not mask.any():
+            raise ValueError(f"pruning quality {q:g} removes every weight of W{i}: lower it "
+                             f"(--quality)")
     say(f"pruned to {100 * density(masks):.1f}% density (no retraining: no data)")
     indices, codebooks = _share(layers, masks, fmt["index_bits"], init, seed)
     shared = [{"W": cb[idx], "b": l["b"]} for l, idx, cb in zip(layers, indices, codebooks)]

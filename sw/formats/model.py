@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sw.errors import EiegenError
-from sw.files import save_arrays
+from sw.files import save_arrays, sniff
 from sw.formats.csc import EieLayer, decode_layer
 from sw.spec.numerics import signed_range
 
@@ -433,19 +433,24 @@ LAYER_KINDS = {"dense": _dense, "conv": _conv, "pool": _pool, "flatten": _flatte
 def load(path):
     """Read and validate a model file; ``ModelFileError`` names any problem."""
     path = Path(path)
-    if not path.is_file():
-        _fail(path, "no such file")
+    kind = sniff(path)
+    if kind != "zip":
+        _fail(path, {"missing": "no such file", "folder": "a folder, not a model file",
+                     "npy": "a single .npy array, not an eiegen model file (an .npz archive)",
+                     "empty": "an empty file, not an eiegen model file"}.get(
+                         kind, "not an eiegen model file (not a zip archive)")
+              + "; write one with eiegen compress")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
+        archive = np.load(path, allow_pickle=False)
+        with archive:
             arrays = {name: archive[name] for name in archive.files}
     except READ_ERRORS as error:
         # A damaged member: its CRC, its deflate stream or its .npy header.
         reason = str(error).splitlines()[0] if str(error) else ""
+        if "pickle" in reason:  # not numpy's advice to load it unsafely
+            reason = "an array of Python objects"
         _fail(path, f"not a readable eiegen model file ({error.__class__.__name__}"
-                    f"{': ' + reason if reason and 'pickle' not in reason else ''}); "
-                    f"write one with eiegen compress")
+                    f"{': ' + reason if reason else ''}); write one with eiegen compress")
     if "meta" not in arrays:
         _fail(path, "no 'meta' entry: not an eiegen model file")
     if arrays["meta"].shape != () or arrays["meta"].dtype.kind != "U":
