@@ -283,8 +283,11 @@ LAYER_FIELDS = {"dense": {"rows": (1, None), "cols": (1, None), **_WEIGHTED},
                          "index_bits": (1, 8), **_WEIGHTED},
                 "pool": {"mode": str, "count_pads": bool}, "flatten": {}}
 TYPE_WORDS = {str: "a string", bool: "true or false", list: "a list"}
-#: Each array's dimensions; all hold integers.
+#: Each array's dimensions and dtype (``docs/formats.md``); an integer dtype
+#: that holds every value of the documented one is taken too (int64 indices).
 ARRAY_DIMS = {"codebook": 1, "bias": 1, "v": 1, "z": 1, "ptr": 2, "indices": 4}
+ARRAY_DTYPES = {"codebook": np.int64, "bias": np.int64, "v": np.uint8, "z": np.uint8,
+                "ptr": np.int32, "indices": np.uint8}
 #: What reading a damaged zip of .npy arrays raises.
 READ_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError,
                NotImplementedError, OverflowError, MemoryError)
@@ -340,13 +343,17 @@ def _arrays(path, arrays, i, parts):
         _fail(path, f"missing array {absent[0]}")
     for name, part in zip(names, parts):
         a = arrays[name]
-        if a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
-            _fail(path, f"array {name} holds {a.dtype}, not integers")
+        documented = np.dtype(ARRAY_DTYPES[part])
+        if a.dtype.kind not in "iu" or not np.can_cast(documented, a.dtype, casting="safe"):
+            _fail(path, f"array {name} holds {a.dtype}, not {documented} integers")
         if a.ndim != ARRAY_DIMS[part]:
             _fail(path, f"array {name} has shape {a.shape}, not {ARRAY_DIMS[part]}-D")
         if part in ("v", "z", "indices") and a.size and a.min() < 0:
             _fail(path, f"array {name} holds a negative index {a.min()}")
-    return [arrays[n] for n in names]
+        if a.size and a.max() > np.iinfo(np.int64).max:
+            _fail(path, f"array {name} holds {a.max()}, beyond 64-bit signed integers")
+    # One integer type from here on: a uint64 pointer would make float offsets.
+    return [arrays[n].astype(np.int64) for n in names]
 
 
 def _dense(path, arrays, meta, i, info, shape):
@@ -479,7 +486,7 @@ def load(path):
             _fail(path, f"layer {i} must be an object of fields, not {info!r}")
     if meta["version"] == 1:
         meta["input_kind"] = "raw"
-        meta["input_shape"] = [meta["layers"][0]["cols"]] if meta["layers"] else [0]
+        meta["input_shape"] = [meta["layers"][0].get("cols")] if meta["layers"] else [0]
         for info in meta["layers"]:
             info["kind"] = "dense"
     if meta.get("input_kind") not in INPUT_KINDS:
@@ -491,8 +498,8 @@ def load(path):
     first_shape = shape
     layers = []
     for i, info in enumerate(meta["layers"]):
-        kind = info.get("kind") if isinstance(info, dict) else None
-        if kind not in LAYER_KINDS:
+        kind = info.get("kind")
+        if not isinstance(kind, str) or kind not in LAYER_KINDS:
             _fail(path, f"layer {i} kind {kind!r} is not one of {', '.join(LAYER_KINDS)}")
         _check_fields(path, f"layer {i} ({kind})", info, LAYER_FIELDS[kind])
         try:
