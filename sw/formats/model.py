@@ -445,7 +445,7 @@ def load(path):
         _fail(path, {"missing": "no such file", "folder": "a folder, not a model file",
                      "npy": "a single .npy array, not an eiegen model file (an .npz archive)",
                      "empty": "an empty file, not an eiegen model file"}.get(
-                         kind, "not an eiegen model file (not a zip archive)")
+                         kind, "not a readable eiegen model file (not a zip archive)")
               + "; write one with eiegen compress")
     try:
         archive = np.load(path, allow_pickle=False)

@@ -38,6 +38,7 @@ WORK = [("sw.flows.toolchain", "simulate"), ("sw.flows.toolchain", "synth_report
         ("sw.host.simulated", "simulated_board"), ("boards.flow", "build"),
         ("subprocess", "run"), ("sw.golden.network", "infer"),
         ("sw.compress.pipeline", "compress_preset"), ("sw.compress.pipeline", "compress_weights"),
+        ("sw.compress.imported", "_accuracy"),  # compress --onnx, once its inputs are checked
         ("sw.compress.experiments", "run"),
         ("sw.benchmarks.report", "bench_mac"), ("sw.benchmarks.report", "bench_eie"),
         ("sw.benchmarks.experiments", "bench_experiments")]
@@ -76,6 +77,13 @@ def _world(t):
     np.savez(t / "fw.npz", W0=rng.normal(0, 0.1, (16, 24)), b0=np.zeros(16),
              W1=rng.normal(0, 0.1, (4, 16)), b1=np.zeros(4))
     files["fw"] = str(t / "fw.npz")
+    import onnx
+    from sw.formats.onnx_export import export_onnx
+    onnx.save(export_onnx([{"kind": "dense", "W": rng.normal(0, 0.3, (4, 6)), "b": np.zeros(4)}],
+                          (6,)), t / "net.onnx")
+    files["onnx"] = str(t / "net.onnx")
+    npy("od.npy", rng.normal(0, 1, (20, 6)))
+    npy("ol.npy", rng.integers(0, 4, 20))
     build = t / "build"
     build.mkdir()
     (build / "eiegen.bin").write_bytes(b"\xff\x00bitstream")
@@ -134,6 +142,11 @@ VERBS = {
                  {"fw": "weights"},
                  [("--quality", "-1,1"), ("--quality", "nan,1"), ("--quality", "1"),
                   ("--pes", "0"), ("--index-bits", "9"), ("--seed", "-1")]),
+    "compress --onnx": (["compress", "--onnx", "{onnx}", "--data", "{od}", "--labels", "{ol}",
+                         "--out", "{out}"], "file", True,
+                        {"onnx": "onnx", "od": "data", "ol": "labels"},
+                        [("--lr", "0"), ("--lr", "-0.1"), ("--retrain-epochs", "-1"),
+                         ("--conv-index-bits", "0"), ("--quality", "-2")]),
     "inspect": (["inspect", "{model}"], None, False, {"model": "model"}, []),
     "golden": (["golden", "{model}", "--inputs", "{x}", "--out", "{out}"], "file", True,
                {"model": "model", "x": "batch"}, [("--queue-depth", "0"),
@@ -221,6 +234,9 @@ FILES = {
                 "all zero": lambda t, good: _save_npz(t, "zero.npz", W0=np.zeros((4, 6)),
                                                       b0=np.zeros(4)),
                 "no layers": lambda t, good: _save_npz(t, "none.npz", x=np.ones(3))},
+    "onnx": {**COMMON_FILES,
+             "truncated": lambda t, good: _write(t, "cut.onnx", Path(good).read_bytes()[:40]),
+             "a model file": lambda t, good: str(t / "m.npz")},
     "build": {"missing": lambda t, good: str(t / "nobuild"),
               "a file": lambda t, good: str(t / "afile"),
               "timing failed": lambda t, good: _build(t, "slow", timing_met=False),
@@ -230,6 +246,10 @@ FILES = {
 FILES["batch"] = {**FILES["npy"],
                   "empty batch": lambda t, good: _npy(t, "e.npy",
                                                       np.load(good)[:0])}
+#: Float inputs (--onnx --data): floats are what they should be.
+FILES["data"] = {name: make for name, make in FILES["batch"].items() if name != "float"}
+#: Labels (--labels): one a sample, 1-D already.
+FILES["labels"] = {name: make for name, make in FILES["batch"].items() if name != "1-D"}
 
 
 def _save_npz(t, name, **arrays):
