@@ -403,3 +403,14 @@ def test_bad_input_is_refused_in_one_line_before_any_work(verb, tripwire, world,
         if _tree(t) != before:
             problems.append(f"{case}: files left behind")
     assert not problems, f"eiegen {verb}: " + "; ".join(problems)
+
+
+def test_flash_programs_a_bitstream_that_missed_timing_only_with_force(tripwire, world, cli):
+    """``eiegen build --clock`` too fast leaves a bitstream and a build.json saying
+    timing_met false: flash refuses it, unless --force."""
+    t, files = world
+    slow = _bad_file(t, "build", "timing failed", files["build"])
+    status, _, err = cli("flash", "--board", "icebreaker", slow)
+    assert status == 1 and "did not meet timing" in err and "--force" in err
+    with pytest.raises(WorkStarted):  # on to the programmer
+        cli("flash", "--board", "icebreaker", slow, "--force")
