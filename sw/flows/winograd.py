@@ -70,7 +70,7 @@ def check_layer(core, x, w):
     else:
         # The same checks on the image, against a stand-in spatial filter.
         check_conv(x, np.zeros(w.shape[:2] + (t.r, t.r), dtype=np.int64), p["act_bits"])
-        check_fits("weights", w, p["weight_bits"])
+        check_fits("weights", w, p["weight_bits"], option="--weight-bits")
         if np.any(w[:, :, np.array(p["keep"]) == 0] != 0):
             raise ValueError("weights are non-zero at positions the tile has no multiplier "
                              "for: prune them or keep those positions")

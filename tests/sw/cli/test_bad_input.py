@@ -50,8 +50,11 @@ def tripwire(monkeypatch):
 
     def work(*args, **kwargs):
         raise WorkStarted
-    for module, name in WORK:
-        monkeypatch.setattr(importlib.import_module(module), name, work)
+    # Every module first: one imported after a patch would keep the tripwire
+    # it imported by name, and be restored to it.
+    modules = [importlib.import_module(module) for module, _ in WORK]
+    for module, (_, name) in zip(modules, WORK):
+        monkeypatch.setattr(module, name, work)
 
 
 def _world(t):

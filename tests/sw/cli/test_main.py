@@ -87,7 +87,8 @@ BAD_FILES = {
     "pickled objects": (lambda t, save: save(t, "w.npy", np.array([[{}]], dtype=object)), None,
                         "holds Python objects, which eiegen does not load"),
     "too wide": (None, lambda t, save: save(t, "x.npy", np.full((3, 10), 300)),
-                 r"inputs holds 300, outside the 8-bit signed range"),
+                 r"inputs holds 300, outside the 8-bit signed range .*: widen the format "
+                 r"\(--act-bits\) or rescale the data"),
 }
 
 

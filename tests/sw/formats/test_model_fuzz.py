@@ -27,7 +27,7 @@ import pytest
 from sw.formats import model as model_file
 from sw.formats.synthetic import random_model
 from sw.golden.network import infer
-from tests.sw.formats.test_model import small_network
+from tests.sw.formats.test_model import as_version_1, small_network
 
 CASES = int(os.environ.get("EIEGEN_FUZZ_CASES", 800))
 ONE_SEED = os.environ.get("EIEGEN_FUZZ_SEED")
@@ -36,15 +36,7 @@ SEEDS = [int(ONE_SEED)] if ONE_SEED is not None else range(CASES)
 
 def _version_1(model):
     """``model`` (fully connected) as a version 1 file's bytes."""
-    arrays = _arrays(_bytes(model))
-    meta = json.loads(str(arrays["meta"]))
-    meta["version"] = 1
-    for key in ("input_kind", "input_shape"):
-        del meta[key]
-    for info in meta["layers"]:
-        del info["kind"]
-    arrays["meta"] = np.array(json.dumps(meta))
-    return _pack(arrays)
+    return _pack(as_version_1(_arrays(_bytes(model))))
 
 
 def _bytes(model):
