@@ -1,6 +1,11 @@
 """What the ``eiegen`` verbs share: the parser class, progress lines, loading and
 writing files, and the option groups several verbs take.
 
+Options are checked as they are read, before any work: a file or folder
+eiegen writes by ``type=output_file`` / ``output_folder`` (``sw.files``), a
+number by ``type=integer(...)`` / ``number(...)``; argparse names the option
+in the one-line refusal (docs/reliability.md).
+
 A leaf: it imports no other CLI module, so the verb modules (``main``,
 ``board``, ``experiment``) and the cores' flow modules can all import it
 without importing one another.
