@@ -25,7 +25,7 @@ from pathlib import Path
 from sw.errors import EiegenError
 
 __all__ = ["check_file", "check_folder", "replacing", "write_text", "write_json",
-           "save_array", "save_arrays", "sniff"]
+           "save_array", "save_arrays", "save_figure", "sniff"]
 
 
 def sniff(path):
@@ -127,9 +127,10 @@ def write_text(path, text):
         f.write(text)
 
 
-def write_json(path, value, indent=2):
-    """Write ``value`` as JSON (and a final newline) to ``path`` whole."""
-    write_text(path, json.dumps(value, indent=indent) + "\n")
+def write_json(path, value, indent=2, default=None):
+    """Write ``value`` as JSON (and a final newline) to ``path`` whole; ``default``
+    as ``json.dumps``'s."""
+    write_text(path, json.dumps(value, indent=indent, default=default) + "\n")
 
 
 def save_array(path, array):
@@ -137,6 +138,14 @@ def save_array(path, array):
     import numpy as np
     with replacing(path, "wb") as f:
         np.save(f, array, allow_pickle=False)
+
+
+def save_figure(fig, path, **options):
+    """A matplotlib figure to ``path`` whole, in the format its suffix names;
+    ``options`` as ``savefig``'s (``dpi``)."""
+    path = Path(path)
+    with replacing(path, "wb") as f:
+        fig.savefig(f, format=path.suffix.lstrip(".") or "png", **options)
 
 
 def save_arrays(path, compressed=True, **arrays):

@@ -112,3 +112,17 @@ def test_every_output_option_is_checked_as_it_is_read():
     unchecked = [f"{prog} {a.option_strings[0]}" for prog, a in outputs
                  if a.type not in (output_file, output_folder, existing_folder)]
     assert not unchecked, unchecked
+
+
+def test_a_figure_is_saved_whole_in_its_suffix_format(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    files.save_figure(fig, tmp_path / "p.png", dpi=50)
+    files.save_figure(fig, tmp_path / "p.svg")
+    plt.close(fig)
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    assert b"<svg" in (tmp_path / "p.svg").read_bytes()[:400]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png", "p.svg"]
