@@ -321,3 +321,17 @@ def test_sim_eie_rejects_bad_inputs_and_models(save, cli, tmp_path, digits_file)
                              "--inputs", x, "--out", str(tmp_path / "y.npy"))
     assert status != 0 and "not a readable eiegen model file" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_out_is_the_path_named_and_outputs_are_whole(save, cli, tmp_path):
+    """--out y writes y (numpy alone would write y.npy); no temporary file stays."""
+    from sw.formats import model as model_file
+    from sw.formats.synthetic import random_inputs, random_model
+    model_file.save(random_model(0, [12, 8, 4], 2), tmp_path / "m")
+    x = save(tmp_path, "x.npy", random_inputs(0, 3, 12))
+    status, _, err = cli("golden", str(tmp_path / "m"), "--inputs", x, "--out",
+                         str(tmp_path / "y"), "--report", str(tmp_path / "r"))
+    assert status == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "r", "x.npy", "y"]
+    assert np.load(tmp_path / "y").shape == (3, 4)
+    assert json.loads((tmp_path / "r").read_text())["samples"] == 3
