@@ -94,6 +94,8 @@ def cmd_compress(args):
         compress.check_float_layers(layers, qualities)
         calibration = None if args.calibration is None else \
             load_array(args.calibration, "calibration")
+        if calibration is not None:
+            compress.check_calibration(calibration, layers[0]["W"].shape[1])
         model, report = compress.compress_weights(
             layers, name=Path(args.weights).stem, qualities=qualities, calibration=calibration,
             seed=args.seed, init=args.init, progress=progress, **fmt)

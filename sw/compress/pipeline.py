@@ -57,6 +57,17 @@ def check_format(pes, index_bits, z_bits, act_bits, codebook_bits, bias_bits):
                              f"(option {option})")
 
 
+def check_calibration(raw, inputs):
+    """Calibration inputs must be a non-empty (B, ``inputs``) array of finite
+    numbers (raw, value = raw / 256): one-line ``ValueError`` otherwise."""
+    raw = np.asarray(raw)
+    if raw.ndim != 2 or raw.shape[1] != inputs or not len(raw):
+        raise ValueError(f"calibration inputs must have shape (B, {inputs}) with B >= 1, "
+                         f"not {raw.shape}")
+    if not np.issubdtype(raw.dtype, np.number) or not np.isfinite(raw).all():
+        raise ValueError("calibration inputs hold NaN, infinite or non-numeric values")
+
+
 def check_float_layers(layers, qualities=None):
     """Float layers must be finite, not all zero, and chain, and ``qualities``
     (None: the default) one a layer: one-line ``ValueError`` otherwise."""
@@ -276,6 +287,8 @@ def compress_weights(float_layers, *, name="user", qualities=None, calibration=N
     fmt = {**FORMAT_DEFAULTS, **{k: v for k, v in fmt.items() if v is not None}}
     check_format(**fmt)
     check_float_layers(float_layers, qualities)
+    if calibration is not None:
+        check_calibration(calibration, float_layers[0]["W"].shape[1])
     say = progress or (lambda message: None)
     started = time.monotonic()
     layers = [{"W": np.asarray(l["W"], dtype=np.float64), "b": np.asarray(l["b"], dtype=np.float64)}
@@ -298,8 +311,6 @@ def compress_weights(float_layers, *, name="user", qualities=None, calibration=N
         headroom = 2.0
     else:
         raw = np.asarray(calibration)
-        if raw.ndim != 2 or raw.shape[1] != n_in:
-            raise ValueError(f"calibration inputs must have shape (B, {n_in}), not {raw.shape}")
         headroom = 1.0
     act_max = [headroom * m for m in _activation_max(shared, raw / 256.0)]
     model, table, total = finish(name, shared, indices, codebooks, act_max, input_frac=input_frac,

@@ -69,6 +69,7 @@ def _world(t):
     model_file.save(model, t / "m.npz")
     files["model"] = str(t / "m.npz")
     npy("x.npy", random_inputs(0, 3, 12))
+    npy("cal.npy", random_inputs(1, 5, 24))
     npy("mw.npy", rng.integers(-128, 128, (6, 10)))
     npy("mx.npy", rng.integers(-128, 128, (3, 10)))
     npy("bw.npy", rng.integers(0, 2, (6, 70)))
@@ -141,8 +142,8 @@ VERBS = {
                   {"model": "model"}, EIE),
     "synth dense": (["synth", "dense", "--model", "{model}", "--target", "ice40-up5k"], None,
                     True, {"model": "model"}, ARRAY),
-    "compress": (["compress", "--weights", "{fw}", "--out", "{out}"], "file", True,
-                 {"fw": "weights"},
+    "compress": (["compress", "--weights", "{fw}", "--calibration", "{cal}", "--out", "{out}"],
+                 "file", True, {"fw": "weights", "cal": "data"},
                  [("--quality", "-1,1"), ("--quality", "nan,1"), ("--quality", "1"),
                   ("--pes", "0"), ("--index-bits", "9"), ("--seed", "-1")]),
     "compress --onnx": (["compress", "--onnx", "{onnx}", "--data", "{od}", "--labels", "{ol}",
