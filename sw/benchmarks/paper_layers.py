@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from sw.benchmarks.report import pct as _pct, write_section
+from sw.files import save_figure
 from sw.formats.csc import EieLayer
 
 __all__ = ["PAPER_LAYERS", "PAPER_PES", "PAPER_MHZ", "random_layer", "run_paper_layers",
@@ -309,5 +310,5 @@ def _plot(results, path):
     axes.ravel()[0].legend(fontsize=7)
     fig.suptitle(f"The EIE paper's layers, random, {PAPER_PES} PEs", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from sw.errors import DoesNotFit, ToolchainError
+from sw.files import save_figure, write_text
 from sw.flows.toolchain import TARGETS
 
 __all__ = ["bench_mac", "bench_winograd", "write_section", "synth_rows"]
@@ -37,7 +38,7 @@ def write_section(path, name, body):
         text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    write_text(path, text)
 
 
 def pct(fraction):
@@ -184,7 +185,7 @@ def _mac_plot(rows, path):
         ax.set_title(target)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -272,7 +273,7 @@ def _compression_plots(extras, out_dir):
     ax.set_title("Pruning sensitivity, LeNet-300-100")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out_dir / "sensitivity.png", dpi=110)
+    save_figure(fig, out_dir / "sensitivity.png", dpi=110)
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharex=True)
@@ -285,7 +286,7 @@ def _compression_plots(extras, out_dir):
         ax.set_yscale("log")
         ax.set_xlabel("weight")
     fig.tight_layout()
-    fig.savefig(out_dir / "weight_distribution.png", dpi=110)
+    save_figure(fig, out_dir / "weight_distribution.png", dpi=110)
     plt.close(fig)
 
 
@@ -458,7 +459,7 @@ def _eie_plot(sweep, path):
     ax.set_title("EIE engine on LeNet-300-100 (cycle model = RTL)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

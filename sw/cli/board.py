@@ -2,10 +2,9 @@
 
 import time
 
-import numpy as np
-
-from sw.cli.common import (check_writable, eie_options, eie_overrides, load_model,
-                           load_model_inputs, write_json)
+from sw.cli.common import (check_writable, eie_options, eie_overrides, integer, load_model,
+                           load_model_inputs, number, output_file, output_folder, write_json)
+from sw.files import save_array
 from sw.errors import EiegenError
 from sw.spec.protocol import BAUD
 
@@ -55,7 +54,7 @@ def cmd_build(args):
 
 def cmd_flash(args):
     from boards.flow import flash
-    path = flash(args.board, args.dir)
+    path = flash(args.board, args.dir, force=args.force)
     _progress(f"programmed {args.board} with {path}")
 
 
@@ -136,7 +135,7 @@ def cmd_infer(args):
     if mismatches:
         raise EiegenError(f"{mismatches} outputs differ from the golden model; "
                           f"nothing written to {args.out}")
-    np.save(args.out, y)
+    save_array(args.out, y)
     _progress(f"{len(x)} inferences, 0 mismatches against the golden model, "
               f"{cycles} engine cycles each; wrote {args.out}")
 
@@ -193,8 +192,8 @@ def _core_options(p):
     g.add_argument("--core", choices=["eie", "mac"], default="eie",
                    help="eie: the sparse engine; mac: the dense MAC array running the "
                         "model's layers with their weights decoded")
-    g.add_argument("--lanes", type=int, default=2, help="MAC array lanes (--core mac; 2)")
-    g.add_argument("--width", type=int, default=4, help="MAC array width (--core mac; 4)")
+    g.add_argument("--lanes", type=integer(1), default=2, help="MAC array lanes (--core mac; 2)")
+    g.add_argument("--width", type=integer(1), default=4, help="MAC array width (--core mac; 4)")
 
 
 def add_board_verbs(verbs):
@@ -203,19 +202,22 @@ def add_board_verbs(verbs):
     p.add_argument("--board", required=True, choices=list(BOARDS))
     eie_options(p, model_required=False)
     _core_options(p)
-    p.add_argument("--clock", type=float,
+    p.add_argument("--clock", type=number(above=0),
                    help="system clock in MHz (default: the board's; a PLL makes it)")
-    p.add_argument("--baud", type=int,
+    p.add_argument("--baud", type=integer(1),
                    help="serial rate (default: the board's, as fast as its USB bridge "
                         "carries: " + ", ".join(f"{name} {b.get('baud', BAUD)}"
                                                 for name, b in BOARDS.items()) + ")")
-    p.add_argument("--out", required=True, help="build folder (bitstream, logs, build.json)")
-    p.add_argument("--report", help="R.json: fmax_mhz, clock_mhz, luts, dsps, brams, timing_met")
+    p.add_argument("--out", required=True, type=output_folder,
+                   help="build folder (bitstream, logs, build.json)")
+    p.add_argument("--report", type=output_file, help="R.json: fmax_mhz, clock_mhz, luts, dsps, brams, timing_met")
     p.set_defaults(func=cmd_build)
 
     p = verbs.add_parser("flash", help="program a board with a built bitstream")
     p.add_argument("--board", required=True, choices=list(BOARDS))
     p.add_argument("dir", help="the build folder of eiegen build")
+    p.add_argument("--force", action="store_true",
+                   help="program a bitstream whose build did not meet timing")
     p.set_defaults(func=cmd_flash)
 
     p = verbs.add_parser("infer", help="run inference on a board (or a simulated one)")
@@ -235,10 +237,11 @@ def add_board_verbs(verbs):
                    help="read every memory word back (loaded or in the bitstream) and "
                         "compare it with --model's before running")
     p.add_argument("--inputs", required=True, help="X.npy of raw integer inputs (B, inputs)")
-    p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
-    p.add_argument("--report", help="R.json: mismatches, cycles per inference, wall time")
-    p.add_argument("--baud", type=int,
+    p.add_argument("--out", required=True, type=output_file,
+                   help="Y.npy: the last layer's integer outputs")
+    p.add_argument("--report", type=output_file, help="R.json: mismatches, cycles per inference, wall time")
+    p.add_argument("--baud", type=integer(1),
                    help="the serial rate the bitstream was built with (default: --board's "
                         f"default, as eiegen build; {BAUD} without --board)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a reply")
+    p.add_argument("--timeout", type=number(above=0), default=10.0, help="seconds to wait for a reply")
     p.set_defaults(func=cmd_infer)

@@ -1,21 +1,27 @@
 """What the ``eiegen`` verbs share: the parser class, progress lines, loading and
 writing files, and the option groups several verbs take.
 
+Options are checked as they are read, before any work: a file or folder
+eiegen writes by ``type=output_file`` / ``output_folder`` (``sw.files``), a
+number by ``type=integer(...)`` / ``number(...)``; argparse names the option
+in the one-line refusal (docs/reliability.md).
+
 A leaf: it imports no other CLI module, so the verb modules (``main``,
 ``board``, ``experiment``) and the cores' flow modules can all import it
 without importing one another.
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
+from sw import files
 from sw.errors import EiegenError
 from sw.flows.toolchain import TARGETS
 
 __all__ = ["Parser", "progress", "load_array", "load_model", "load_model_inputs",
+           "output_file", "output_folder", "existing_folder", "integer", "number", "probability",
            "check_writable", "check_stalls", "write_json", "save_checked",
            "run_options", "synth_options", "fixed_point_options",
            "EIE_OPTIONS", "EIE_FLAGS", "eie_options", "eie_overrides",
@@ -61,13 +67,24 @@ def progress(message):
 
 
 def load_array(path, what):
+    """The one array of the .npy file at ``path`` (``what`` names it in errors)."""
     path = Path(path)
-    if not path.is_file():
-        raise EiegenError(f"{what} file {path} not found")
+    kind = files.sniff(path)
+    if kind != "npy":
+        raise EiegenError(f"{what} file {path} " + {
+            "missing": "not found", "folder": "is a folder, not a .npy file",
+            "zip": "is an .npz archive: save the one array with numpy.save"}.get(
+                kind, f"is not a .npy array ({kind if kind == 'empty' else 'no .npy header'}): "
+                      f"save a numeric array with numpy.save"))
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
-        raise EiegenError(f"{what} file {path} is not a readable .npy array ({error})") from None
+        # numpy's own words would advise allow_pickle=True: never for a file
+        # from elsewhere. Say what the file is instead.
+        kind = "holds Python objects, which eiegen does not load" \
+            if "pickle" in str(error) else "is not a readable .npy array (damaged or truncated)"
+        raise EiegenError(f"{what} file {path} {kind}: save a numeric array with "
+                          f"numpy.save") from None
 
 
 def load_model(path, *, any_network=False):
@@ -88,10 +105,88 @@ def load_model_inputs(path, model):
     return check_inputs(model, load_array(path, "inputs"))
 
 
-def check_writable(*paths):
-    for path in paths:
-        if path is not None and not Path(path).parent.is_dir():
-            raise EiegenError(f"cannot write {path}: folder {Path(path).parent} does not exist")
+def check_writable(*paths, folders=()):
+    """Refuse, before any work, output files ``paths`` and output ``folders``
+    (None: not asked for) that cannot be written (``sw.files``), or a file
+    named twice."""
+    given = [Path(p) for p in paths if p is not None]
+    for path in given:
+        files.check_file(path)
+    for path in folders:
+        if path is not None:
+            files.check_folder(path)
+    resolved = [p.resolve() for p in given]
+    for i, path in enumerate(resolved):
+        if path in resolved[:i]:
+            raise EiegenError(f"{given[i]} is named as two outputs: name two files")
+
+
+def _option_type(name, check):
+    """An argparse type: ``check(text)`` or its one-line refusal, which argparse
+    prefixes with the option's name."""
+    def convert(text):
+        try:
+            return check(text)
+        except EiegenError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    convert.__name__ = name
+    return convert
+
+
+#: ``type=`` of an option naming a file eiegen writes: refused at parse time,
+#: before any work, if it cannot be written (``sw.files.check_file``).
+output_file = _option_type("output_file", lambda text: str(files.check_file(text)))
+#: ``type=`` of an option naming a folder eiegen writes into (made if absent).
+output_folder = _option_type("output_folder", lambda text: str(files.check_folder(text)))
+#: ``type=`` of an option naming a folder eiegen updates (it must exist).
+existing_folder = _option_type("existing_folder",
+                               lambda text: str(files.check_folder(text, exist=True)))
+
+
+def integer(lo=None, hi=None):
+    """``type=`` of an integer option in [``lo``, ``hi``] (None: unbounded)."""
+    def check(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise EiegenError(f"must be an integer, not {text!r}") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise EiegenError(f"must be an integer {_range(lo, hi)}, not {value}")
+        return value
+    return _option_type("integer", check)
+
+
+def number(above=None, at_most=None, at_least=None, below=None, means=None):
+    """``type=`` of a finite real option: > ``above``, >= ``at_least``,
+    < ``below``, <= ``at_most`` (None: no such bound); ``means`` says what
+    it is in the refusal ("a probability in [0, 1)")."""
+    def check(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise EiegenError(f"must be a number, not {text!r}") from None
+        bad = not np.isfinite(value) or any(
+            bound is not None and not ok(value, bound)
+            for bound, ok in ((above, float.__gt__), (at_least, float.__ge__),
+                              (below, float.__lt__), (at_most, float.__le__)))
+        if bad:
+            bounds = [f"{op} {b:g}" for op, b in ((">", above), (">=", at_least), ("<", below),
+                                                  ("<=", at_most)) if b is not None]
+            raise EiegenError(f"must be {means or 'a finite number'}"
+                              f"{' ' + ' and '.join(bounds) if bounds and not means else ''}, "
+                              f"not {text}")
+        return value
+    return _option_type("number", check)
+
+
+#: ``type=`` of a probability in [0, 1): stall rates.
+probability = number(at_least=0, below=1, means="a probability in [0, 1)")
+
+
+def _range(lo, hi):
+    if lo is not None and hi is not None:
+        return f"from {lo} to {hi}"
+    return f">= {lo}" if lo is not None else f"<= {hi}"
 
 
 def check_stalls(args):
@@ -101,7 +196,7 @@ def check_stalls(args):
 
 
 def write_json(path, report):
-    Path(path).write_text(json.dumps(report, indent=2) + "\n")
+    files.write_json(path, report)
 
 
 def save_checked(args, y, report):
@@ -112,23 +207,23 @@ def save_checked(args, y, report):
     if report["mismatches"]:
         raise EiegenError(f"{report['mismatches']} of {report['outputs']} outputs differ from "
                           f"the golden model; {args.out} not written")
-    np.save(args.out, y)
+    files.save_array(args.out, y)
 
 
 def run_options(p, report_help):
     """What every ``sim`` verb takes besides its data: report, stall seed and rates."""
-    p.add_argument("--report", help=report_help)
-    p.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
-    p.add_argument("--in-stall", type=float, default=0.0,
+    p.add_argument("--report", type=output_file, help=report_help)
+    p.add_argument("--seed", type=integer(0), default=0, help="seed of the random stalls")
+    p.add_argument("--in-stall", type=probability, default=0.0,
                    help="probability the input stream withholds a beat each cycle")
-    p.add_argument("--out-stall", type=float, default=0.0,
+    p.add_argument("--out-stall", type=probability, default=0.0,
                    help="probability the output stream is not ready each cycle")
 
 
 def synth_options(p):
     """What every ``synth`` verb takes."""
     p.add_argument("--target", required=True, choices=list(TARGETS))
-    p.add_argument("--report", help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+    p.add_argument("--report", type=output_file, help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
 
 
 def fixed_point_options(g, width, weight, dsp):
@@ -226,7 +321,8 @@ def model_sim_arguments(p):
     """The data files of ``eiegen sim`` for an engine that runs a whole model."""
     p.add_argument("--inputs", required=True,
                    help="X.npy: (B, *input shape), raw integers or floats as the model says")
-    p.add_argument("--out", required=True, help="Y.npy: the last layer's integer outputs")
+    p.add_argument("--out", required=True, type=output_file,
+                   help="Y.npy: the last layer's integer outputs")
     p.add_argument("--runtime-load", action="store_true",
                    help="load the memories through the load port instead of baking them in")
 

@@ -8,7 +8,8 @@ docs/benchmarks.md.
 
 from pathlib import Path
 
-from sw.cli.common import Parser, check_writable, progress, write_json
+from sw.cli.common import (Parser, check_writable, existing_folder, integer, number,
+                           output_file, progress, write_json)
 from sw.errors import EiegenError
 
 __all__ = ["add_experiment_verb"]
@@ -99,10 +100,7 @@ def cmd_experiment(args):
     from sw.compress.experiments import check_options, run
     if args.experiment == "bench":
         from sw.benchmarks.experiments import bench_experiments
-        out = Path(args.out)
-        if not out.is_dir():
-            raise EiegenError(f"--out folder {out} does not exist")
-        return bench_experiments(out, progress=progress)
+        return bench_experiments(Path(args.out), progress=progress)
     check_writable(args.report)
     model = args.model or DEFAULT_MODEL[args.experiment]
     opts = _options(args)
@@ -129,9 +127,11 @@ def add_experiment_verb(verbs):
         e = kinds.add_parser(name, help=help)
         e.add_argument("--model", choices=list(MODELS),
                        help=f"network and data (default {DEFAULT_MODEL[name]})")
-        e.add_argument("--report", help="R.json: the accuracies compared, settings, targets")
-        e.add_argument("--epochs", type=int, help="dense training epochs (default: the model's)")
-        e.add_argument("--seed", type=int, default=0)
+        e.add_argument("--report", type=output_file,
+                       help="R.json: the accuracies compared, settings, targets")
+        e.add_argument("--epochs", type=int,
+                       help="dense training epochs (default: the model's)")
+        e.add_argument("--seed", type=integer(0), default=0)
         e.set_defaults(func=cmd_experiment, no_compress=False)
         if name == "lowrank":
             e.add_argument("--energies", help="energy budgets, e.g. 0.5,0.8,0.95 (each layer "
@@ -150,11 +150,12 @@ def add_experiment_verb(verbs):
                                                           "sparse phase (default 0.5)")
             e.add_argument("--phase-epochs", help="epochs of the dense, sparse and re-dense "
                                                   "phases, e.g. 10,5,5")
-            e.add_argument("--dense-lr-scale", type=float,
+            e.add_argument("--dense-lr-scale", type=number(above=0),
                            help="learning rate of the re-dense phase, relative (default 0.1)")
         elif name == "bnfold":
             e.add_argument("--no-compress", action="store_true",
                            help="fold and check only; skip Deep Compression of the folded net")
     b = kinds.add_parser("bench", help="run every experiment; write docs/benchmarks.md")
-    b.add_argument("--out", default="docs", help="folder of benchmarks.md (default docs)")
+    b.add_argument("--out", default="docs", type=existing_folder,
+                   help="folder of benchmarks.md (default docs)")
     b.set_defaults(func=cmd_experiment)

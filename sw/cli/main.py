@@ -19,8 +19,11 @@ import numpy as np
 from amaranth.hdl import UnusedElaboratable
 
 from sw.cli.board import add_board_verbs
-from sw.cli.common import (EIE_FLAGS, Parser, check_writable, load_array, load_model_inputs,
-                           progress, run_options, synth_options, write_json)
+from sw.cli.common import (EIE_FLAGS, Parser, check_writable, integer, load_array,
+                           load_model_inputs, number, output_file, output_folder, existing_folder, progress,
+                           run_options, synth_options, write_json)
+from sw import files
+from sw.files import save_array
 from sw.cli.experiment import add_experiment_verb
 from sw.errors import EiegenError
 from sw.flows import registry as core_registry
@@ -35,8 +38,12 @@ CORE_VERBS = {"generate": "write a core's Verilog and description",
 
 def _load_float_layers(path):
     path = Path(path)
-    if not path.is_file():
-        raise EiegenError(f"weights file {path} not found")
+    kind = files.sniff(path)
+    if kind != "zip":
+        raise EiegenError(f"weights file {path} " + {
+            "missing": "not found", "folder": "is a folder, not an .npz archive",
+            "npy": "is one .npy array: save W0, b0, W1, b1, ... with numpy.savez"}.get(
+                kind, f"is not an .npz archive ({kind if kind == 'empty' else 'not a zip'})"))
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -84,9 +91,11 @@ def cmd_compress(args):
                                                     progress=progress, **fmt)
     else:
         layers = _load_float_layers(args.weights)
-        compress.check_float_layers(layers)
+        compress.check_float_layers(layers, qualities)
         calibration = None if args.calibration is None else \
             load_array(args.calibration, "calibration")
+        if calibration is not None:
+            compress.check_calibration(calibration, layers[0]["W"].shape[1])
         model, report = compress.compress_weights(
             layers, name=Path(args.weights).stem, qualities=qualities, calibration=calibration,
             seed=args.seed, init=args.init, progress=progress, **fmt)
@@ -102,9 +111,14 @@ def _qualities(text):
     if not text:
         return None
     try:
-        return [float(q) for q in text.split(",")]
+        qualities = [float(q) for q in text.split(",")]
     except ValueError:
         raise EiegenError(f"--quality takes comma-separated numbers, not {text!r}") from None
+    bad = [q for q in qualities if not (np.isfinite(q) and q >= 0)]
+    if bad:
+        raise EiegenError(f"--quality takes pruning qualities >= 0 (threshold = quality x the "
+                          f"layer's standard deviation), not {bad[0]:g}")
+    return qualities
 
 
 def _compress_onnx(args, qualities, fmt):
@@ -204,12 +218,10 @@ def cmd_golden(args):
     from sw.golden.network import infer, input_activations
     m = model_file.load(args.model)
     x = load_model_inputs(args.inputs, m)
-    if args.queue_depth < 1:
-        raise EiegenError(f"--queue-depth must be >= 1, not {args.queue_depth}")
     check_writable(args.out, args.report)
     y, acts = infer(m, x, trace=True)
     _, saturated = input_activations(m, x)
-    np.save(args.out, y)
+    save_array(args.out, y)
     progress(f"wrote {args.out}: {y.shape[0]} x {'x'.join(map(str, y.shape[1:]))} integer "
              f"outputs" + (f"; {saturated} input values saturated" if saturated else ""))
     if args.report and not m.is_mlp:
@@ -257,6 +269,10 @@ def cmd_bench(args):
     bench(Path(args.out), progress=progress)
 
 
+#: ``eiegen demo --digits``: at most the bundled MNIST test split (``sw.train.datasets``).
+DEMO_DIGITS = 1000
+
+
 def cmd_demo(args):
     """Trained network -> Deep Compression -> EIE engine in Verilator -> a board's
     bitstream, and the host driver on the simulated board, on bundled defaults."""
@@ -286,7 +302,7 @@ def cmd_demo(args):
     y, eie = eie_sim.run(model, x, progress=progress)
     if eie["mismatches"]:
         raise EiegenError(f"{eie['mismatches']} engine outputs differ from the golden model")
-    np.save(out / "eie_outputs.npy", y)
+    save_array(out / "eie_outputs.npy", y)
     eie["accuracy"] = float(np.mean(y.argmax(axis=1) == labels))
 
     # Eight multipliers: the UP5K's DSP count, so the array fits both targets.
@@ -358,7 +374,7 @@ def _add_cores(cores, verb, registry):
         p = cores.add_parser(core.name, help=core.help)
         core.options(p, verb)
         if verb == "generate":
-            p.add_argument("--out", required=True,
+            p.add_argument("--out", required=True, type=output_folder,
                            help=f"output folder (DIR/{core.name}.v, DIR/{core.name}.json)")
         elif verb == "sim":
             core.sim_arguments(p)
@@ -397,8 +413,10 @@ def build_parser(registry=core_registry.REGISTRY):
     source.add_argument("--weights", help="FILE.npz of float arrays W0, b0, W1, b1, ...")
     source.add_argument("--onnx", help="MODEL.onnx: a network exported from PyTorch or Keras "
                                        "(with --data)")
-    p.add_argument("--out", required=True, help="the model file to write (M.npz)")
-    p.add_argument("--report", help="R.json: compression ratio, accuracy per stage, sizes")
+    p.add_argument("--out", required=True, type=output_file,
+                   help="the model file to write (M.npz)")
+    p.add_argument("--report", type=output_file,
+                   help="R.json: compression ratio, accuracy per stage, sizes")
     p.add_argument("--pes", type=int, help="PEs the rows are interleaved over (default 8)")
     p.add_argument("--index-bits", type=int, help="codebook index bits (default 4)")
     p.add_argument("--z-bits", type=int, help="relative index bits (default 4)")
@@ -420,15 +438,15 @@ def build_parser(registry=core_registry.REGISTRY):
                                        "of --data held out)")
     g.add_argument("--eval-labels", help="ye.npy: their classes (default: the float network's "
                                          "predictions)")
-    g.add_argument("--conv-index-bits", type=int, default=8,
+    g.add_argument("--conv-index-bits", type=integer(1, 8), default=8,
                    help="codebook index bits of convolution layers (default 8)")
-    g.add_argument("--retrain-epochs", type=int, default=2,
+    g.add_argument("--retrain-epochs", type=integer(0), default=2,
                    help="masked retraining epochs after pruning (default 2)")
-    g.add_argument("--finetune-epochs", type=int, default=1,
+    g.add_argument("--finetune-epochs", type=integer(0), default=1,
                    help="centroid fine-tuning epochs after sharing (default 1)")
-    g.add_argument("--lr", type=float, default=0.01, help="fine-tuning learning rate "
+    g.add_argument("--lr", type=number(above=0), default=0.01, help="fine-tuning learning rate "
                                                           "(default 0.01)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=integer(0), default=0)
     p.set_defaults(func=cmd_compress)
 
     p = verbs.add_parser("inspect", help="the per-layer table of a model file")
@@ -439,10 +457,12 @@ def build_parser(registry=core_registry.REGISTRY):
     p.add_argument("model", help="M.npz")
     p.add_argument("--inputs", required=True,
                    help="X.npy: (B, *input shape), raw integers or floats as the model says")
-    p.add_argument("--out", required=True, help="Y.npy: integer outputs of the last layer")
-    p.add_argument("--report", help="R.json: the cycle model's figures per layer (fully "
+    p.add_argument("--out", required=True, type=output_file,
+                   help="Y.npy: integer outputs of the last layer")
+    p.add_argument("--report", type=output_file, help="R.json: the cycle model's figures per layer (fully "
                                     "connected networks), the layers' shapes (others)")
-    p.add_argument("--queue-depth", type=int, default=8, help="activation queue depth (default 8)")
+    p.add_argument("--queue-depth", type=integer(1), default=8,
+                   help="activation queue depth (default 8)")
     for flag, _, help in EIE_FLAGS:
         p.add_argument(flag, action=argparse.BooleanOptionalAction,
                        help=f"cycles of an engine built with {flag}")
@@ -450,7 +470,8 @@ def build_parser(registry=core_registry.REGISTRY):
 
     p = verbs.add_parser("bench", help="measure cores and write docs/benchmarks.md")
     p.add_argument("core", choices=list(BENCHES))
-    p.add_argument("--out", default="docs", help="folder of benchmarks.md (default docs)")
+    p.add_argument("--out", default="docs", type=existing_folder,
+                   help="folder of benchmarks.md (default docs)")
     p.add_argument("--paper-layers", action="store_true",
                    help="eie only: the EIE paper's nine layers at 64 PEs in the cycle model, "
                         "queue depths 1-32, instead of the LeNet runs and synthesis")
@@ -460,11 +481,19 @@ def build_parser(registry=core_registry.REGISTRY):
     add_experiment_verb(verbs)
 
     p = verbs.add_parser("demo", help="the whole path on bundled defaults")
-    p.add_argument("--out", default="eiegen-demo", help="output folder (default eiegen-demo)")
-    p.add_argument("--digits", type=int, default=100,
+    p.add_argument("--out", default="eiegen-demo", type=output_folder,
+                   help="output folder (default eiegen-demo)")
+    p.add_argument("--digits", type=integer(1, DEMO_DIGITS), default=100,
                    help="test digits run on the EIE engine (default 100)")
     p.set_defaults(func=cmd_demo)
     return parser
+
+
+def _error(*parts):
+    """One line on stderr, whatever the message holds."""
+    text = "".join(map(str, parts))
+    print("eiegen: error: " + "; ".join(l.strip() for l in text.splitlines() if l.strip()),
+          file=sys.stderr)
 
 
 def main(argv=None):
@@ -479,7 +508,10 @@ def main(argv=None):
         with threadpool_limits(1, user_api="blas"):
             args.func(args)
     except (EiegenError, ValueError) as error:
-        print(f"eiegen: error: {error}", file=sys.stderr)
+        _error(error)
+        return 1
+    except OSError as error:  # the disk, not the inputs: full, gone, refused midway
+        _error(f"{error.filename}: " if error.filename else "", error.strerror or error)
         return 1
     except KeyboardInterrupt:
         print("eiegen: interrupted", file=sys.stderr)

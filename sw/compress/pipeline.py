@@ -57,10 +57,25 @@ def check_format(pes, index_bits, z_bits, act_bits, codebook_bits, bias_bits):
                              f"(option {option})")
 
 
-def check_float_layers(layers):
-    """Float layers must be finite and chain: one-line ``ValueError`` otherwise."""
+def check_calibration(raw, inputs):
+    """Calibration inputs must be a non-empty (B, ``inputs``) array of finite
+    numbers (raw, value = raw / 256): one-line ``ValueError`` otherwise."""
+    raw = np.asarray(raw)
+    if raw.ndim != 2 or raw.shape[1] != inputs or not len(raw):
+        raise ValueError(f"calibration inputs must have shape (B, {inputs}) with B >= 1, "
+                         f"not {raw.shape}")
+    if not np.issubdtype(raw.dtype, np.number) or not np.isfinite(raw).all():
+        raise ValueError("calibration inputs hold NaN, infinite or non-numeric values")
+
+
+def check_float_layers(layers, qualities=None):
+    """Float layers must be finite, not all zero, and chain, and ``qualities``
+    (None: the default) one a layer: one-line ``ValueError`` otherwise."""
     if not layers:
         raise ValueError("no layers: expected arrays W0, b0, W1, b1, ...")
+    if qualities is not None and len(qualities) != len(layers):
+        raise ValueError(f"{len(qualities)} pruning qualities given for {len(layers)} layers "
+                         f"(--quality takes one a layer)")
     for i, layer in enumerate(layers):
         w, b = layer["W"], layer["b"]
         if w.ndim != 2:
@@ -70,6 +85,8 @@ def check_float_layers(layers):
         for name, a in ((f"W{i}", w), (f"b{i}", b)):
             if not np.issubdtype(a.dtype, np.number) or not np.isfinite(a).all():
                 raise ValueError(f"{name} holds NaN, infinite or non-numeric values")
+        if not np.any(w):
+            raise ValueError(f"W{i} is all zeros: nothing to prune, share or run")
         if i and w.shape[1] != layers[i - 1]["W"].shape[0]:
             raise ValueError(f"W{i} takes {w.shape[1]} inputs but W{i - 1} gives "
                              f"{layers[i - 1]['W'].shape[0]}: the layers do not chain")
@@ -269,16 +286,20 @@ def compress_weights(float_layers, *, name="user", qualities=None, calibration=N
     """
     fmt = {**FORMAT_DEFAULTS, **{k: v for k, v in fmt.items() if v is not None}}
     check_format(**fmt)
-    check_float_layers(float_layers)
+    check_float_layers(float_layers, qualities)
+    if calibration is not None:
+        check_calibration(calibration, float_layers[0]["W"].shape[1])
     say = progress or (lambda message: None)
     started = time.monotonic()
     layers = [{"W": np.asarray(l["W"], dtype=np.float64), "b": np.asarray(l["b"], dtype=np.float64)}
               for l in float_layers]
     qualities = qualities or [1.0] * len(layers)
-    if len(qualities) != len(layers):
-        raise ValueError(f"{len(qualities)} pruning qualities given for {len(layers)} layers")
     masks = threshold_masks(layers, qualities, [float(l["W"].std()) for l in layers],
                             balance_pes=fmt["pes"])
+    for i, (mask, q) in enumerate(zip(masks, qualities)):
+        if not mask.any():
+            raise ValueError(f"pruning quality {q:g} removes every weight of W{i}: lower it "
+                             f"(--quality)")
     say(f"pruned to {100 * density(masks):.1f}% density (no retraining: no data)")
     indices, codebooks = _share(layers, masks, fmt["index_bits"], init, seed)
     shared = [{"W": cb[idx], "b": l["b"]} for l, idx, cb in zip(layers, indices, codebooks)]
@@ -290,8 +311,6 @@ def compress_weights(float_layers, *, name="user", qualities=None, calibration=N
         headroom = 2.0
     else:
         raw = np.asarray(calibration)
-        if raw.ndim != 2 or raw.shape[1] != n_in:
-            raise ValueError(f"calibration inputs must have shape (B, {n_in}), not {raw.shape}")
         headroom = 1.0
     act_max = [headroom * m for m in _activation_max(shared, raw / 256.0)]
     model, table, total = finish(name, shared, indices, codebooks, act_max, input_frac=input_frac,

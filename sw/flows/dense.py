@@ -2,7 +2,6 @@
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -74,13 +73,9 @@ def describe(engine):
 def generate(model, out_dir, **options):
     """Write ``dense.v`` and ``dense.json`` of the dense engine for ``model``,
     its weights baked in."""
-    from sw.flows.toolchain import to_verilog
+    from sw.flows.stream import write_design
     engine, _ = dense_engine_for(model, **options)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "dense.v").write_text(to_verilog(engine, TOP))
-    (out_dir / "dense.json").write_text(json.dumps(describe(engine), indent=2) + "\n")
-    return out_dir / "dense.v", out_dir / "dense.json"
+    return write_design(engine, TOP, out_dir, "dense", describe(engine))
 
 
 def synth(model, target, workdir=None, seed=1, **options):

@@ -162,11 +162,8 @@ def generate(model, out_dir, **overrides):
         engine = EieEngine(EieConfig(**overrides))
     else:
         engine, _ = engine_for(model, **overrides)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "eie.v").write_text(to_verilog(engine, TOP))
-    (out_dir / "eie.json").write_text(json.dumps(describe(engine), indent=2) + "\n")
-    return out_dir / "eie.v", out_dir / "eie.json"
+    from sw.flows.stream import write_design
+    return write_design(engine, TOP, out_dir, "eie", describe(engine))
 
 
 def synth(model, target, workdir=None, seed=1, **overrides):

@@ -42,10 +42,10 @@ def check_layer(core, w, x, b=None):
     """Validate a layer against the array's formats; one-line ``ValueError`` if wrong."""
     p = core.params
     check_shapes(w, x, p["max_inputs"], bias=b)
-    check_fits("weights", w, p["weight_bits"])
-    check_fits("inputs", x, p["act_bits"])
+    check_fits("weights", w, p["weight_bits"], option="--weight-bits")
+    check_fits("inputs", x, p["act_bits"], option="--act-bits")
     if b is not None:
-        check_fits("bias", b, p["bias_bits"])
+        check_fits("bias", b, p["bias_bits"], option="--bias-bits")
 
 
 def tile(w, x, b, lanes, width):

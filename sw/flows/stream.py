@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from amaranth.hdl import Value
 
+from sw.files import write_json, write_text
 from sw.flows.registry import Core, register
 from sw.flows.toolchain import simulate, synth_report, to_verilog
 from sw.spec.packing import pack, unpack
@@ -86,11 +87,11 @@ def check_shapes(w, x, max_inputs, **per_row):
 
 def write_design(core, top, out_dir, stem, info):
     """Write ``STEM.v`` and ``STEM.json`` (``info``) into ``out_dir``; return their paths."""
-    verilog = to_verilog(core, top)
+    verilog = to_verilog(core, top)  # before the folder: a failure leaves nothing
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{stem}.v").write_text(verilog)
-    (out_dir / f"{stem}.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_text(out_dir / f"{stem}.v", verilog)
+    write_json(out_dir / f"{stem}.json", info)
     return out_dir / f"{stem}.v", out_dir / f"{stem}.json"
 
 
@@ -297,7 +298,8 @@ def register_array(flow, name, help, *, title, options, raw, params, files, kind
     def cli_sim_arguments(p):
         for file, text in files.items():
             p.add_argument(f"--{file}", required=file in ("weights", "inputs"), help=text)
-        p.add_argument("--out", required=True, help="Y.npy, shape (B, M)")
+        from sw.cli.common import output_file
+        p.add_argument("--out", required=True, type=output_file, help="Y.npy, shape (B, M)")
 
     def cli_generate(args, values):
         from sw.cli.common import progress

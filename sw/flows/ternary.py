@@ -60,14 +60,15 @@ def check_layer(core, w, x, b=None, scales=None):
         raise ValueError("scales need the scaled mode: drop --raw")
     check_shapes(w, x, p["max_inputs"], bias=b)
     check_ternary("weights", w)
-    check_fits("inputs", x, p["act_bits"])
+    check_fits("inputs", x, p["act_bits"], option="--act-bits")
     if b is not None:
-        check_fits("bias", b, p["bias_bits"])
+        check_fits("bias", b, p["bias_bits"], option="--bias-bits")
     if scales is not None:
         if not np.issubdtype(np.asarray(scales).dtype, np.integer):
             raise ValueError(f"scales must hold integers (fixed-point mantissas), "
                              f"not {np.asarray(scales).dtype}")
-        check_fits("scales", row_scales(scales, w.shape[0]), p["scale_bits"])
+        check_fits("scales", row_scales(scales, w.shape[0]), p["scale_bits"],
+                   option="--scale-bits")
 
 
 def run(params, w, x, b=None, scales=None, *, seed=0, in_stall=0.0, out_stall=0.0,

@@ -70,7 +70,7 @@ def check_layer(core, x, w):
     else:
         # The same checks on the image, against a stand-in spatial filter.
         check_conv(x, np.zeros(w.shape[:2] + (t.r, t.r), dtype=np.int64), p["act_bits"])
-        check_fits("weights", w, p["weight_bits"])
+        check_fits("weights", w, p["weight_bits"], option="--weight-bits")
         if np.any(w[:, :, np.array(p["keep"]) == 0] != 0):
             raise ValueError("weights are non-zero at positions the tile has no multiplier "
                              "for: prune them or keep those positions")
@@ -251,7 +251,9 @@ def _cli_sim_arguments(p):
     p.add_argument("--inputs", required=True, help="X.npy, integers, shape (C, H, W)")
     p.add_argument("--weights", required=True,
                    help="W.npy, integers, shape (K, C, r, r) (spatial) or (K, C, n, n)")
-    p.add_argument("--out", required=True, help="Y.npy, shape (K, H-r+1, W-r+1)")
+    from sw.cli.common import output_file
+    p.add_argument("--out", required=True, type=output_file,
+                   help="Y.npy, shape (K, H-r+1, W-r+1)")
 
 
 def _cli_generate(args, params):

@@ -65,7 +65,7 @@ def check_layer(core, w, x, bias=None, thresholds=None):
         # The accumulator runs from the offset down by up to 2N.
         for name, values in (("bias + N", start), ("bias - N", start - 2 * n)):
             try:
-                check_fits(name, values, p["acc_bits"])
+                check_fits(name, values, p["acc_bits"], option="--acc-bits")
             except ValueError as error:
                 raise ValueError(f"{error}; raise --acc-bits") from None
 

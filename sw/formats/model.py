@@ -14,12 +14,14 @@ integer inputs) still load.
 import json
 import math
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sw.errors import EiegenError
+from sw.files import save_arrays, sniff
 from sw.formats.csc import EieLayer, decode_layer
 from sw.spec.numerics import signed_range
 
@@ -261,12 +263,51 @@ def save(model, path):
             arrays[f"l{i}.ptr"] = l.eie.ptr.astype(np.int32)
         elif l.kind == "conv":
             arrays[f"l{i}.indices"] = l.indices.astype(np.uint8)
-    with open(path, "wb") as f:
-        np.savez_compressed(f, **arrays)
+    save_arrays(path, **arrays)
 
 
 def _fail(path, problem):
     raise ModelFileError(f"{path}: {problem}")
+
+
+#: Fraction bits and shifts: int64 arithmetic holds them (``numerics.requantize``).
+FRAC = (-62, 62)
+#: The top-level ``meta`` fields: an integer range, or the type the value must have.
+META_FIELDS = {"name": str, "pes": (1, 64), "index_bits": (1, 8), "z_bits": (1, 8),
+               "act_bits": (2, 32), "codebook_bits": (2, 32), "bias_bits": (2, 62),
+               "input_frac": FRAC, "input_shift": (0, 62), "layers": list}
+_WEIGHTED = {"weight_frac": FRAC, "in_frac": FRAC, "out_frac": FRAC, "relu": bool}
+#: Each layer kind's scalar fields (lists are checked by ``_ints``).
+LAYER_FIELDS = {"dense": {"rows": (1, None), "cols": (1, None), **_WEIGHTED},
+                "conv": {"filters": (1, None), "channels": (1, None), "kernel": (1, None),
+                         "index_bits": (1, 8), **_WEIGHTED},
+                "pool": {"mode": str, "count_pads": bool}, "flatten": {}}
+TYPE_WORDS = {str: "a string", bool: "true or false", list: "a list"}
+#: Each array's dimensions and dtype (``docs/formats.md``); an integer dtype
+#: that holds every value of the documented one is taken too (int64 indices).
+ARRAY_DIMS = {"codebook": 1, "bias": 1, "v": 1, "z": 1, "ptr": 2, "indices": 4}
+ARRAY_DTYPES = {"codebook": np.int64, "bias": np.int64, "v": np.uint8, "z": np.uint8,
+                "ptr": np.int32, "indices": np.uint8}
+#: What reading a damaged zip of .npy arrays raises.
+READ_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError,
+               NotImplementedError, OverflowError, MemoryError)
+
+
+def _check_fields(path, where, info, fields):
+    """Refuse a missing field, or one of the wrong type or outside its range."""
+    for key, spec in fields.items():
+        if key not in info:
+            _fail(path, f"{where} lacks {key!r}")
+        value = info[key]
+        if isinstance(spec, tuple):
+            lo, hi = spec
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo or \
+                    (hi is not None and value > hi):
+                _fail(path, f"{where} {key} must be an integer "
+                            f"{f'from {lo} to {hi}' if hi is not None else f'>= {lo}'}, "
+                            f"not {value!r}")
+        elif not isinstance(value, spec):
+            _fail(path, f"{where} {key} must be {TYPE_WORDS[spec]}, not {value!r}")
 
 
 def _ints(path, where, value, count, lo):
@@ -294,11 +335,25 @@ def _check_weights(path, i, meta, codebook, bias, outputs):
 
 
 def _arrays(path, arrays, i, parts):
+    """Layer ``i``'s arrays ``parts``, each refused unless integers of its dimensions;
+    indices (``v``, ``z``, ``indices``) must not be negative."""
     names = [f"l{i}.{part}" for part in parts]
     absent = [n for n in names if n not in arrays]
     if absent:
         _fail(path, f"missing array {absent[0]}")
-    return [arrays[n] for n in names]
+    for name, part in zip(names, parts):
+        a = arrays[name]
+        documented = np.dtype(ARRAY_DTYPES[part])
+        if a.dtype.kind not in "iu" or not np.can_cast(documented, a.dtype, casting="safe"):
+            _fail(path, f"array {name} holds {a.dtype}, not {documented} integers")
+        if a.ndim != ARRAY_DIMS[part]:
+            _fail(path, f"array {name} has shape {a.shape}, not {ARRAY_DIMS[part]}-D")
+        if part in ("v", "z", "indices") and a.size and a.min() < 0:
+            _fail(path, f"array {name} holds a negative index {a.min()}")
+        if a.size and a.max() > np.iinfo(np.int64).max:
+            _fail(path, f"array {name} holds {a.max()}, beyond 64-bit signed integers")
+    # One integer type from here on: a uint64 pointer would make float offsets.
+    return [arrays[n].astype(np.int64) for n in names]
 
 
 def _dense(path, arrays, meta, i, info, shape):
@@ -385,19 +440,31 @@ LAYER_KINDS = {"dense": _dense, "conv": _conv, "pool": _pool, "flatten": _flatte
 def load(path):
     """Read and validate a model file; ``ModelFileError`` names any problem."""
     path = Path(path)
-    if not path.is_file():
-        _fail(path, "no such file")
+    kind = sniff(path)
+    if kind != "zip":
+        _fail(path, {"missing": "no such file", "folder": "a folder, not a model file",
+                     "npy": "a single .npy array, not an eiegen model file (an .npz archive)",
+                     "empty": "an empty file, not an eiegen model file"}.get(
+                         kind, "not a readable eiegen model file (not a zip archive)")
+              + "; write one with eiegen compress")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        with archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
-        _fail(path, f"not a readable eiegen model file ({error.__class__.__name__}: {error}); "
-                    f"write one with eiegen compress")
+    except READ_ERRORS as error:
+        # A damaged member: its CRC, its deflate stream or its .npy header.
+        reason = str(error).splitlines()[0] if str(error) else ""
+        if "pickle" in reason:  # not numpy's advice to load it unsafely
+            reason = "an array of Python objects"
+        _fail(path, f"not a readable eiegen model file ({error.__class__.__name__}"
+                    f"{': ' + reason if reason else ''}); write one with eiegen compress")
     if "meta" not in arrays:
         _fail(path, "no 'meta' entry: not an eiegen model file")
+    if arrays["meta"].shape != () or arrays["meta"].dtype.kind != "U":
+        _fail(path, "the 'meta' entry is not a JSON string")
     try:
         meta = json.loads(str(arrays["meta"]))
-    except ValueError:
+    except (ValueError, RecursionError):
         _fail(path, "the 'meta' entry is not valid JSON")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         _fail(path, f"format {meta.get('format') if isinstance(meta, dict) else None!r} "
@@ -411,9 +478,15 @@ def load(path):
     missing = [k for k in keys if k not in meta]
     if missing:
         _fail(path, f"meta lacks {', '.join(missing)}")
+    _check_fields(path, "meta", meta, META_FIELDS)
+    if not isinstance(meta.get("stats", {}), dict):
+        _fail(path, f"meta stats must be an object, not {meta['stats']!r}")
+    for i, info in enumerate(meta["layers"]):
+        if not isinstance(info, dict):
+            _fail(path, f"layer {i} must be an object of fields, not {info!r}")
     if meta["version"] == 1:
         meta["input_kind"] = "raw"
-        meta["input_shape"] = [meta["layers"][0]["cols"]] if meta["layers"] else [0]
+        meta["input_shape"] = [meta["layers"][0].get("cols")] if meta["layers"] else [0]
         for info in meta["layers"]:
             info["kind"] = "dense"
     if meta.get("input_kind") not in INPUT_KINDS:
@@ -425,15 +498,16 @@ def load(path):
     first_shape = shape
     layers = []
     for i, info in enumerate(meta["layers"]):
-        kind = info.get("kind") if isinstance(info, dict) else None
-        if kind not in LAYER_KINDS:
+        kind = info.get("kind")
+        if not isinstance(kind, str) or kind not in LAYER_KINDS:
             _fail(path, f"layer {i} kind {kind!r} is not one of {', '.join(LAYER_KINDS)}")
+        _check_fields(path, f"layer {i} ({kind})", info, LAYER_FIELDS[kind])
         try:
             layer = LAYER_KINDS[kind](path, arrays, meta, i, info, shape)
         except KeyError as error:
             _fail(path, f"layer {i} ({kind}) lacks {error}")
-        if kind in ("dense", "conv") and layer.shift < 0:
-            _fail(path, f"layer {i} needs a negative shift ({layer.shift})")
+        if kind in ("dense", "conv") and not 0 <= layer.shift <= 62:
+            _fail(path, f"layer {i} needs a shift of {layer.shift}: shifts are 0 to 62")
         shape = layer.out_shape(shape)
         if min(shape) < 1:
             _fail(path, f"layer {i} ({kind}) leaves no outputs ({'x'.join(map(str, shape))})")

@@ -118,6 +118,8 @@ def load_onnx(path):
         graph eiegen cannot run.
     """
     path = Path(path)
+    if path.is_dir():
+        raise OnnxImportError(f"{path}: a folder, not an ONNX file")
     if not path.is_file():
         raise OnnxImportError(f"{path}: no such file")
     data = path.read_bytes()

@@ -48,6 +48,7 @@ def board_design(board, model, pes=None, mac=None, **overrides):
     if model is None:
         return None, EieEngine(EieConfig(**overrides))
     if overrides.get("pes", model.pes) != model.pes:
+        EieConfig(pes=overrides["pes"]).validate()  # a PE count, before it divides the rows
         model = model.interleaved(overrides["pes"])
     return model, engine_for(model, **overrides)[0]
 

@@ -101,8 +101,9 @@ def quantize(x, frac, bits):
     return np.clip(rounded, lo, hi).astype(np.int64), saturated
 
 
-def check_fits(name, values, bits, signed=True):
-    """Raise ``ValueError`` unless every value fits a ``bits``-wide integer."""
+def check_fits(name, values, bits, signed=True, option=None):
+    """Raise ``ValueError`` unless every value fits a ``bits``-wide integer;
+    ``option`` names the command-line option that widens it."""
     values = np.asarray(values)
     if values.size == 0:
         return
@@ -114,7 +115,8 @@ def check_fits(name, values, bits, signed=True):
         kind = "signed" if signed else "unsigned"
         bad = vmin if vmin < lo else vmax
         raise ValueError(f"{name} holds {bad}, outside the {bits}-bit {kind} range "
-                         f"[{lo}, {hi}]: widen the format or rescale the data")
+                         f"[{lo}, {hi}]: widen the format"
+                         f"{f' ({option})' if option else ''} or rescale the data")
 
 
 def naf(c):

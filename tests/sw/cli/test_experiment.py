@@ -70,15 +70,26 @@ def test_experiment_writes_its_report(cli, tmp_path, experiment):
      "--phase-epochs takes three positive epoch counts (dense, sparse, re-dense), not 3,2"),
     (["dsd", "--phase-epochs", "3,0,1"],
      "--phase-epochs takes three positive epoch counts (dense, sparse, re-dense), not 3,0,1"),
-    (["lenet5", "--report", "/no/such/folder/r.json"],
-     "cannot write /no/such/folder/r.json: folder /no/such/folder does not exist"),
-    (["bench", "--out", "/no/such/folder"], "--out folder /no/such/folder does not exist"),
 ])
 def test_experiment_errors_are_one_line(cli, argv, message):
     status, out, err = cli("experiment", *argv)
     assert status == 1
     assert err == f"eiegen: error: {message}\n"
     assert "[eiegen]" not in out  # refused before any training
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["lenet5", "--report", "/no/such/folder/r.json"],
+     "argument --report: cannot write /no/such/folder/r.json: folder /no/such/folder does "
+     "not exist"),
+    (["bench", "--out", "/no/such/folder"], "argument --out: folder /no/such/folder does not exist"),
+])
+def test_experiment_outputs_are_checked_as_the_options_are_read(cli, argv, message):
+    status, out, err = cli("experiment", *argv)
+    assert status == 2
+    assert err == f"eiegen experiment {argv[0]}: error: {message} " \
+                  f"(see eiegen experiment {argv[0]} --help)\n"
+    assert not out
 
 
 def test_unknown_experiment_and_model_are_usage_errors(cli):

@@ -61,7 +61,7 @@ BAD_SIM = {
     "raw and relu": (["--raw", "--relu"], "--raw and --relu contradict"),
     "too many inputs": (["--max-inputs", "8"], "the layer has 10 inputs, over the array's "
                                                "maximum 8: raise --max-inputs"),
-    "stall": (["--in-stall", "1.5"], r"--in-stall is a probability in \[0, 1\)"),
+    "stall": (["--in-stall", "1.5"], r"--in-stall: must be a probability in \[0, 1\), not 1.5"),
     "narrow weights": (["--weight-bits", "4"], "weights holds .*, outside the 4-bit signed"),
 }
 
@@ -83,11 +83,12 @@ BAD_FILES = {
     "missing file": (lambda t, save: str(t / "nope.npy"), None,
                      "weights file .*nope.npy not found"),
     "corrupt file": (lambda t, save: (t / "bad.npy").write_bytes(b"garbage") and str(t / "bad.npy"),
-                     None, "is not a readable .npy array"),
+                     None, r"is not a .npy array \(no .npy header\)"),
     "pickled objects": (lambda t, save: save(t, "w.npy", np.array([[{}]], dtype=object)), None,
-                        "is not a readable .npy array"),
+                        "holds Python objects, which eiegen does not load"),
     "too wide": (None, lambda t, save: save(t, "x.npy", np.full((3, 10), 300)),
-                 r"inputs holds 300, outside the 8-bit signed range"),
+                 r"inputs holds 300, outside the 8-bit signed range .*: widen the format "
+                 r"\(--act-bits\) or rescale the data"),
 }
 
 
@@ -320,3 +321,17 @@ def test_sim_eie_rejects_bad_inputs_and_models(save, cli, tmp_path, digits_file)
                              "--inputs", x, "--out", str(tmp_path / "y.npy"))
     assert status != 0 and "not a readable eiegen model file" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_out_is_the_path_named_and_outputs_are_whole(save, cli, tmp_path):
+    """--out y writes y (numpy alone would write y.npy); no temporary file stays."""
+    from sw.formats import model as model_file
+    from sw.formats.synthetic import random_inputs, random_model
+    model_file.save(random_model(0, [12, 8, 4], 2), tmp_path / "m")
+    x = save(tmp_path, "x.npy", random_inputs(0, 3, 12))
+    status, _, err = cli("golden", str(tmp_path / "m"), "--inputs", x, "--out",
+                         str(tmp_path / "y"), "--report", str(tmp_path / "r"))
+    assert status == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "r", "x.npy", "y"]
+    assert np.load(tmp_path / "y").shape == (3, 4)
+    assert json.loads((tmp_path / "r").read_text())["samples"] == 3

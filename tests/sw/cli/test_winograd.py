@@ -86,7 +86,7 @@ BAD = {
     "repeated points": (["--points", "0,1,1"], None, None, "points must be distinct"),
     "bad mask": (["--domain", "winograd", "--keep", "MASK"], None, None,
                  "must hold only 0 and 1"),
-    "stall": (["--out-stall", "1"], None, None, r"--out-stall is a probability"),
+    "stall": (["--out-stall", "1"], None, None, r"--out-stall: must be a probability"),
     "missing file": ([], lambda t, save: str(t / "nope.npy"), None,
                      "inputs file .*nope.npy not found"),
 }

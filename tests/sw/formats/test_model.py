@@ -42,11 +42,8 @@ def test_round_trip_keeps_every_layer(tmp_path):
     assert np.array_equal(infer(model, x), infer(again, x))
 
 
-def test_version_1_files_still_load(tmp_path):
-    from sw.formats.synthetic import random_model
-    model = random_model(0, [12, 8, 4], pes=2)
-    model_file.save(model, tmp_path / "v2.npz")
-    arrays = dict(np.load(tmp_path / "v2.npz"))
+def as_version_1(arrays):
+    """The arrays of a fully connected version 2 file as a version 1 file's (in place)."""
     meta = json.loads(str(arrays["meta"]))
     meta["version"] = 1
     for key in ("input_kind", "input_shape"):
@@ -54,7 +51,14 @@ def test_version_1_files_still_load(tmp_path):
     for info in meta["layers"]:
         del info["kind"]
     arrays["meta"] = np.array(json.dumps(meta))
-    np.savez(tmp_path / "v1.npz", **arrays)
+    return arrays
+
+
+def test_version_1_files_still_load(tmp_path):
+    from sw.formats.synthetic import random_model
+    model = random_model(0, [12, 8, 4], pes=2)
+    model_file.save(model, tmp_path / "v2.npz")
+    np.savez(tmp_path / "v1.npz", **as_version_1(dict(np.load(tmp_path / "v2.npz"))))
     old = model_file.load(tmp_path / "v1.npz")
     assert old.input_kind == "raw" and old.input_shape == (12,) and old.is_mlp
     raw = np.random.default_rng(2).integers(0, 256, (3, 12))
