@@ -39,9 +39,14 @@ class ProcessingElement(Pipelined, wiring.Component):
         Broadcast non-zero activations; ``ptr`` is the index of the column's
         first pointer. A push is registered (each PE has its own broadcast
         register, so no one register drives every PE) and enters the queue
-        the next cycle. ``ready`` is a register (the queue has room for one
-        more, counting the registered push and this cycle's pop), so a
-        broadcaster may raise ``valid`` only when every PE is ready.
+        the next cycle. ``ready`` is a register, a credit: fewer than
+        ``queue_depth + push_latency`` broadcasts held after the last
+        cycle's push and pop (the registered push and the queue's), so a
+        broadcaster may raise ``valid`` only when every PE is ready. The
+        queue has ``push_latency`` slots beyond ``queue_depth`` for the
+        broadcasts the credit loop keeps in flight: a PE popped every cycle
+        is ready every cycle at any depth, and one that stops popping is
+        sent ``queue_depth`` broadcasts beyond those.
     layer : In(layer_config_layout)
         The current layer; stable while the layer runs. The PE uses its own
         registered copy (a cycle late: no entry reaches the arithmetic unit
@@ -129,11 +134,6 @@ class ProcessingElement(Pipelined, wiring.Component):
         merge_answers(m, self.readback, [u.readback for u in units.values()], domain="sync")
         pointers, spmat, arithmetic, writeback = units.values()
 
-        # First word falls through, so a broadcast can be popped the cycle
-        # after it enters, and room is exactly `level < depth` at every depth
-        # (the buffered FIFO's inner stage breaks that below depth 3).
-        m.submodules.queue = queue = SyncFIFO(
-            width=len(self.push.payload.as_value()), depth=c.queue_depth)
         push = Path()
         push.stage()
         bc_valid = replica(self.push.valid, c)
@@ -145,16 +145,29 @@ class ProcessingElement(Pipelined, wiring.Component):
         # cycle (SyncFIFO, first word falling through): one more stage.
         push.stage()
         self._push_latency = push.cycles
-        # Room for a push next cycle: the queue's level then, plus the
-        # registered push, below the depth. `held` (level + registered push)
-        # is a register, so the next room is one of three comparisons of it
-        # with constants, picked by this cycle's push and pop.
+        # Credits: the broadcaster may push while `held` (the queue's level
+        # plus the registered push) is below the queue's slots, known from a
+        # register. A broadcast is held from the cycle after it is decided
+        # until its pop, and that pop is seen by the next cycle's decision:
+        # a queue that is popped every cycle holds `push_latency` broadcasts
+        # (the credit loop's), so it has that many slots beyond
+        # `queue_depth`, and the broadcaster can push every cycle at any
+        # depth. A PE that stops popping is sent `queue_depth` broadcasts
+        # more than the loop's.
+        slots = c.queue_depth + self._push_latency
+        # First word falls through, so a broadcast can be popped the cycle
+        # after it enters, and room is exactly `level < slots` at every depth
+        # (the buffered FIFO's inner stage breaks that below depth 3).
+        m.submodules.queue = queue = SyncFIFO(
+            width=len(self.push.payload.as_value()), depth=slots)
+        # `held` is a register, so the next room is one of three comparisons
+        # of it with constants, picked by this cycle's push and pop.
         pop = queue.r_rdy & queue.r_en
-        held = Signal(range(c.queue_depth + 2))
+        held = Signal(range(slots + 2))
         m.d.sync += held.eq(held + self.push.valid - pop)
         room = Signal(init=1)
-        m.d.sync += room.eq(Mux(self.push.valid & ~pop, held < c.queue_depth - 1,
-                                Mux(~self.push.valid & pop, 1, held < c.queue_depth)))
+        m.d.sync += room.eq(Mux(self.push.valid & ~pop, held < slots - 1,
+                                Mux(~self.push.valid & pop, 1, held < slots)))
         m.d.comb += [queue.w_data.eq(bc), queue.w_en.eq(bc_valid), self.push.ready.eq(room),
                      pointers.column.valid.eq(queue.r_rdy),
                      pointers.column.payload.eq(queue.r_data),

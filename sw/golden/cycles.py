@@ -12,8 +12,12 @@ on any model without a simulator. Per layer and input vector:
   fetched in cycle ``f`` can be taken from cycle ``f + 2``. The broadcaster
   takes a word when it has none or in the cycle of its word's last
   broadcast, and sends one non-zero ``(j, a_j)`` a cycle, in a cycle where
-  every PE's queue holds fewer than ``queue_depth`` entries, counting the
-  one in the broadcast register; words of zeros cost nothing (with
+  every PE holds fewer than ``queue_depth + queue`` broadcasts (``queue``
+  the cycles from a broadcast to its pop, below), counting the one in the
+  broadcast register and those popped up to the last cycle: the credits of
+  a queue with ``queue`` slots beyond its depth, for the broadcasts its
+  credit loop keeps in flight, so a PE that pops every cycle never stops
+  the broadcasts, at any depth; words of zeros cost nothing (with
   ``sequential_scan`` the fetcher reads every word in turn, and a word of
   zeros costs it the cycle of its read, and its FIFO slot in the next,
   but never reaches the broadcaster). A broadcast
@@ -121,6 +125,9 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
     kept = [w for w in words if w]  # words that enter the FIFO
 
     queues = [deque() for _ in range(n)]  # (col, cycle it can be popped)
+    # A PE's credits: its queue's depth and the broadcasts its credit loop
+    # keeps in flight (as many as the cycles from a broadcast to its pop).
+    credits = queue_depth + figures["queue"]
     # The pointer stages of each PE, read stage first, span register last:
     # whether each holds a column, and that column's entries.
     stages = figures["pointer_stages"]
@@ -150,7 +157,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
             in_flight = last_fetch == t - 1
             held = sum(1 for f in arrivals[taken:] if f <= t - 2)
             fetch = fetched < len(words) and held + in_flight < fetcher["slots"]
-            emit = bool(mask) and all(len(q) < queue_depth for q in queues)
+            emit = bool(mask) and all(len(q) < credits for q in queues)
             after = len(mask) - emit
             ready = taken < len(arrivals) and arrivals[taken] + fetcher["latency"] <= t
             load = after == 0 and ready

@@ -255,13 +255,13 @@ def test_cycle_model_hand_worked_example():
     # 2 PEs, 2 columns in one activation word. PE 0 has 3 entries in column 0
     # and 1 in column 1; PE 1 has 1 and 0. Both activations non-zero, depth 1.
     # t0-t2 START, FIRST, PICK.  t3 fetch the word; t4 it enters the FIFO;
-    # t5 the broadcaster takes it.  t6 broadcast col 0 (in the queues at t7).
-    # t7, t8 the queues are full (t8: both PEs pop col 0).  t9 broadcast
-    # col 1, the last: scanning ends; col 0's pointers are read.  t10 they are
-    # registered.  t11 its start and length are registered; E stages take
-    # col 0; both pop col 1.  t12 PE0 issues 1/3, PE1 its only entry.  t13
-    # PE0 2/3.  t14 PE0 3/3; both take col 1 (through the three stages in
-    # t12-t14).  t15 PE0 issues col 1; PE1 spends the empty column's cycle.
+    # t5 the broadcaster takes it.  t6 broadcast col 0 (in the queues at t7);
+    # t7 col 1, the last (a 1-deep queue has slots for the two its credit
+    # loop keeps in flight): scanning ends.  t8 both PEs pop col 0, t9 col 1.
+    # t9 col 0's pointers are read, t10 registered, t11 its start and length
+    # registered; E stages take col 0.  t12 PE0 issues 1/3, PE1 its only
+    # entry, and PE1 takes col 1.  t13 PE0 2/3; PE1 spends the empty
+    # column's cycle.  t14 PE0 3/3, and takes col 1.  t15 PE0 issues col 1.
     # t16-t20 the last entry is in flight (sparse-matrix read, its register,
     # entry register and codebook read, multiply, accumulate); t21 every PE is
     # empty; t22 DRAIN sees their idle registers.
