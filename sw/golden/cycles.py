@@ -12,17 +12,20 @@ on any model without a simulator. Per layer and input vector:
   fetched in cycle ``f`` can be taken from cycle ``f + 2``. The broadcaster
   takes a word when it has none or in the cycle of its word's last
   broadcast, and sends one non-zero ``(j, a_j)`` a cycle, in a cycle where
-  every PE holds fewer than ``queue_depth + queue`` broadcasts (``queue``
-  the cycles from a broadcast to its pop, below), counting the one in the
-  broadcast register and those popped up to the last cycle: the credits of
-  a queue with ``queue`` slots beyond its depth, for the broadcasts its
-  credit loop keeps in flight, so a PE that pops every cycle never stops
-  the broadcasts, at any depth; words of zeros cost nothing (with
+  every PE holds fewer than ``queue_depth + queue`` broadcasts (``queue``,
+  one, the cycles from a broadcast to its first chance of a pop, below),
+  counting the one in its broadcast register and those popped up to the
+  last cycle: the credits of a queue of ``queue_depth`` entries and the
+  register in front of it, its skid slot for the broadcast its credit loop
+  keeps in flight, so a PE that pops every cycle never stops the
+  broadcasts, at any depth; words of zeros cost nothing (with
   ``sequential_scan`` the fetcher reads every word in turn, and a word of
   zeros costs it the cycle of its read, and its FIFO slot in the next,
   but never reaches the broadcaster). A broadcast
-  decided in cycle ``e`` is written into the queues in ``e + 1`` and can be
-  popped from ``e + 2``.
+  decided in cycle ``e`` is in every PE's broadcast register in ``e + 1``
+  and can be popped from ``e + 1`` (from the register if the PE's queue is
+  empty; else it enters the queue, or waits in the register while the
+  queue is full).
 * A PE pops its next activation while its pointer read stage is empty or
   being emptied; the column's pointers are read in that stage, registered
   in the next, and its start and length registered in the third (with
@@ -126,7 +129,8 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
 
     queues = [deque() for _ in range(n)]  # (col, cycle it can be popped)
     # A PE's credits: its queue's depth and the broadcasts its credit loop
-    # keeps in flight (as many as the cycles from a broadcast to its pop).
+    # keeps in flight (as many as the cycles from a broadcast to its pop:
+    # one, the broadcast register).
     credits = queue_depth + figures["queue"]
     # The pointer stages of each PE, read stage first, span register last:
     # whether each holds a column, and that column's entries.
