@@ -434,9 +434,10 @@ def _eie_markdown(rtl, sweep, synth, samples, pace):
         "",
         "![Load-balance efficiency against queue depth](load_balance.png)",
         "",
-        f"Queue depth D is D broadcasts beyond the two a PE's credit loop keeps in flight "
-        f"(the cycles from a broadcast to its pop), so with room in every queue the "
-        f"broadcaster sends one a cycle at any depth. On a layer of {PACE_PES} PEs and "
+        f"A queue of depth D holds D broadcasts, and the PE's broadcast register in front "
+        f"of it is its skid slot (popped straight past an empty queue), so with room in "
+        f"every queue the broadcaster sends one a cycle at any depth. On a layer of "
+        f"{PACE_PES} PEs and "
         f"{PACE_COLS} columns where every PE has one entry in every column and every "
         f"activation is non-zero (cycle model, equal to the RTL at these depths):",
         "",
@@ -447,8 +448,9 @@ def _eie_markdown(rtl, sweep, synth, samples, pace):
               for d, p in pace.items()]
     lines += [
         "",
-        "Before the queues had those two slots, the credits counted them against the depth: "
-        "3.0, 1.5 and 1.0 cycles per column at depths 1, 2 and 8.",
+        "Before the skid slot, a PE's room counted the broadcast register and the "
+        "queue's last popped entry against the depth (a three-cycle credit loop): 3.0, "
+        "1.5 and 1.0 cycles per column at depths 1, 2 and 8.",
         "",
         "| target | model | PEs | memories | LUTs | LUTs/PE | FFs | DSPs | BRAMs | SPRAMs "
         "| Fmax MHz (nextpnr seed 1 / 2) |",
