@@ -12,11 +12,11 @@ on any model without a simulator. Per layer and input vector:
   fetched in cycle ``f`` can be taken from cycle ``f + 2``. The broadcaster
   takes a word when it has none or in the cycle of its word's last
   broadcast, and sends one non-zero ``(j, a_j)`` a cycle, in a cycle where
-  every PE holds fewer than ``queue_depth + queue`` broadcasts (``queue``,
-  one, the cycles from a broadcast to its first chance of a pop, below),
-  counting the one in its broadcast register and those popped up to the
-  last cycle: the credits of a queue of ``queue_depth`` entries and the
-  register in front of it, its skid slot for the broadcast its credit loop
+  every PE holds fewer than ``queue_depth + queue`` broadcasts, counting
+  the one in its broadcast register and those popped up to the last cycle
+  (``queue``, one, is the cycles from a broadcast to its first chance of a
+  pop, below): the credits of a queue of ``queue_depth`` entries and of the
+  register in front of it, the skid slot for the broadcast the credit loop
   keeps in flight, so a PE that pops every cycle never stops the
   broadcasts, at any depth; words of zeros cost nothing (with
   ``sequential_scan`` the fetcher reads every word in turn, and a word of
