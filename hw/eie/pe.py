@@ -38,10 +38,15 @@ class ProcessingElement(Pipelined, wiring.Component):
     push : In(stream) of ``(ptr, act)``
         Broadcast non-zero activations; ``ptr`` is the index of the column's
         first pointer. A push is registered (each PE has its own broadcast
-        register, so no one register drives every PE) and enters the queue
-        the next cycle. ``ready`` is a register (the queue has room for one
-        more, counting the registered push and this cycle's pop), so a
-        broadcaster may raise ``valid`` only when every PE is ready.
+        register, so no one register drives every PE), taken from there by
+        the pointer stage if the queue is empty, else queued (or held in
+        the register while the queue is full). ``ready`` is a register, a
+        credit: fewer than ``queue_depth + 1`` broadcasts held in the
+        register and the queue after the last cycle's push and pop, so a
+        broadcaster may raise ``valid`` only when every PE is ready. A PE
+        popped every cycle is ready every cycle at any depth; one that stops
+        popping takes ``queue_depth`` broadcasts into its queue and one more
+        into its register.
     layer : In(layer_config_layout)
         The current layer; stable while the layer runs. The PE uses its own
         registered copy (a cycle late: no entry reaches the arithmetic unit
@@ -65,8 +70,9 @@ class ProcessingElement(Pipelined, wiring.Component):
 
     Timing
     ------
-    A broadcast can be popped ``push_latency`` (two) cycles after it is
-    pushed (its register, then the queue, whose first word falls through).
+    A broadcast can be popped ``push_latency`` (one) cycle after it is
+    pushed (from its register, or from the queue, whose first word falls
+    through, behind the broadcasts before it).
     Its pointers are read, registered, and turned into the column's start
     and length in ``PointerRead.latency`` cycles (three, two with
     ``config.spram``) while the previous column's entries issue; entries
@@ -129,36 +135,57 @@ class ProcessingElement(Pipelined, wiring.Component):
         merge_answers(m, self.readback, [u.readback for u in units.values()], domain="sync")
         pointers, spmat, arithmetic, writeback = units.values()
 
-        # First word falls through, so a broadcast can be popped the cycle
-        # after it enters, and room is exactly `level < depth` at every depth
-        # (the buffered FIFO's inner stage breaks that below depth 3).
-        m.submodules.queue = queue = SyncFIFO(
-            width=len(self.push.payload.as_value()), depth=c.queue_depth)
+        # The queue: `queue_depth` entries, behind the broadcast register
+        # (each PE's own, so no one register drives every PE), which is its
+        # skid slot: the pointer stage takes a broadcast straight from it
+        # when the queue is empty, and it holds its broadcast while the
+        # queue is full.
         push = Path()
         push.stage()
+        self._push_latency = push.cycles
+        m.submodules.queue = queue = SyncFIFO(
+            width=len(self.push.payload.as_value()), depth=c.queue_depth)
         bc_valid = replica(self.push.valid, c)
         bc = replica(self.push.payload, c, reset_less=True)
-        # The payload is taken every cycle (used only with bc_valid), so the
-        # broadcaster's decision enables no flip-flops here.
-        m.d.sync += [bc_valid.eq(self.push.valid), bc.eq(self.push.payload)]
-        # A word written into the queue shows on its read side the next
-        # cycle (SyncFIFO, first word falling through): one more stage.
-        push.stage()
-        self._push_latency = push.cycles
-        # Room for a push next cycle: the queue's level then, plus the
-        # registered push, below the depth. `held` (level + registered push)
-        # is a register, so the next room is one of three comparisons of it
-        # with constants, picked by this cycle's push and pop.
-        pop = queue.r_rdy & queue.r_en
-        held = Signal(range(c.queue_depth + 2))
+        column = pointers.column
+        # Whether the queue holds a broadcast (the head comes from it) is
+        # kept in a register of its own, equal to the queue's `r_rdy`, so the
+        # head's multiplexer is selected by a flip-flop, not a comparison.
+        queued = Signal()
+        with m.If(queue.w_en & queue.w_rdy):
+            m.d.sync += queued.eq(1)
+        with m.Elif(queue.r_en & queue.r_rdy & (queue.level == 1)):
+            m.d.sync += queued.eq(0)
+        m.d.comb += [column.valid.eq(queued | bc_valid),
+                     column.payload.eq(Mux(queued, queue.r_data, bc)),
+                     queue.r_en.eq(column.ready)]
+        skip = Signal()  # the broadcast register is popped, past the empty queue
+        m.d.comb += [skip.eq(~queued & bc_valid & column.ready),
+                     queue.w_data.eq(bc), queue.w_en.eq(bc_valid & ~skip)]
+        hold = Signal()  # the queue is full: the broadcast waits in its register
+        m.d.comb += hold.eq(bc_valid & ~skip & ~queue.w_rdy)
+        # No push comes while the register holds (the credits below), so
+        # what it loads depends on this PE alone, never on the broadcaster's
+        # decision.
+        m.d.sync += bc_valid.eq(self.push.valid | hold)
+        with m.If(~hold):
+            m.d.sync += bc.eq(self.push.payload)
+        # Credits: `held` counts the broadcasts in the register and the
+        # queue, and the broadcaster may push while fewer than `queue_depth
+        # + 1` are held after the last cycle's push and pop, known from a
+        # register. Popped every cycle, a PE holds one (the register's, the
+        # credit loop's), so a push can follow every cycle at any depth; a
+        # PE that stops popping fills its queue and then its register.
+        # `held` is a register, so the next room is one of three comparisons
+        # of it with constants, picked by this cycle's push and pop.
+        slots = c.queue_depth + self._push_latency
+        pop = column.valid & column.ready
+        held = Signal(range(slots + 2))
         m.d.sync += held.eq(held + self.push.valid - pop)
         room = Signal(init=1)
-        m.d.sync += room.eq(Mux(self.push.valid & ~pop, held < c.queue_depth - 1,
-                                Mux(~self.push.valid & pop, 1, held < c.queue_depth)))
-        m.d.comb += [queue.w_data.eq(bc), queue.w_en.eq(bc_valid), self.push.ready.eq(room),
-                     pointers.column.valid.eq(queue.r_rdy),
-                     pointers.column.payload.eq(queue.r_data),
-                     queue.r_en.eq(pointers.column.ready)]
+        m.d.sync += room.eq(Mux(self.push.valid & ~pop, held < slots - 1,
+                                Mux(~self.push.valid & pop, 1, held < slots)))
+        m.d.comb += self.push.ready.eq(room)
         wiring.connect(m, pointers.span, spmat.span)
         wiring.connect(m, spmat.entry, arithmetic.entry)
         # Write-back requests reach every PE at once from one register; the

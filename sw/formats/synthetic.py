@@ -50,3 +50,28 @@ def random_inputs(seed, batch, cols, zero_rows=(0,)):
     for r in zero_rows:
         x[r] = 0
     return x
+
+
+def one_entry_per_column_model(seed, pes, cols, rows_per_pe=4):
+    """One layer of ``pes * rows_per_pe`` rows where every PE has exactly one
+    entry in every column (at a random local row), no padding: every PE
+    has the same work in every column, so nothing but the engine's own
+    pipeline and queues sets its pace. ``rows_per_pe`` at most ``2**4``
+    keeps every relative index within 4 bits."""
+    if not 1 <= rows_per_pe <= 16:
+        raise ValueError(f"rows per PE must be 1 to 16 (one entry a column, no padding), "
+                         f"not {rows_per_pe}")
+    rng = np.random.default_rng(seed)
+    rows = pes * rows_per_pe
+    indices = np.zeros((rows, cols), dtype=np.int64)
+    for pe in range(pes):
+        local = rng.integers(0, rows_per_pe, cols)
+        indices[local * pes + pe, np.arange(cols)] = rng.integers(1, 16, cols)
+    codebook = rng.integers(-(1 << 12), 1 << 12, 16)
+    codebook[0] = 0
+    bias = rng.integers(-(1 << 20), 1 << 20, rows)
+    layer = Layer(encode_layer(indices, pes, 4), codebook.astype(np.int64),
+                  bias.astype(np.int64), 14, 8, 8, relu=False)
+    return CompressedModel(name=f"one-per-column-{seed}", pes=pes, index_bits=4, z_bits=4,
+                           act_bits=16, codebook_bits=16, bias_bits=32, input_frac=8,
+                           input_shift=0, layers=[layer])

@@ -12,13 +12,20 @@ on any model without a simulator. Per layer and input vector:
   fetched in cycle ``f`` can be taken from cycle ``f + 2``. The broadcaster
   takes a word when it has none or in the cycle of its word's last
   broadcast, and sends one non-zero ``(j, a_j)`` a cycle, in a cycle where
-  every PE's queue holds fewer than ``queue_depth`` entries, counting the
-  one in the broadcast register; words of zeros cost nothing (with
+  every PE holds fewer than ``queue_depth + queue`` broadcasts, counting
+  the one in its broadcast register and those popped up to the last cycle
+  (``queue``, one, is the cycles from a broadcast to its first chance of a
+  pop, below): the credits of a queue of ``queue_depth`` entries and of the
+  register in front of it, the skid slot for the broadcast the credit loop
+  keeps in flight, so a PE that pops every cycle never stops the
+  broadcasts, at any depth; words of zeros cost nothing (with
   ``sequential_scan`` the fetcher reads every word in turn, and a word of
   zeros costs it the cycle of its read, and its FIFO slot in the next,
   but never reaches the broadcaster). A broadcast
-  decided in cycle ``e`` is written into the queues in ``e + 1`` and can be
-  popped from ``e + 2``.
+  decided in cycle ``e`` is in every PE's broadcast register in ``e + 1``
+  and can be popped from ``e + 1`` (from the register if the PE's queue is
+  empty; else it enters the queue, or waits in the register while the
+  queue is full).
 * A PE pops its next activation while its pointer read stage is empty or
   being emptied; the column's pointers are read in that stage, registered
   in the next, and its start and length registered in the third (with
@@ -121,6 +128,10 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
     kept = [w for w in words if w]  # words that enter the FIFO
 
     queues = [deque() for _ in range(n)]  # (col, cycle it can be popped)
+    # A PE's credits: its queue's depth and the broadcasts its credit loop
+    # keeps in flight (as many as the cycles from a broadcast to its pop:
+    # one, the broadcast register).
+    credits = queue_depth + figures["queue"]
     # The pointer stages of each PE, read stage first, span register last:
     # whether each holds a column, and that column's entries.
     stages = figures["pointer_stages"]
@@ -150,7 +161,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
             in_flight = last_fetch == t - 1
             held = sum(1 for f in arrivals[taken:] if f <= t - 2)
             fetch = fetched < len(words) and held + in_flight < fetcher["slots"]
-            emit = bool(mask) and all(len(q) < queue_depth for q in queues)
+            emit = bool(mask) and all(len(q) < credits for q in queues)
             after = len(mask) - emit
             ready = taken < len(arrivals) and arrivals[taken] + fetcher["latency"] <= t
             load = after == 0 and ready

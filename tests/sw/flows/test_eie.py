@@ -12,7 +12,7 @@ from sw.flows import eie as eie_sim
 from sw.flows.eie_image import build_image, config_for
 from sw.golden.eie import infer
 
-from sw.formats.synthetic import random_inputs, random_model
+from sw.formats.synthetic import one_entry_per_column_model, random_inputs, random_model
 
 # Engine sizes shared by the random tests (one build each).
 ENGINES = {
@@ -55,6 +55,22 @@ def test_random_models_with_stalls(case, seed):
     assert y.shape == (4, sizes[-1])
     # The cycle model follows the engine register for register.
     assert [l["cycles"] for l in report["layers"]] == [l["model_cycles"] for l in report["layers"]]
+
+
+@pytest.mark.parametrize("queue_depth", [1, 2, 8])
+def test_one_column_a_cycle_at_every_queue_depth(queue_depth):
+    # Every PE has one entry in every column and every input is non-zero:
+    # the broadcasts must keep up with the PEs whatever the depth (the
+    # cycle model's unit test counts the cycles that makes), and the RTL
+    # must take the cycle model's cycles.
+    model = one_entry_per_column_model(1, 8, 96)
+    x = np.random.default_rng(1).integers(1, 256, (2, 96))
+    _, acts = infer(model, x, trace=True)
+    assert np.count_nonzero(acts[0]) == acts[0].size
+    _, report = eie_sim.run(model, x, queue_depth=queue_depth)
+    assert report["mismatches"] == 0
+    assert report["layers"][0]["cycles"] == report["layers"][0]["model_cycles"]
+    assert report["layers"][0]["load_balance_efficiency"] == 1.0
 
 
 def test_saturating_case_does_saturate():
