@@ -5,7 +5,7 @@ from types import SimpleNamespace
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
-from .memory import address_bits, merge_answers, placed_memory, shared_read_port
+from .memory import address_bits, merge_answers, placed_memory, read_back
 from .engine import Engine, end_layer, offer_outputs
 from .mac import MacArray
 from .requantize import requantize_at_run_time
@@ -65,7 +65,8 @@ class DenseEngine(Engine):
             selected = (self.load.payload.mem == DENSE_MEMORIES[name]) & (self.load.payload.pe == 0)
             m.d.comb += [wr.addr.eq(self.load.payload.addr), wr.data.eq(self.load.payload.data),
                          wr.en.eq(load.valid & selected & ~self.load.payload.read)]
-            rd, answer = shared_read_port(m, mem.read_port(domain=domain), load, selected, depth)
+            rd, answer = read_back(m, mem, mem.read_port(domain=domain), load, selected, depth,
+                                   own_port=True)
             answers.append(answer)
             return rd
         w_rd = memory("weights", unsigned(len(beat.weight.as_value())), c.weight_words)

@@ -4,12 +4,12 @@ SPRAM's single shared port."""
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Mux, Shape, Signal, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 __all__ = ["address_bits", "load_layout", "readback_layout", "placed_memory", "single_port",
-           "shared_read_port", "merge_answers", "SPRAM_SUFFIX"]
+           "read_back", "merge_answers", "SPRAM_SUFFIX", "TRUE_DUAL_PORT_BITS"]
 
 
 def address_bits(n):
@@ -82,39 +82,62 @@ def single_port(m, mem, write_addr, write_data, write_en):
     return read
 
 
-def shared_read_port(m, rd, load, selected, depth):
-    """Read port ``rd`` of a loadable memory, shared by the datapath and read beats.
+#: The widest word an ECP5 block RAM (DP16KD) gives on each of its two ports at
+#: once: a memory no wider reads back through a second read port for free.
+TRUE_DUAL_PORT_BITS = 18
 
-    A read beat on ``load`` (a stream of ``load_layout``) takes the port's
-    address in its cycle, which it may since beats come only while the
-    engine is idle; the memory answers if ``selected`` (the beat names it)
-    and the address is below ``depth``.
+
+def read_back(m, mem, rd, load, selected, depth, own_port=False):
+    """Read beats (``load_layout``'s ``read``) on ``mem``, whose datapath read port is ``rd``.
+
+    The memory answers a beat on ``load`` that names it (``selected``) at an
+    address below ``depth``. With ``own_port`` and a word of at most
+    ``TRUE_DUAL_PORT_BITS``, the beat reads through a port of its own at the
+    load port's address, which Yosys puts on the ECP5 block RAM's write port,
+    so nothing is added to the datapath; otherwise (the iCE40's block RAMs and
+    SPRAM have one read port, a wider ECP5 word takes both ports of its block
+    RAMs) the beat takes ``rd``'s address, which it may since beats come only
+    while the engine is idle. The word is registered as it leaves the memory
+    (an enable, no logic before the flip-flop: block RAM outputs are slow) and
+    cleared the cycle after, so answers OR together with nothing gated.
 
     Returns
     -------
     port : namespace of ``addr``, ``en`` (default 1), ``data``
         The datapath's read side, as ``rd``'s.
     answer : namespace of ``valid``, ``payload``
-        The word read, the cycle after the beat; ``payload`` is zero unless
-        ``valid``, so that answers OR together (``merge_answers``).
+        The word read, two cycles after the beat (one for a combinational
+        ``rd``); ``payload`` is zero unless ``valid`` (``merge_answers``).
     """
-    comb = getattr(rd, "domain", "sync") == "comb"
-    port = SimpleNamespace(addr=Signal.like(rd.addr), en=Signal(init=1), data=rd.data)
     asking = load.valid & load.payload.read
-    m.d.comb += rd.addr.eq(Mux(asking, load.payload.addr, port.addr))
-    valid = Signal()
-    m.d.sync += valid.eq(asking & selected & (load.payload.addr < depth))
-    if comb:  # the word shows in the beat's cycle: held for the answer
-        word = Signal(len(rd.data))
-        m.d.sync += word.eq(Mux(asking & selected, rd.data, 0))
-        return port, SimpleNamespace(valid=valid, payload=word)
-    m.d.comb += rd.en.eq(port.en | asking)
-    return port, SimpleNamespace(valid=valid, payload=Mux(valid, rd.data.as_unsigned(), 0))
+    hit = asking & selected & (load.payload.addr < depth)
+    comb = getattr(rd, "domain", "sync") == "comb"
+    if own_port and not comb and Shape.cast(mem.shape).width <= TRUE_DUAL_PORT_BITS:
+        port, own = rd, mem.read_port()
+        m.d.comb += [own.addr.eq(load.payload.addr), own.en.eq(hit)]
+        data = own.data
+    else:
+        port = SimpleNamespace(addr=Signal.like(rd.addr), en=Signal(init=1), data=rd.data)
+        m.d.comb += rd.addr.eq(Mux(asking, load.payload.addr, port.addr))
+        if not comb:
+            m.d.comb += rd.en.eq(port.en | asking)
+        data = rd.data
+    shown = hit  # the word is on `data` in this cycle: a combinational port's
+    if not comb:
+        shown = Signal()  # a synchronous port's, the cycle after the beat
+        m.d.sync += shown.eq(hit)
+    valid, word = Signal(), Signal(len(data))
+    m.d.sync += valid.eq(shown)
+    with m.If(valid):
+        m.d.sync += word.eq(0)
+    with m.If(shown):
+        m.d.sync += word.eq(data)
+    return port, SimpleNamespace(valid=valid, payload=word)
 
 
 def merge_answers(m, readback, answers, domain="comb"):
     """Drive ``readback`` (``readback_layout``) with the one of ``answers``
-    (``valid``, ``payload``: another ``readback``, or ``shared_read_port``'s
+    (``valid``, ``payload``: another ``readback``, or ``read_back``'s
     answer; payload zero unless valid, at most one valid at a time, since a
     read beat names one memory) that is valid, in ``domain``: "sync" adds a
     register, as between PEs and the engine, whose ORs span the chip."""

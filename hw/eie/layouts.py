@@ -5,7 +5,7 @@ unit's memory is built so the load port can write it (memories in general:
 from amaranth.hdl import Signal, signed
 from amaranth.lib import data
 
-from ..memory import address_bits, placed_memory, shared_read_port, single_port
+from ..memory import address_bits, placed_memory, read_back, single_port
 from .config import MEMORIES
 
 __all__ = ["broadcast_layout", "layer_config_layout", "loadable_memory", "replica"]
@@ -32,10 +32,11 @@ def layer_config_layout(config):
                               "coarse_shift": 7, "round": 1, "relu": 1})
 
 
-def loadable_memory(m, name, shape, depth, load, pe, image=None, spram=False):
+def loadable_memory(m, name, shape, depth, load, pe, image=None, spram=False, own_port=False):
     """A memory of PE ``pe`` that load beats for (``name``, ``pe``) write or read
     back; returns the datapath's synchronous read port (``addr``, ``en``,
-    ``data``) and the memory's answer to read beats (``hw.memory.shared_read_port``).
+    ``data``) and the memory's answer to read beats (``hw.memory.read_back``,
+    through a read port of its own with ``own_port`` where that is free).
 
     Its contents start as ``image``'s (``sw.flows.eie_image.EieImage``) when one is
     given. With ``spram`` it is one shared port (``single_port``) that Yosys
@@ -52,7 +53,7 @@ def loadable_memory(m, name, shape, depth, load, pe, image=None, spram=False):
     else:
         wr, rd = mem.write_port(), mem.read_port()
         m.d.comb += [wr.addr.eq(load.payload.addr), wr.data.eq(load.payload.data), wr.en.eq(en)]
-    return shared_read_port(m, rd, load, selected, depth)
+    return read_back(m, mem, rd, load, selected, depth, own_port and not spram)
 
 
 def replica(like, config, reset_less=False):

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from ..engine import end_layer, offer_outputs
 from ..layer_table import layer_layout
 from ..memory import (address_bits, load_layout, merge_answers, readback_layout,
-                      shared_read_port)
+                      read_back)
 from .config import MEMORIES, layer_fields
 from .fetcher import write_layout
 from .layouts import layer_config_layout
@@ -130,8 +130,8 @@ class LayerSequencer(wiring.Component):
         table_wr = table.write_port()
         beat = SimpleNamespace(valid=self.load.valid & self.load.ready, payload=self.load.payload)
         selected = (self.load.payload.mem == MEMORIES["layers"]) & (self.load.payload.pe == 0)
-        table_rd, answer = shared_read_port(m, table.read_port(domain="comb"), beat, selected,
-                                            c.max_layers)
+        table_rd, answer = read_back(m, table, table.read_port(domain="comb"), beat, selected,
+                                     c.max_layers)
         merge_answers(m, self.readback, [answer])
         m.d.comb += [
             table_wr.addr.eq(self.load.payload.addr), table_wr.data.eq(self.load.payload.data),

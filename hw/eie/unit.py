@@ -62,8 +62,10 @@ class PeUnit(Pipelined, wiring.Component):
     def memory(self, m, name, shape, depth, spram=False):
         """The unit's memory ``name``, written by ``load``: its datapath read port,
         and its answer to read beats, for ``answer_reads``."""
+        # Read-back takes a block RAM's second port where that is free: not in
+        # the iCE40 organization, whose block RAMs have one read port.
         return loadable_memory(m, name, shape, depth, self.load, self._index, self._image,
-                               spram=spram)
+                               spram=spram, own_port=not self._c.spram)
 
     def answer_reads(self, m, *answers):
         """Drive ``readback`` with the answers of the unit's memories."""

@@ -60,6 +60,26 @@ def test_every_loaded_word_reads_back_and_a_changed_one_is_found(board):
     assert (dev.infer_batch(x, 9) == infer(model, x)).all()
 
 
+def test_the_ecp5_organization_reads_back_through_second_ports():
+    # Pointer banks and codebooks read through a port of their own there, the
+    # sparse matrix and biases through the datapath's: both read back, and the
+    # network still runs bit-exact after.
+    from boards.flow import board_engine
+    model = random_model(8, [12, 10, 6], 2, density=0.4)
+    config = config_for(model, **board_engine("ulx3s-85f", {}))
+    assert not config.spram
+    image = build_image(model, config)
+    with simulated_board(config, divisor=18) as url:
+        with Device(url, timeout=30) as dev:
+            dev.load(image, verify=True)
+            dev.load_beats([(0, 1, 0, image.ptr_even[1][0] ^ 1)])
+            with pytest.raises(DeviceError, match="memory 0 of PE 1 holds"):
+                dev.verify(image.load_beats())
+            dev.load(image, verify=True)
+            x = random_inputs(8, 3, 12)
+            assert (dev.infer_batch(x, 6) == infer(model, x)).all()
+
+
 def test_bad_frames_get_errors_and_change_nothing(board):
     dev, model, image = board
     dev.load(image)
