@@ -100,8 +100,9 @@ def bench_board(out_dir, progress=print, samples=10):
             row["build_s"] = round(time.time() - t)
         except ToolchainError as error:
             row["error"] = _why_not(error)
+        pes = engine_options.get("pes")
         row["engine"] = (f"MAC array {mac[0]}x{mac[1]}" if mac
-                         else f"EIE, {engine_options['pes']} PEs")
+                         else f"EIE, {pes} PE" + "s" * (pes > 1))
         from boards.flow import BOARDS, board_baud
         baud = board_baud(board)
         clock = row.get("clock_mhz", BOARDS[board]["clock_mhz"])
