@@ -59,13 +59,14 @@ class PeUnit(Pipelined, wiring.Component):
         """The baked-in memory contents, or ``None``."""
         return self._image
 
-    def memory(self, m, name, shape, depth, spram=False):
+    def memory(self, m, name, shape, depth, spram=False, own_port=False):
         """The unit's memory ``name``, written by ``load``: its datapath read port,
-        and its answer to read beats, for ``answer_reads``."""
-        # Read-back takes a block RAM's second port where that is free: not in
-        # the iCE40 organization, whose block RAMs have one read port.
+        and its answer to read beats, for ``answer_reads``; with ``own_port``
+        read back through a port of its own (``hw.memory.read_back``), for a
+        memory whose datapath address is on a critical path."""
+        # Not in the iCE40 organization: its block RAMs have one read port.
         return loadable_memory(m, name, shape, depth, self.load, self._index, self._image,
-                               spram=spram, own_port=not self._c.spram)
+                               spram=spram, own_port=own_port and not self._c.spram)
 
     def answer_reads(self, m, *answers):
         """Drive ``readback`` with the answers of the unit's memories."""
