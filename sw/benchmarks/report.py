@@ -360,6 +360,8 @@ def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
     write_section(out_dir / "benchmarks.md", "eie",
                   _eie_markdown(rtl, sweep, synth, samples, pace))
     progress(f"wrote {out_dir / 'benchmarks.md'} and {out_dir / 'load_balance.png'}")
+    from sw.benchmarks.phases import bench_phases
+    bench_phases(out_dir, progress, samples, model=model)
     return rtl, sweep, synth
 
 

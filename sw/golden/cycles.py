@@ -54,6 +54,13 @@ first entry issues, the pipeline's drain after the last, write-back) are not
 imbalance; PE utilization counts them: useful MACs (real non-zeros x
 non-zero activations) / (PEs x all the layer's cycles), against the ceiling
 of one MAC per PE per cycle.
+
+Where the cycles go: ``cycles`` = ``start_cycles`` (before the first cycle
+any PE works) + ``window_cycles`` (the compute phase, to the last) +
+``drain_cycles`` (from then until write-back starts) + ``writeback_cycles``;
+and the window's PE-cycles, ``PEs x window_cycles``, = ``useful_macs`` +
+``padding_issues`` (padding entries issued) + ``empty_column_cycles``
+(cycles a PE spends on a column with no entry for it) + ``starvation_cycles``.
 """
 
 from collections import deque
@@ -141,6 +148,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
     left = [0] * n
     last_issue = [-10] * n
     working = 0
+    empty_cycles = 0  # PE-cycles spent on a column with no entry for that PE
     first_work = last_work = None
     # Cycles 0-2 are START, FIRST, PICK; SCAN begins with nothing fetched.
     t = 3
@@ -187,6 +195,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
                 last_issue[k] = t
             if busy[k]:
                 working += 1  # an entry issued, or the cycle of an empty column
+                empty_cycles += not issue
                 first_work = t if first_work is None else first_work
                 last_work = t
             if free:
@@ -219,15 +228,19 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
         t += 1
     compute = t + 1  # cycles 0..t: START, FIRST, PICK, SCAN, DRAIN
     window = 0 if first_work is None else last_work - first_work + 1
+    start = compute if first_work is None else first_work
     rows_pe = -(-eie.rows // n)
     writeback = rows_pe + figures["writeback"]
     real = _real_entries(eie)
     columns = np.flatnonzero(activations != 0)
     useful = int(real[:, columns].sum())
+    issued = int(entries[:, columns].sum())
     return {
         "compute_cycles": compute, "writeback_cycles": writeback,
         "cycles": compute + writeback, "broadcasts": len(columns),
+        "start_cycles": start, "drain_cycles": compute - start - window,
         "working_cycles": working, "window_cycles": window,
+        "empty_column_cycles": empty_cycles, "padding_issues": issued - useful,
         "starvation_cycles": n * window - working, "useful_macs": useful,
         "load_balance_efficiency": working / (n * window) if window else 1.0,
         "pe_utilization": useful / (n * (compute + writeback)),
@@ -245,8 +258,9 @@ def network_cycles(model, activations_per_layer, queue_depth, sequential_scan=Fa
     for layer, acts in zip(model.layers, activations_per_layer):
         runs = [layer_cycles(layer, a, queue_depth, sequential_scan, spram) for a in acts]
         total = {k: sum(r[k] for r in runs) for k in (
-            "compute_cycles", "writeback_cycles", "cycles", "broadcasts", "working_cycles",
-            "window_cycles", "starvation_cycles", "useful_macs")}
+            "compute_cycles", "writeback_cycles", "cycles", "broadcasts", "start_cycles",
+            "drain_cycles", "working_cycles", "window_cycles", "empty_column_cycles",
+            "padding_issues", "starvation_cycles", "useful_macs")}
         total["load_balance_efficiency"] = total["working_cycles"] / (
             model.pes * max(total["window_cycles"], 1))
         total["pe_utilization"] = total["useful_macs"] / (model.pes * max(total["cycles"], 1))
