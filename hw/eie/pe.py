@@ -76,7 +76,8 @@ class ProcessingElement(Pipelined, wiring.Component):
     Its pointers are read, registered, and turned into the column's start
     and length in ``PointerRead.latency`` cycles (three, two with
     ``config.spram``) while the previous column's entries issue; entries
-    then issue one a cycle (an empty column takes one cycle), and each
+    then issue one a cycle (a column with no entry for this PE is dropped
+    as it leaves the pointer stages, costing the entry stage no cycle), and each
     reaches its accumulator ``SparseMatrixRead.entry_latency +
     ArithmeticUnit.latency`` (five) cycles later (sparse-matrix read and its
     register, entry register and codebook read, multiply, accumulate).

@@ -4,8 +4,8 @@
 A layer's cycles (cycle model, equal to the RTL) split into its start (before
 the first cycle any PE works), the compute window (to the last), the drain
 (until write-back starts) and the write-back; the window's PE-cycles split
-further into useful MACs, padding entries, empty columns (a cycle a PE spends
-on a column with no entry for it) and bubbles (``sw.golden.cycles``). Shown
+further into useful MACs, padding entries and bubbles (``sw.golden.cycles``).
+Shown
 in cycles per inference, the window's parts as PE-cycles over the PEs, so
 each layer's segments add up to its cycles.
 """
@@ -25,7 +25,6 @@ PHASES = [
     ("start", "start", lambda l, n: l["start_cycles"]),
     ("useful", "useful MACs", lambda l, n: l["useful_macs"] / n),
     ("padding", "padding entries", lambda l, n: l["padding_issues"] / n),
-    ("empty", "empty columns", lambda l, n: l["empty_column_cycles"] / n),
     ("bubbles", "bubbles", lambda l, n: l["starvation_cycles"] / n),
     ("drain", "drain", lambda l, n: l["drain_cycles"]),
     ("writeback", "write-back", lambda l, n: l["writeback_cycles"]),
@@ -57,9 +56,12 @@ def _markdown(rows, pes, queue_depth, samples):
         "broadcast, the pointer stages), its compute window (to the last cycle any PE "
         "works), the drain (the last entries through the pipeline, the PEs' idle "
         "registers) and the write-back (rows per PE + 7). The window's PE-cycles, over "
-        f"the {pes} PEs, are useful MACs, padding entries (zero runs longer than 15), "
-        "empty columns (a cycle a PE spends on a broadcast column with no entry for it) "
-        "and bubbles (a PE waiting, whatever for).",
+        f"the {pes} PEs, are useful MACs, padding entries (zero runs longer than 15) "
+        "and bubbles (a PE waiting, whatever for). A broadcast column with no entry for a "
+        "PE costs its entry stage no cycle (dropped as it leaves the pointer stages), but "
+        "still its cycle in each pointer stage and the broadcaster's cycle: where a PE has "
+        "no more than an entry a column, as on layer 2, those show as bubbles, as does "
+        "waiting for the broadcasts, one a cycle.",
         "",
         "| layer | " + " | ".join(label for _, label, _ in PHASES)
         + " | cycles | PE utilization |",

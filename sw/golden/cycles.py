@@ -32,7 +32,9 @@ on any model without a simulator. Per layer and input vector:
   ``spram``, found from the read and registered in the second), each
   stage moving when the next is empty or moving. The entry stage takes
   a column when it is idle or on its last entry, then issues one entry a
-  cycle (an empty column still takes one cycle); each entry is in flight for
+  cycle; a column with no entry for the PE leaves the last pointer stage at
+  once, dropped, without costing the entry stage a cycle (a column still
+  takes its cycle in each pointer stage); each entry is in flight for
   five more cycles (sparse-matrix read and its register, entry register and
   codebook read, multiply, accumulate). These latencies are the hardware's
   own counts (``pe_figures``), as are the fetcher's (``fetch_figures``).
@@ -45,7 +47,7 @@ on any model without a simulator. Per layer and input vector:
 
 Load-balance efficiency = 1 - starvation bubbles / (PEs x window cycles)
 = working PE-cycles / (PEs x window cycles): a PE works when it issues an
-entry or spends a cycle on an empty column, and the window runs from the
+entry (an empty column costs it no cycle), and the window runs from the
 first cycle any PE works to the last. A bubble is every PE-cycle of the
 window in which that PE does not work, whatever it waits for (a broadcast,
 its pointer stages, the other PEs to finish): a cycle in which every PE
@@ -59,8 +61,7 @@ Where the cycles go: ``cycles`` = ``start_cycles`` (before the first cycle
 any PE works) + ``window_cycles`` (the compute phase, to the last) +
 ``drain_cycles`` (from then until write-back starts) + ``writeback_cycles``;
 and the window's PE-cycles, ``PEs x window_cycles``, = ``useful_macs`` +
-``padding_issues`` (padding entries issued) + ``empty_column_cycles``
-(cycles a PE spends on a column with no entry for it) + ``starvation_cycles``.
+``padding_issues`` (padding entries issued) + ``starvation_cycles``.
 """
 
 from collections import deque
@@ -148,7 +149,6 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
     left = [0] * n
     last_issue = [-10] * n
     working = 0
-    empty_cycles = 0  # PE-cycles spent on a column with no entry for that PE
     first_work = last_work = None
     # Cycles 0-2 are START, FIRST, PICK; SCAN begins with nothing fetched.
     t = 3
@@ -184,9 +184,11 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
             free = not busy[k] or left[k] <= 1
             issue = busy[k] and left[k] > 0
             valid, counts = p_valid[k], p_entries[k]
-            take = valid[-1] and free
+            # A column with no entries leaves the last stage at once (dropped);
+            # one with entries when the entry stage is free (taken).
+            take = valid[-1] and counts[-1] > 0 and free
             moves = [False] * stages  # each stage's column moves on this cycle
-            moves[-1] = take
+            moves[-1] = valid[-1] and (free or counts[-1] == 0)
             for st in reversed(range(stages - 1)):
                 moves[st] = valid[st] and (not valid[st + 1] or moves[st + 1])
             pop = bool(queues[k]) and queues[k][0][1] <= t and (not valid[0] or moves[0])
@@ -194,8 +196,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
                 left[k] -= 1
                 last_issue[k] = t
             if busy[k]:
-                working += 1  # an entry issued, or the cycle of an empty column
-                empty_cycles += not issue
+                working += 1  # an entry issued (a taken column has one)
                 first_work = t if first_work is None else first_work
                 last_work = t
             if free:
@@ -240,7 +241,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
         "cycles": compute + writeback, "broadcasts": len(columns),
         "start_cycles": start, "drain_cycles": compute - start - window,
         "working_cycles": working, "window_cycles": window,
-        "empty_column_cycles": empty_cycles, "padding_issues": issued - useful,
+        "padding_issues": issued - useful,
         "starvation_cycles": n * window - working, "useful_macs": useful,
         "load_balance_efficiency": working / (n * window) if window else 1.0,
         "pe_utilization": useful / (n * (compute + writeback)),
@@ -259,8 +260,8 @@ def network_cycles(model, activations_per_layer, queue_depth, sequential_scan=Fa
         runs = [layer_cycles(layer, a, queue_depth, sequential_scan, spram) for a in acts]
         total = {k: sum(r[k] for r in runs) for k in (
             "compute_cycles", "writeback_cycles", "cycles", "broadcasts", "start_cycles",
-            "drain_cycles", "working_cycles", "window_cycles", "empty_column_cycles",
-            "padding_issues", "starvation_cycles", "useful_macs")}
+            "drain_cycles", "working_cycles", "window_cycles", "padding_issues",
+            "starvation_cycles", "useful_macs")}
         total["load_balance_efficiency"] = total["working_cycles"] / (
             model.pes * max(total["window_cycles"], 1))
         total["pe_utilization"] = total["useful_macs"] / (model.pes * max(total["cycles"], 1))
