@@ -39,8 +39,9 @@ on any model without a simulator. Per layer and input vector:
   codebook read, multiply, accumulate). These latencies are the hardware's
   own counts (``pe_figures``), as are the fetcher's (``fetch_figures``).
 * ``DRAIN`` waits until every queue, stage and pipeline is empty, as each
-  PE notes in a register: the cycle after it was empty and nothing was
-  pushed to it (one ``DRAIN`` cycle if that already held in the last
+  PE notes in a register: the cycle after it was empty but for at most its
+  last entry's accumulate and nothing was pushed to it, so the first cycle
+  it is empty (one ``DRAIN`` cycle if that already held in the last
   ``SCAN`` cycle).
 * ``WRITEBACK``: one local row a cycle on every PE at once, results seven
   cycles later: ``rows_per_pe + 7`` cycles.
@@ -158,10 +159,12 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
     arrivals = []  # the cycle each word entering the FIFO was read
     taken = 0  # words the broadcaster has taken
     scanning = True
-    idle_reg = False  # every PE's idle register: all were empty last cycle, no push
+    # Every PE's idle register: last cycle all were empty but for the last
+    # entry's accumulate (`idle`), and nothing was pushed.
+    idle_reg = False
     while True:
         idle = all(not (q or any(p_valid[k]) or busy[k])
-                   and t - last_issue[k] > pipeline for k, q in enumerate(queues))
+                   and t - last_issue[k] >= pipeline for k, q in enumerate(queues))
         # -- the central unit, from this cycle's registers
         if scanning:
             # FIFO room counts the word in flight (read last cycle), kept or

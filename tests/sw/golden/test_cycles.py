@@ -24,11 +24,11 @@ def test_one_column_a_cycle_at_every_depth(queue_depth, pes):
     # `pointer_stages` cycles in the pointer stages, and its entry issues the
     # cycle after the entry stage takes it; the last entry is in flight for
     # `in_flight` cycles, the PE is empty the cycle after, and DRAIN sees
-    # its idle register the cycle after that.
+    # its idle register then (raised as the last entry accumulates).
     first_broadcast = 3 + fetch["latency"] + 1
     first_issue = first_broadcast + pe["queue"] + pe["pointer_stages"] + 1
     last_issue = first_issue + cols - 1
-    drain_ends = last_issue + pe["in_flight"] + 2
+    drain_ends = last_issue + pe["in_flight"] + 1
     r = layer_cycles(layer, np.arange(1, cols + 1), queue_depth)
     assert r["compute_cycles"] == drain_ends + 1
     assert r["window_cycles"] == cols and r["working_cycles"] == pes * cols
@@ -64,9 +64,10 @@ def test_an_empty_column_costs_the_entry_stage_no_cycle():
     # PE 0: t10 takes column 0; t11 issues 1/2 (column 1 in the span
     # register: empty, dropped at once, so column 2 is there at t12); t12
     # issues 2/2 and takes column 2; t13 issues it and takes column 3 (in
-    # the span register at t13); t14 issues it. t15-t19 in flight, t20 empty,
-    # t21 DRAIN sees the idle registers: 22 cycles. (Were the empty column
-    # to take a cycle, at t13, column 3 would issue at t15: 23.)
+    # the span register at t13); t14 issues it. t15-t19 in flight (the idle
+    # registers raised as it accumulates, t19), t20 empty and DRAIN sees the
+    # idle registers: 21 cycles. (Were the empty column to take a cycle, at
+    # t13, column 3 would issue at t15: 22.)
     from sw.formats.csc import EieLayer
     empty = np.array([], dtype=np.int64)
     eie = EieLayer(rows=8, cols=4, pes=4, z_bits=4,
@@ -74,5 +75,5 @@ def test_an_empty_column_costs_the_entry_stage_no_cycle():
                    z=[np.array([0, 0, 0, 0]), empty, empty, empty],
                    ptr=np.array([[0, 2, 2, 3, 4], [0] * 5, [0] * 5, [0] * 5]))
     r = layer_cycles(eie, np.array([1, 2, 3, 4]), queue_depth=8)
-    assert r["compute_cycles"] == 22 and r["start_cycles"] == 11
+    assert r["compute_cycles"] == 21 and r["start_cycles"] == 11
     assert r["window_cycles"] == 4 and r["working_cycles"] == 4
