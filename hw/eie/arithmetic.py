@@ -45,6 +45,9 @@ class ArithmeticUnit(PeUnit):
     load : In(stream) of ``load_layout`` (writes ``codebook``)
     busy : Out(1)
         An entry is in ``a1``, ``a2`` or ``a3``.
+    settling : Out(1)
+        An entry is in ``a1`` or ``a2``: the unit is still busy next cycle
+        (an entry in ``a3`` alone is written this cycle).
 
     Latency: an entry is added to its accumulator in the ``latency``-th
     (third) cycle after it is valid, the last one ``busy`` shows it;
@@ -61,6 +64,7 @@ class ArithmeticUnit(PeUnit):
             "drain": In(1),
             "acc": Out(signed(config.accumulator_bits)),
             "busy": Out(1),
+            "settling": Out(1),
         })
 
     def build(self, platform, path):
@@ -137,7 +141,8 @@ class ArithmeticUnit(PeUnit):
         wr_row = Signal.like(a2_row)
         m.d.sync += [cleared.eq(drain), wr_row.eq(Mux(drain, drain_row, a2_row))]
         m.d.comb += [rd_acc.addr.eq(rd_row),
-                     self.acc.eq(rd_acc.data), self.busy.eq(a1_valid | a2_valid | a3_valid)]
+                     self.acc.eq(rd_acc.data), self.busy.eq(a1_valid | a2_valid | a3_valid),
+                     self.settling.eq(a1_valid | a2_valid)]
         m.d.comb += [wr_acc.addr.eq(wr_row), wr_acc.data.eq(total),
                      wr_acc.en.eq(cleared | a3_valid)]
         return m

@@ -65,8 +65,10 @@ class ProcessingElement(Pipelined, wiring.Component):
         ``wb_nonzero``, and the accumulator is cleared.
     idle : Out(1)
         No queued activation and no entry in flight, a register: high when
-        that held in the previous cycle and nothing was pushed in it (so it
-        still holds).
+        in the previous cycle nothing was queued or in a stage but at most
+        an entry in its accumulate stage (written then), and nothing was
+        pushed (so it holds now; a write-back asked for from now reads its
+        accumulators after that last write).
 
     Timing
     ------
@@ -76,7 +78,8 @@ class ProcessingElement(Pipelined, wiring.Component):
     Its pointers are read, registered, and turned into the column's start
     and length in ``PointerRead.latency`` cycles (three, two with
     ``config.spram``) while the previous column's entries issue; entries
-    then issue one a cycle (an empty column takes one cycle), and each
+    then issue one a cycle (a column with no entry for this PE is dropped
+    as it leaves the pointer stages, costing the entry stage no cycle), and each
     reaches its accumulator ``SparseMatrixRead.entry_latency +
     ArithmeticUnit.latency`` (five) cycles later (sparse-matrix read and its
     register, entry register and codebook read, multiply, accumulate).
@@ -211,10 +214,13 @@ class ProcessingElement(Pipelined, wiring.Component):
             self.wb_nonzero.eq(writeback.nonzero),
         ]
         # Idle is registered so that the central unit's "all PEs idle" is an
-        # AND of flip-flops, not of every PE's stages across the chip.
+        # AND of flip-flops, not of every PE's stages across the chip. It is
+        # found a cycle ahead, an entry in the last (accumulate) stage
+        # allowed, so the register is high in the first cycle the PE is
+        # empty, not the cycle after.
         idle = Signal()
         m.d.comb += idle.eq((queue.level == 0) & ~bc_valid & ~pointers.busy & ~spmat.busy
-                            & ~arithmetic.busy)
+                            & ~arithmetic.settling)
         m.d.sync += self.idle.eq(idle & ~self.push.valid)
         self._timing = {"queue": self._push_latency, "pointer_stages": pointers.latency,
                         "in_flight": spmat.entry_latency + arithmetic.latency,

@@ -24,8 +24,9 @@ class SparseMatrixRead(PeUnit):
 
     Entries sit ``entries_per_word`` to a memory word (CSC, relative row
     indices, padding entries included). A column is taken when the unit is
-    idle or issuing its last entry, then its entries issue one a cycle (an
-    empty column still takes one cycle). Stage ``s1`` issues an entry, its
+    idle or issuing its last entry, then its entries issue one a cycle; a
+    column with no entry (``some`` clear) is dropped as it arrives, costing
+    no cycle. Stage ``s1`` issues an entry, its
     word is read in ``s2`` and registered in ``s3`` (the block RAM's slow
     output feeds nothing else), and its slot selected. The arithmetic unit
     turns ``z`` into a row, after its own register (so no adder follows the
@@ -39,6 +40,8 @@ class SparseMatrixRead(PeUnit):
     Ports
     -----
     span : In(stream) of ``span_layout``
+        Ready when the unit is idle, issuing its last entry, or the span is
+        of an empty column (from registers only).
     entry : Out(stream) of ``entry_layout``, no back-pressure
         Valid ``entry_latency`` (two) cycles after the entry issues; a
         column's first entry issues the cycle after the column is taken, so
@@ -88,8 +91,14 @@ class SparseMatrixRead(PeUnit):
         s1_act = path.signal(s1, "act", signed(c.act_bits))
         s1_first = path.signal(s1, "first")
         free = ~s1_busy | ending
-        take = self.span.valid & free
-        m.d.comb += self.span.ready.eq(free)
+        # A column with no entry for this PE is dropped as it arrives, whether
+        # or not the stage is free, so it costs the stage no cycle: the stage
+        # goes on issuing the column before, and takes the next one behind it
+        # as if the empty one had not been there. `some` is a register (the
+        # span's), so ready is still an OR of flip-flops.
+        some = self.span.payload.some
+        take = self.span.valid & some & free
+        m.d.comb += self.span.ready.eq(free | ~some)
         issue = s1_busy & has_left
         with m.If(issue):
             m.d.sync += [s1_cur.eq(s1_cur + 1), s1_first.eq(0), left.eq(left - 1),
@@ -98,7 +107,7 @@ class SparseMatrixRead(PeUnit):
             m.d.sync += s1_busy.eq(take)
             with m.If(take):
                 s = self.span.payload
-                m.d.sync += [s1_cur.eq(s.start), left.eq(s.length), has_left.eq(s.some),
+                m.d.sync += [s1_cur.eq(s.start), left.eq(s.length), has_left.eq(1),
                              ending.eq(s.at_most_one), s1_act.eq(s.act), s1_first.eq(1)]
 
         # ---- s2: the word is read

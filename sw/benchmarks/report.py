@@ -360,6 +360,8 @@ def bench_eie(out_dir, progress=print, samples=20, rtl_samples=200):
     write_section(out_dir / "benchmarks.md", "eie",
                   _eie_markdown(rtl, sweep, synth, samples, pace))
     progress(f"wrote {out_dir / 'benchmarks.md'} and {out_dir / 'load_balance.png'}")
+    from sw.benchmarks.phases import bench_phases
+    bench_phases(out_dir, progress, samples, model=model)
     return rtl, sweep, synth
 
 
@@ -404,8 +406,10 @@ def _eie_markdown(rtl, sweep, synth, samples, pace):
         "",
         f"Sweeps use the cycle model (equal to the RTL, as above) on {samples} digits. "
         "Load-balance efficiency = 1 - starvation bubbles / (PEs x window cycles), the "
-        "window running from the first cycle any PE works to the last (a bubble is every "
-        "PE-cycle of the window in which that PE does not work, whatever it waits for); "
+        "window running from the first cycle any PE works to the last (a PE works when it "
+        "issues an entry: a broadcast column with no entry for it costs it no cycle; a "
+        "bubble is every PE-cycle of the window in which that PE does not work, whatever "
+        "it waits for); "
         "utilization = useful MACs / (PEs x all "
         "cycles: each layer's start, pipeline drain and write-back included).",
         "",

@@ -258,13 +258,19 @@ BENCHES = {"mac": "report:bench_mac", "compress": "report:bench_compress",
            "imported": "imported:bench_imported"}
 #: ``eiegen bench eie --paper-layers``: the EIE paper's layers in the cycle model only.
 PAPER_LAYERS_BENCH = "paper_layers:bench_paper_layers"
+#: ``eiegen bench eie --phases``: where LeNet-300-100's cycles go, cycle model only.
+PHASES_BENCH = "phases:bench_phases"
 
 
 def cmd_bench(args):
     import importlib
-    if args.paper_layers and args.core != "eie":
-        raise EiegenError(f"--paper-layers goes with eiegen bench eie, not {args.core}")
-    module, function = (PAPER_LAYERS_BENCH if args.paper_layers else BENCHES[args.core]).split(":")
+    for flag, on in (("--paper-layers", args.paper_layers), ("--phases", args.phases)):
+        if on and args.core != "eie":
+            raise EiegenError(f"{flag} goes with eiegen bench eie, not {args.core}")
+    if args.paper_layers and args.phases:
+        raise EiegenError("--paper-layers and --phases are two benches: give one")
+    module, function = (PAPER_LAYERS_BENCH if args.paper_layers else PHASES_BENCH if args.phases
+                        else BENCHES[args.core]).split(":")
     bench = getattr(importlib.import_module(f"sw.benchmarks.{module}"), function)
     bench(Path(args.out), progress=progress)
 
@@ -475,6 +481,9 @@ def build_parser(registry=core_registry.REGISTRY):
     p.add_argument("--paper-layers", action="store_true",
                    help="eie only: the EIE paper's nine layers at 64 PEs in the cycle model, "
                         "queue depths 1-32, instead of the LeNet runs and synthesis")
+    p.add_argument("--phases", action="store_true",
+                   help="eie only: where LeNet-300-100's cycles go on 8 PEs, layer by layer, "
+                        "in the cycle model, instead of the RTL run and synthesis")
     p.set_defaults(func=cmd_bench)
 
     add_board_verbs(verbs)

@@ -32,20 +32,23 @@ on any model without a simulator. Per layer and input vector:
   ``spram``, found from the read and registered in the second), each
   stage moving when the next is empty or moving. The entry stage takes
   a column when it is idle or on its last entry, then issues one entry a
-  cycle (an empty column still takes one cycle); each entry is in flight for
+  cycle; a column with no entry for the PE leaves the last pointer stage at
+  once, dropped, without costing the entry stage a cycle (a column still
+  takes its cycle in each pointer stage); each entry is in flight for
   five more cycles (sparse-matrix read and its register, entry register and
   codebook read, multiply, accumulate). These latencies are the hardware's
   own counts (``pe_figures``), as are the fetcher's (``fetch_figures``).
 * ``DRAIN`` waits until every queue, stage and pipeline is empty, as each
-  PE notes in a register: the cycle after it was empty and nothing was
-  pushed to it (one ``DRAIN`` cycle if that already held in the last
+  PE notes in a register: the cycle after it was empty but for at most its
+  last entry's accumulate and nothing was pushed to it, so the first cycle
+  it is empty (one ``DRAIN`` cycle if that already held in the last
   ``SCAN`` cycle).
 * ``WRITEBACK``: one local row a cycle on every PE at once, results seven
   cycles later: ``rows_per_pe + 7`` cycles.
 
 Load-balance efficiency = 1 - starvation bubbles / (PEs x window cycles)
 = working PE-cycles / (PEs x window cycles): a PE works when it issues an
-entry or spends a cycle on an empty column, and the window runs from the
+entry (an empty column costs it no cycle), and the window runs from the
 first cycle any PE works to the last. A bubble is every PE-cycle of the
 window in which that PE does not work, whatever it waits for (a broadcast,
 its pointer stages, the other PEs to finish): a cycle in which every PE
@@ -54,6 +57,12 @@ first entry issues, the pipeline's drain after the last, write-back) are not
 imbalance; PE utilization counts them: useful MACs (real non-zeros x
 non-zero activations) / (PEs x all the layer's cycles), against the ceiling
 of one MAC per PE per cycle.
+
+Where the cycles go: ``cycles`` = ``start_cycles`` (before the first cycle
+any PE works) + ``window_cycles`` (the compute phase, to the last) +
+``drain_cycles`` (from then until write-back starts) + ``writeback_cycles``;
+and the window's PE-cycles, ``PEs x window_cycles``, = ``useful_macs`` +
+``padding_issues`` (padding entries issued) + ``starvation_cycles``.
 """
 
 from collections import deque
@@ -150,10 +159,12 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
     arrivals = []  # the cycle each word entering the FIFO was read
     taken = 0  # words the broadcaster has taken
     scanning = True
-    idle_reg = False  # every PE's idle register: all were empty last cycle, no push
+    # Every PE's idle register: last cycle all were empty but for the last
+    # entry's accumulate (`idle`), and nothing was pushed.
+    idle_reg = False
     while True:
         idle = all(not (q or any(p_valid[k]) or busy[k])
-                   and t - last_issue[k] > pipeline for k, q in enumerate(queues))
+                   and t - last_issue[k] >= pipeline for k, q in enumerate(queues))
         # -- the central unit, from this cycle's registers
         if scanning:
             # FIFO room counts the word in flight (read last cycle), kept or
@@ -176,9 +187,11 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
             free = not busy[k] or left[k] <= 1
             issue = busy[k] and left[k] > 0
             valid, counts = p_valid[k], p_entries[k]
-            take = valid[-1] and free
+            # A column with no entries leaves the last stage at once (dropped);
+            # one with entries when the entry stage is free (taken).
+            take = valid[-1] and counts[-1] > 0 and free
             moves = [False] * stages  # each stage's column moves on this cycle
-            moves[-1] = take
+            moves[-1] = valid[-1] and (free or counts[-1] == 0)
             for st in reversed(range(stages - 1)):
                 moves[st] = valid[st] and (not valid[st + 1] or moves[st + 1])
             pop = bool(queues[k]) and queues[k][0][1] <= t and (not valid[0] or moves[0])
@@ -186,7 +199,7 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
                 left[k] -= 1
                 last_issue[k] = t
             if busy[k]:
-                working += 1  # an entry issued, or the cycle of an empty column
+                working += 1  # an entry issued (a taken column has one)
                 first_work = t if first_work is None else first_work
                 last_work = t
             if free:
@@ -219,15 +232,19 @@ def layer_cycles(layer, activations, queue_depth, sequential_scan=False, spram=F
         t += 1
     compute = t + 1  # cycles 0..t: START, FIRST, PICK, SCAN, DRAIN
     window = 0 if first_work is None else last_work - first_work + 1
+    start = compute if first_work is None else first_work
     rows_pe = -(-eie.rows // n)
     writeback = rows_pe + figures["writeback"]
     real = _real_entries(eie)
     columns = np.flatnonzero(activations != 0)
     useful = int(real[:, columns].sum())
+    issued = int(entries[:, columns].sum())
     return {
         "compute_cycles": compute, "writeback_cycles": writeback,
         "cycles": compute + writeback, "broadcasts": len(columns),
+        "start_cycles": start, "drain_cycles": compute - start - window,
         "working_cycles": working, "window_cycles": window,
+        "padding_issues": issued - useful,
         "starvation_cycles": n * window - working, "useful_macs": useful,
         "load_balance_efficiency": working / (n * window) if window else 1.0,
         "pe_utilization": useful / (n * (compute + writeback)),
@@ -245,8 +262,9 @@ def network_cycles(model, activations_per_layer, queue_depth, sequential_scan=Fa
     for layer, acts in zip(model.layers, activations_per_layer):
         runs = [layer_cycles(layer, a, queue_depth, sequential_scan, spram) for a in acts]
         total = {k: sum(r[k] for r in runs) for k in (
-            "compute_cycles", "writeback_cycles", "cycles", "broadcasts", "working_cycles",
-            "window_cycles", "starvation_cycles", "useful_macs")}
+            "compute_cycles", "writeback_cycles", "cycles", "broadcasts", "start_cycles",
+            "drain_cycles", "working_cycles", "window_cycles", "padding_issues",
+            "starvation_cycles", "useful_macs")}
         total["load_balance_efficiency"] = total["working_cycles"] / (
             model.pes * max(total["window_cycles"], 1))
         total["pe_utilization"] = total["useful_macs"] / (model.pes * max(total["cycles"], 1))

@@ -5,8 +5,10 @@ Naive on purpose, with none of the engine's pipeline latencies (compare
 cycle ``t = 0, 1, ...``:
 
 1. every PE that has no work left pops the head of its FIFO, if any, and
-   starts on that column: one cycle per entry (padding entries included), an
-   empty column one cycle;
+   starts on that column: one cycle per entry (padding entries included);
+   a column with no entry for it is dropped as it is popped, and the next
+   popped in the same cycle (an empty column costs nothing, as in the
+   engine's entry stage);
 2. the central unit, if a non-zero activation is left, broadcasts the next
    one into every PE's FIFO when every FIFO holds fewer than ``D`` entries
    after this cycle's pops (a pop frees its slot in its own cycle); a PE can
@@ -28,17 +30,17 @@ __all__ = ["fifo_cycles", "layer_fifo_cycles", "balance_bound", "column_work"]
 
 def column_work(layer, activations):
     """Cycles each PE spends on each broadcast column, in broadcast order:
-    ``(pes, non-zero activations)``; an empty column costs one cycle."""
+    ``(pes, non-zero activations)``: its entries, 0 for an empty column."""
     eie = getattr(layer, "eie", layer)
     columns = np.flatnonzero(np.asarray(activations) != 0)
-    return np.maximum(eie.entries()[:, columns], 1)
+    return eie.entries()[:, columns]
 
 
 def fifo_cycles(work, queue_depth):
     """Figures of a plain ``queue_depth``-entry FIFO per PE.
 
     ``work[k][i]`` is the cycles PE ``k`` spends on the ``i``-th broadcast
-    column (at least 1). Returns ``cycles`` (from the first broadcast to the
+    column (0: the column is dropped as it is popped). Returns ``cycles`` (from the first broadcast to the
     last working cycle, both included), ``working_cycles``,
     ``window_cycles`` and ``load_balance_efficiency``.
     """
@@ -55,7 +57,7 @@ def fifo_cycles(work, queue_depth):
     t = 0
     while sent < columns or any(fifos) or any(left):
         for k in range(pes):
-            if left[k] == 0 and fifos[k]:
+            while left[k] == 0 and fifos[k]:
                 left[k] = work[k][fifos[k].popleft()]
         if sent < columns and all(len(f) < queue_depth for f in fifos):
             for f in fifos:

@@ -288,6 +288,13 @@ def test_paper_layers_go_with_the_eie_bench_only(cli, tmp_path):
     assert status == 1
     assert err == "eiegen: error: --paper-layers goes with eiegen bench eie, not lowbit\n"
     assert not (tmp_path / "benchmarks.md").exists()
+    status, out, err = cli("bench", "mac", "--phases", "--out", str(tmp_path))
+    assert status == 1
+    assert err == "eiegen: error: --phases goes with eiegen bench eie, not mac\n"
+    status, out, err = cli("bench", "eie", "--phases", "--paper-layers", "--out", str(tmp_path))
+    assert status == 1
+    assert err == "eiegen: error: --paper-layers and --phases are two benches: give one\n"
+    assert not (tmp_path / "benchmarks.md").exists()
 
 
 BAD_EIE = {

@@ -251,6 +251,15 @@ def test_a_bubble_is_every_idle_pe_cycle_of_the_window():
         assert "while another still has work" not in text
         assert "PE-cycle of the" in text
 
+def _hand_worked_layer(pe0_values=(1, 1, 1, 1)):
+    """The layer of the hand-worked examples below: PE 0's entries have the
+    values ``pe0_values``."""
+    return EieLayer(rows=4, cols=2, pes=2, z_bits=4,
+                    v=[np.array(pe0_values), np.array([2])],
+                    z=[np.array([0, 0, 0, 0]), np.array([0])],
+                    ptr=np.array([[0, 3, 4], [0, 1, 1]]))
+
+
 def test_cycle_model_hand_worked_example():
     # 2 PEs, 2 columns in one activation word. PE 0 has 3 entries in column 0
     # and 1 in column 1; PE 1 has 1 and 0. Both activations non-zero, depth 1.
@@ -260,22 +269,33 @@ def test_cycle_model_hand_worked_example():
     # skid slot): scanning ends; both PEs pop col 0 from their registers.
     # t8 both pop col 1; col 0's pointers are read, t9 registered, t10 its
     # start and length registered; E stages take col 0.  t11 PE0 issues 1/3,
-    # PE1 its only entry, and PE1 takes col 1.  t12 PE0 2/3; PE1 spends the
-    # empty column's cycle.  t13 PE0 3/3, and takes col 1.  t14 PE0 issues
+    # PE1 its only entry; col 1 is in both span registers, and PE1's, with no
+    # entry, is dropped at once.  t12 PE0 2/3; PE1 has nothing left (the
+    # empty column cost it no cycle).  t13 PE0 3/3, and takes col 1.  t14 PE0 issues
     # col 1.  t15-t19 the last entry is in flight (sparse-matrix read, its
-    # register, entry register and codebook read, multiply, accumulate); t20
-    # every PE is empty; t21 DRAIN sees their idle registers.
-    # -> 22 compute cycles, 6 working PE-cycles in a window of 4 (t11-t14);
+    # register, entry register and codebook read, multiply, accumulate: the
+    # PEs raise their idle registers as it accumulates, t19); t20 every PE is
+    # empty and DRAIN sees their idle registers.
+    # -> 21 compute cycles, 5 working PE-cycles in a window of 4 (t11-t14);
     # write-back 2 rows + 7.
-    eie = EieLayer(rows=4, cols=2, pes=2, z_bits=4,
-                   v=[np.array([1, 1, 1, 1]), np.array([2])],
-                   z=[np.array([0, 0, 0, 0]), np.array([0])],
-                   ptr=np.array([[0, 3, 4], [0, 1, 1]]))
-    r = layer_cycles(eie, np.array([5, 7]), queue_depth=1)
-    assert r["compute_cycles"] == 22 and r["working_cycles"] == 6
+    r = layer_cycles(_hand_worked_layer(), np.array([5, 7]), queue_depth=1)
+    assert r["compute_cycles"] == 21 and r["working_cycles"] == 5
     assert r["useful_macs"] == 5
-    assert r["window_cycles"] == 4 and r["load_balance_efficiency"] == 6 / 8
-    assert r["writeback_cycles"] == 9 and r["cycles"] == 31
+    assert r["window_cycles"] == 4 and r["load_balance_efficiency"] == 5 / 8
+    assert r["writeback_cycles"] == 9 and r["cycles"] == 30
+
+
+def test_phases_of_the_hand_worked_example():
+    # The example above with PE 0's second entry of column 0 a padding entry
+    # (v = 0): the timing is the same. t0-t10 nothing issues (START, FIRST,
+    # PICK, the fetch, the broadcasts, the pointer stages), t11-t14 the
+    # window, t15-t20 the drain, then 2 rows + 7 of write-back.
+    r = layer_cycles(_hand_worked_layer((1, 0, 1, 1)), np.array([5, 7]), queue_depth=1)
+    assert (r["start_cycles"], r["window_cycles"], r["drain_cycles"],
+            r["writeback_cycles"], r["cycles"]) == (11, 4, 6, 9, 30)
+    # The window's 8 PE-cycles: PE 0 issues 4 entries, one of them padding,
+    # PE 1 one: 4 useful MACs, 1 padding entry, 3 bubbles (PE 1 at t12-t14).
+    assert (r["useful_macs"], r["padding_issues"], r["starvation_cycles"]) == (4, 1, 3)
 
 
 def test_deeper_queues_never_cost_cycles(digits_model):

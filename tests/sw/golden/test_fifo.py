@@ -36,13 +36,17 @@ def test_depth_2_absorbs_the_same_imbalance():
                  "load_balance_efficiency": 1.0}
 
 
-def test_an_empty_column_costs_a_cycle():
-    # One PE, entries [0, 2] -> work [1, 2]: t1 c0, t2 and t3 c1.
-    eie = EieLayer(rows=4, cols=3, pes=1, z_bits=4, v=[np.array([5, 6])], z=[np.zeros(2)],
-                   ptr=np.array([[0, 0, 0, 2]]))
-    work = column_work(eie, [3, 0, 7])  # columns 0 and 2 are broadcast
-    assert work.tolist() == [[1, 2]]
-    assert fifo_cycles(work, 1)["cycles"] == 4
+def test_an_empty_column_costs_nothing():
+    # One PE, entries [2, 0, 2]: all three broadcast. Depth 2: t0 broadcast
+    # c0. t1 pop c0, work 1/2; broadcast c1. t2 work 2/2; broadcast c2 (the
+    # FIFO holds c1). t3 pop c1, empty: dropped, pop c2, work 1/2. t4 work
+    # 2/2. 4 working cycles in t1..t4.
+    eie = EieLayer(rows=4, cols=3, pes=1, z_bits=4, v=[np.array([5, 6, 7, 8])],
+                   z=[np.zeros(4)], ptr=np.array([[0, 2, 2, 4]]))
+    work = column_work(eie, [3, 1, 7])
+    assert work.tolist() == [[2, 0, 2]]
+    assert fifo_cycles(work, 2) == {"cycles": 5, "working_cycles": 4, "window_cycles": 4,
+                                    "load_balance_efficiency": 1.0}
 
 
 def test_queue_depth_below_1_is_refused():
