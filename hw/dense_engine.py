@@ -65,7 +65,7 @@ class DenseEngine(Engine):
             selected = (self.load.payload.mem == DENSE_MEMORIES[name]) & (self.load.payload.pe == 0)
             m.d.comb += [wr.addr.eq(self.load.payload.addr), wr.data.eq(self.load.payload.data),
                          wr.en.eq(load.valid & selected & ~self.load.payload.read)]
-            rd, answer = read_back(m, mem, mem.read_port(domain=domain), load, selected, depth)
+            rd, answer = read_back(m, mem.read_port(domain=domain), load, selected, depth)
             answers.append(answer)
             return rd
         w_rd = memory("weights", unsigned(len(beat.weight.as_value())), c.weight_words)

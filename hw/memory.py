@@ -4,12 +4,12 @@ SPRAM's single shared port."""
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Mux, Shape, Signal, unsigned
+from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 __all__ = ["address_bits", "load_layout", "readback_layout", "placed_memory", "single_port",
-           "read_back", "merge_answers", "SPRAM_SUFFIX", "TRUE_DUAL_PORT_BITS"]
+           "read_back", "merge_answers", "SPRAM_SUFFIX"]
 
 
 def address_bits(n):
@@ -82,24 +82,18 @@ def single_port(m, mem, write_addr, write_data, write_en):
     return read
 
 
-#: The widest word an ECP5 block RAM (DP16KD) gives on each of its two ports at
-#: once: a memory no wider reads back through a second read port for free.
-TRUE_DUAL_PORT_BITS = 18
-
-
-def read_back(m, mem, rd, load, selected, depth, own_port=False):
-    """Read beats (``load_layout``'s ``read``) on ``mem``, whose datapath read port is ``rd``.
+def read_back(m, rd, load, selected, depth):
+    """Read beats (``load_layout``'s ``read``) on a memory whose datapath read port is ``rd``.
 
     The memory answers a beat on ``load`` that names it (``selected``) at an
-    address below ``depth``. With ``own_port`` and a word of at most
-    ``TRUE_DUAL_PORT_BITS``, the beat reads through a port of its own at the
-    load port's address, which Yosys puts on the ECP5 block RAM's write port,
-    so nothing is added to the datapath; otherwise (the iCE40's block RAMs and
-    SPRAM have one read port, a wider ECP5 word takes both ports of its block
-    RAMs) the beat takes ``rd``'s address, which it may since beats come only
-    while the engine is idle. The word is registered as it leaves the memory
-    (an enable, no logic before the flip-flop: block RAM outputs are slow) and
-    cleared the cycle after, so answers OR together with nothing gated.
+    address below ``depth``. The beat takes ``rd``'s address (a multiplexer
+    before it), which it may since beats come only while the engine is idle,
+    so no memory needs a second port: the iCE40's block RAMs and SPRAM have
+    one read port, and on the ECP5 a second one moved small codebooks from LUT
+    RAM into block RAM and doubled deep pointer banks' block RAMs, for no
+    Fmax. The word is registered as it leaves the memory (an enable, no logic
+    before the flip-flop: block RAM outputs are slow) and cleared the cycle
+    after, so answers OR together with nothing gated.
 
     Returns
     -------
@@ -111,27 +105,19 @@ def read_back(m, mem, rd, load, selected, depth, own_port=False):
     """
     asking = load.valid & load.payload.read
     hit = asking & selected & (load.payload.addr < depth)
-    comb = getattr(rd, "domain", "sync") == "comb"
-    if own_port and not comb and Shape.cast(mem.shape).width <= TRUE_DUAL_PORT_BITS:
-        port, own = rd, mem.read_port()
-        m.d.comb += [own.addr.eq(load.payload.addr), own.en.eq(hit)]
-        data = own.data
-    else:
-        port = SimpleNamespace(addr=Signal.like(rd.addr), en=Signal(init=1), data=rd.data)
-        m.d.comb += rd.addr.eq(Mux(asking, load.payload.addr, port.addr))
-        if not comb:
-            m.d.comb += rd.en.eq(port.en | asking)
-        data = rd.data
+    port = SimpleNamespace(addr=Signal.like(rd.addr), en=Signal(init=1), data=rd.data)
+    m.d.comb += rd.addr.eq(Mux(asking, load.payload.addr, port.addr))
     shown = hit  # the word is on `data` in this cycle: a combinational port's
-    if not comb:
+    if getattr(rd, "domain", "sync") != "comb":
+        m.d.comb += rd.en.eq(port.en | asking)
         shown = Signal()  # a synchronous port's, the cycle after the beat
         m.d.sync += shown.eq(hit)
-    valid, word = Signal(), Signal(len(data))
+    valid, word = Signal(), Signal(len(rd.data))
     m.d.sync += valid.eq(shown)
     with m.If(valid):
         m.d.sync += word.eq(0)
     with m.If(shown):
-        m.d.sync += word.eq(data)
+        m.d.sync += word.eq(rd.data)
     return port, SimpleNamespace(valid=valid, payload=word)
 
 

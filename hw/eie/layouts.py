@@ -32,11 +32,10 @@ def layer_config_layout(config):
                               "coarse_shift": 7, "round": 1, "relu": 1})
 
 
-def loadable_memory(m, name, shape, depth, load, pe, image=None, spram=False, own_port=False):
+def loadable_memory(m, name, shape, depth, load, pe, image=None, spram=False):
     """A memory of PE ``pe`` that load beats for (``name``, ``pe``) write or read
     back; returns the datapath's synchronous read port (``addr``, ``en``,
-    ``data``) and the memory's answer to read beats (``hw.memory.read_back``,
-    through a read port of its own with ``own_port`` where that is free).
+    ``data``) and the memory's answer to read beats (``hw.memory.read_back``).
 
     Its contents start as ``image``'s (``sw.flows.eie_image.EieImage``) when one is
     given. With ``spram`` it is one shared port (``single_port``) that Yosys
@@ -53,7 +52,7 @@ def loadable_memory(m, name, shape, depth, load, pe, image=None, spram=False, ow
     else:
         wr, rd = mem.write_port(), mem.read_port()
         m.d.comb += [wr.addr.eq(load.payload.addr), wr.data.eq(load.payload.data), wr.en.eq(en)]
-    return read_back(m, mem, rd, load, selected, depth, own_port and not spram)
+    return read_back(m, rd, load, selected, depth)
 
 
 def replica(like, config, reset_less=False):

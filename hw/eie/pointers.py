@@ -62,9 +62,7 @@ class PointerRead(PeUnit):
         m = Module()
         nnz = unsigned(c.pointer_bits)
         half = -(-(c.ptr_depth + 1) // 2)
-        # The banks' addresses come through the queue and an adder, the ECP5's
-        # critical path: read-back takes each block RAM's second port instead.
-        (even, even_answer), (odd, odd_answer) = (self.memory(m, name, nnz, half, own_port=True)
+        (even, even_answer), (odd, odd_answer) = (self.memory(m, name, nnz, half)
                                                   for name in ("ptr_even", "ptr_odd"))
         self.answer_reads(m, even_answer, odd_answer)
 

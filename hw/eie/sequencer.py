@@ -130,7 +130,7 @@ class LayerSequencer(wiring.Component):
         table_wr = table.write_port()
         beat = SimpleNamespace(valid=self.load.valid & self.load.ready, payload=self.load.payload)
         selected = (self.load.payload.mem == MEMORIES["layers"]) & (self.load.payload.pe == 0)
-        table_rd, answer = read_back(m, table, table.read_port(domain="comb"), beat, selected,
+        table_rd, answer = read_back(m, table.read_port(domain="comb"), beat, selected,
                                      c.max_layers)
         merge_answers(m, self.readback, [answer])
         m.d.comb += [

@@ -59,14 +59,11 @@ class PeUnit(Pipelined, wiring.Component):
         """The baked-in memory contents, or ``None``."""
         return self._image
 
-    def memory(self, m, name, shape, depth, spram=False, own_port=False):
+    def memory(self, m, name, shape, depth, spram=False):
         """The unit's memory ``name``, written by ``load``: its datapath read port,
-        and its answer to read beats, for ``answer_reads``; with ``own_port``
-        read back through a port of its own (``hw.memory.read_back``), for a
-        memory whose datapath address is on a critical path."""
-        # Not in the iCE40 organization: its block RAMs have one read port.
+        and its answer to read beats, for ``answer_reads``."""
         return loadable_memory(m, name, shape, depth, self.load, self._index, self._image,
-                               spram=spram, own_port=own_port and not self._c.spram)
+                               spram=spram)
 
     def answer_reads(self, m, *answers):
         """Drive ``readback`` with the answers of the unit's memories."""

@@ -60,10 +60,9 @@ def test_every_loaded_word_reads_back_and_a_changed_one_is_found(board):
     assert (dev.infer_batch(x, 9) == infer(model, x)).all()
 
 
-def test_the_ecp5_organization_reads_back_through_second_ports():
-    # Pointer banks and codebooks read through a port of their own there, the
-    # sparse matrix and biases through the datapath's: both read back, and the
-    # network still runs bit-exact after.
+def test_the_ecp5_organization_reads_back():
+    # Every memory in block RAM (none in SPRAM) lends its datapath read port to
+    # read beats; a changed word is found, and the network still runs bit-exact.
     from boards.flow import board_engine
     model = random_model(8, [12, 10, 6], 2, density=0.4)
     config = config_for(model, **board_engine("ulx3s-85f", {}))
