@@ -56,8 +56,8 @@ class ProcessingElement(Pipelined, wiring.Component):
         registered in the PE, so no path crosses the chip into the write
         enables), or reads them back.
     readback : Out(readback_layout)
-        The word a read beat asks for, three cycles after the beat (its
-        register, the memory read, a register).
+        The word a read beat asks for, four cycles after the beat (its
+        register, the memory read, the word's register, the PE's register).
     wb_addr, wb_valid, wb_keep : In
         Write-back of local row ``wb_addr``: the result is on ``wb_result``
         ``latency`` (seven) cycles later with ``wb_done`` (0 unless

@@ -35,7 +35,8 @@ class PeUnit(Pipelined, wiring.Component):
     load : In(stream) of ``load_layout``, always ready
         Writes the unit's memories (``memory``), or reads them back.
     readback : Out(readback_layout)
-        Their answers to read beats (``answer_reads``), the cycle after the beat.
+        Their answers to read beats (``answer_reads``), two cycles after the
+        beat (``hw.memory.read_back``).
     """
 
     def __init__(self, config, index, image, ports):

@@ -84,7 +84,9 @@ class Dispatcher(wiring.Component):
     byte (its read, then its use), plus a cycle an activation decoded (a
     zero of a run included) and a cycle a beat offered, and the engine's
     wait for it; a fixed payload takes a cycle a byte, an output beat one
-    cycle to take and one a byte to store.
+    cycle to take and one a byte to store; a word READ reads, a cycle to
+    offer its beat, the engine's answer (five cycles for the EIE engine,
+    ``hw.memory.read_back``) and a cycle a byte to store.
     """
 
     def __init__(self, config, divisor=0, rx_fifo=RX_FIFO):

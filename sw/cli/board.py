@@ -81,17 +81,17 @@ def cmd_infer(args):
     def mark(name, dev):
         marks[name] = (dev.bytes_sent, dev.bytes_received, time.monotonic())
 
-    def run(url, load_image):
+    def run(url, loading):
         with Device(url, baud=args.baud, timeout=args.timeout) as dev:
-            if load_image is not None:
-                _progress(f"loading the model: {len(image.load_beats())} memory words")
+            beats = image.load_beats()
+            if loading:
+                _progress(f"loading the model: {len(beats)} memory words")
                 mark("load", dev)
-                dev.load(image, progress=_progress)
+                dev.load_beats(beats, progress=_progress)
             mark("verify", dev)
             if args.verify:
-                dev.verify(image.load_beats(), progress=_progress)
-                _progress(f"verified: all {len(image.load_beats())} memory words read back "
-                          f"as the model's")
+                dev.verify(beats, progress=_progress)
+                _progress(f"verified: all {len(beats)} memory words read back as the model's")
             mark("batch", dev)
             # The host quantizes: the engine takes first-layer activations.
             y = dev.infer_batch(input_activations(model, x), outputs,
@@ -115,9 +115,9 @@ def cmd_infer(args):
         # memories to go over the link (or the board keeps them in SPRAM).
         with simulated_board(engine.config, None if load else image, divisor=divisor,
                              timeline=timeline) as url:
-            y, cycles, resent = run(url, image if load else None)
+            y, cycles, resent = run(url, load)
     else:
-        y, cycles, resent = run(args.port, image if load else None)
+        y, cycles, resent = run(args.port, load)
     expected = golden(model, x)
     mismatches = int((y != expected).sum())
     report = {"samples": len(x), "mismatches": mismatches, "engine_cycles": cycles,

@@ -146,8 +146,8 @@ class Device:
 
     def load_beats(self, beats, progress=None):
         """Write ``(mem, pe, addr, data)`` words, as LOAD_BURST frames streamed."""
-        frames = [(Command.LOAD_BURST, payload) for payload in
-                  burst_frames(beats, self.info["load_bytes"] - 5)]
+        frames = [(Command.LOAD_BURST, payload)
+                  for payload in burst_frames(beats, self._word_bytes)]
         self.stream(frames, progress=_every_tenth(progress, len(frames), "loading",
                                                   f"{len(beats)} words"))
 
@@ -158,8 +158,7 @@ class Device:
     def verify(self, beats, progress=None):
         """Read back the words ``(mem, pe, addr, data)`` load beats wrote, a reply's
         worth a frame, streamed; refuse the first word that differs."""
-        per = (self.info["max_payload"] - 1) // (self.info["load_bytes"] - 5)
-        runs = _runs_of(beats, per)
+        runs = _runs_of(beats, (self.info["max_payload"] - 1) // self._word_bytes)
         got = self._read_runs([(mem, pe, addr, len(words)) for mem, pe, addr, words in runs],
                               _every_tenth(progress, len(runs), "verifying",
                                            f"{len(beats)} words"))
@@ -172,12 +171,16 @@ class Device:
 
     def _read_runs(self, runs, progress=None):
         """The words of ``(mem, pe, addr, count)`` runs, READ frames streamed."""
-        data_bytes = self.info["load_bytes"] - 5
-        frames = [(Command.READ, bytes([mem, pe]) + addr.to_bytes(3, "little")
-                   + count.to_bytes(2, "little")) for mem, pe, addr, count in runs]
-        return [[int.from_bytes(r[k:k + data_bytes], "little")
-                 for k in range(0, len(r), data_bytes)]
+        size = self._word_bytes
+        frames = [(Command.READ, _header(mem, pe, addr) + count.to_bytes(2, "little"))
+                  for mem, pe, addr, count in runs]
+        return [[int.from_bytes(r[k:k + size], "little") for k in range(0, len(r), size)]
                 for r in self.stream(frames, progress=progress)]
+
+    @property
+    def _word_bytes(self):
+        """Bytes of a memory word in LOAD_BURST and READ: a load beat's, less its header."""
+        return self.info["load_bytes"] - 5
 
     def infer(self, x, outputs):
         """One input vector in, ``outputs`` activations back (integers)."""
@@ -285,9 +288,14 @@ RETRIES = 8
 def burst_frames(beats, data_bytes):
     """LOAD_BURST payloads for ``(mem, pe, addr, data)`` load beats: runs of
     consecutive addresses of one memory, as many whole words as a frame holds."""
-    return [bytes([mem, pe]) + addr.to_bytes(3, "little")
+    return [_header(mem, pe, addr)
             + b"".join(word.to_bytes(data_bytes, "little") for word in words)
             for mem, pe, addr, words in _runs_of(beats, (MAX_PAYLOAD - 5) // data_bytes)]
+
+
+def _header(mem, pe, addr):
+    """LOAD_BURST's and READ's memory id, PE and first address."""
+    return bytes([mem, pe]) + addr.to_bytes(3, "little")
 
 
 def _runs_of(beats, most):
