@@ -365,8 +365,8 @@ def cmd_demo(args):
     print(f"MAC array {params['lanes']}x{params['width']}, 8-bit: {sim['outputs']} outputs, "
           f"{sim['mismatches']} mismatches, {sim['macs_per_cycle']} of "
           f"{sim['peak_macs_per_cycle']} MACs/cycle under random stalls")
-    print(f"{board} ({name}, {pes} PEs): {built['bitstream']}, {built['luts']} LUTs, "
-          f"{built['dsps']} DSPs, {built['brams']} BRAMs, {built['sprams']} SPRAMs, Fmax "
+    print(f"{board} ({name}, {pes} PE{'s' * (pes > 1)}): {built['bitstream']}, "
+          f"{built['luts']} LUTs, {built['dsps']} DSPs, {built['brams']} BRAMs, {built['sprams']} SPRAMs, Fmax "
           f"{built['fmax_mhz']} MHz at a "
           f"{built['clock_mhz']} MHz clock; simulated board through the host driver: "
           f"{len(xs)} digits, 0 mismatches, {board_cycles} engine cycles for the last")
