@@ -156,6 +156,38 @@ def integer(lo=None, hi=None):
     return _option_type("integer", check)
 
 
+def _seeds(text):
+    """``1-4``, ``1,3`` or ``2``: nextpnr seeds, each at least 1, none twice."""
+    seeds = []
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise EiegenError(f"must be seeds like 1-4 or 1,3, not {text!r}") from None
+        if first < 1 or last < first:
+            raise EiegenError(f"must be seeds of at least 1, low to high (1-4), not {text!r}")
+        seeds += range(first, last + 1)
+    if len(set(seeds)) < len(seeds):
+        raise EiegenError(f"names a seed twice: {text!r}")
+    return tuple(seeds)
+
+
+#: ``type=`` of ``--seeds``.
+seed_list = _option_type("seeds", _seeds)
+
+
+def fmax_summary(report):
+    """A synthesis report's Fmax as a sentence: the one seed's, or the median
+    and range of several."""
+    by_seed = report.get("fmax_by_seed") or {}
+    if len(by_seed) < 2:
+        return f"Fmax {report['fmax_mhz']} MHz"
+    low, high = report["fmax_range"]
+    return (f"Fmax {report['fmax_mhz']} MHz (median of nextpnr seeds "
+            f"{', '.join(map(str, by_seed))}; {low}-{high})")
+
+
 def number(above=None, at_most=None, at_least=None, below=None, means=None):
     """``type=`` of a finite real option: > ``above``, >= ``at_least``,
     < ``below``, <= ``at_most`` (None: no such bound); ``means`` says what
@@ -224,6 +256,9 @@ def synth_options(p):
     """What every ``synth`` verb takes."""
     p.add_argument("--target", required=True, choices=list(TARGETS))
     p.add_argument("--report", type=output_file, help="R.json: LUTs, FFs, DSPs, BRAMs, Fmax")
+    p.add_argument("--seeds", type=seed_list, default=(1,),
+                   help="nextpnr placement seeds, e.g. 1-4 or 1,3 (default 1): Fmax is the "
+                        "median, the report has each seed's")
 
 
 def fixed_point_options(g, width, weight, dsp):
@@ -310,11 +345,11 @@ def synthesize_array(args, synth, params, what):
     """Synthesize an array (``synth``: its flow's ``synth``) and print its figures."""
     check_writable(args.report)
     progress(f"synthesizing {what}for {args.target} (Yosys, nextpnr)")
-    report = synth(params, args.target)
+    report = synth(params, args.target, seeds=args.seeds)
     if args.report:
         write_json(args.report, report)
     progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} DSPs, "
-             f"{report['brams']} BRAMs, Fmax {report['fmax_mhz']} MHz")
+             f"{report['brams']} BRAMs, {fmax_summary(report)}")
 
 
 def model_sim_arguments(p):
@@ -349,13 +384,13 @@ def simulate_model(args, fits, run, summary, *, any_network=False):
 def synthesize_model(args, fits, synth, what, summary):
     """``eiegen synth`` of an engine sized for ``--model`` (if given): ``fits``
     refuses what does not fit before Yosys runs; ``synth(model, target)`` is the
-    flow's synthesis; ``summary(report)`` its figures."""
+    flow's synthesis; ``summary(report)`` its figures (Fmax follows)."""
     model = load_model(args.model)
     check_writable(args.report)
     if model is not None:
         fits(model)
     progress(f"synthesizing {what} for {args.target} (Yosys, nextpnr)")
-    report = synth(model, args.target)
+    report = synth(model, args.target, seeds=args.seeds)
     if args.report:
         write_json(args.report, report)
-    progress(f"{args.target}: {summary(report)}")
+    progress(f"{args.target}: {summary(report)}, {fmax_summary(report)}")

@@ -78,16 +78,16 @@ def generate(model, out_dir, **options):
     return write_design(engine, TOP, out_dir, "dense", describe(engine))
 
 
-def synth(model, target, workdir=None, seed=1, **options):
+def synth(model, target, workdir=None, seeds=1, **options):
     """Out-of-context synthesis report of the dense engine for ``model``,
-    placed and routed with nextpnr seed ``seed``."""
+    placed and routed with nextpnr seeds ``seeds`` (one or several)."""
     from sw.flows.toolchain import synth_report
     made = []
 
     def make():
         made.append(dense_engine_for(model, **options)[0])
         return made[-1]
-    report = synth_report(make, TOP, target, workdir, seed=seed)
+    report = synth_report(make, TOP, target, workdir, seeds=seeds)
     report.update(core="dense", config=vars(made[0].config))
     return report
 
@@ -138,9 +138,8 @@ def _cli_synthesize(args, options):
     from sw.cli.common import synthesize_model
     synthesize_model(
         args, lambda model: dense_engine_for(model, **options),
-        lambda model, target: synth(model, target, **options), "the dense engine",
-        lambda r: f"{r['luts']} LUTs, {r['ffs']} FFs, {r['dsps']} DSPs, {r['brams']} BRAMs, "
-                  f"Fmax {r['fmax_mhz']} MHz")
+        lambda model, target, seeds: synth(model, target, seeds=seeds, **options), "the dense engine",
+        lambda r: f"{r['luts']} LUTs, {r['ffs']} FFs, {r['dsps']} DSPs, {r['brams']} BRAMs")
 
 
 # Imported here, not above, to keep the declaration in one place.

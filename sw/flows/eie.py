@@ -166,9 +166,9 @@ def generate(model, out_dir, **overrides):
     return write_design(engine, TOP, out_dir, "eie", describe(engine))
 
 
-def synth(model, target, workdir=None, seed=1, **overrides):
+def synth(model, target, workdir=None, seeds=1, **overrides):
     """Out-of-context synthesis report of an engine (sized for ``model`` if
-    given), placed and routed with nextpnr seed ``seed``."""
+    given), placed and routed with nextpnr seeds ``seeds`` (one or several)."""
     from hw.eie import EieEngine
     from hw.eie.config import EieConfig
     from sw.flows.toolchain import synth_report
@@ -179,7 +179,7 @@ def synth(model, target, workdir=None, seed=1, **overrides):
         made.append(EieEngine(EieConfig(**overrides)) if model is None
                     else engine_for(model, **overrides)[0])
         return made[-1]
-    report = synth_report(make, TOP, target, workdir, seed=seed)
+    report = synth_report(make, TOP, target, workdir, seeds=seeds)
     config = made[0].config
     report.update(core="eie", config=vars(config) | {"acc_bits": config.accumulator_bits},
                   pes=config.pes, luts_per_pe=round(report["luts"] / config.pes, 1))
@@ -235,9 +235,9 @@ def _cli_synthesize(args, overrides):
     from sw.cli.common import synthesize_model
     synthesize_model(
         args, lambda model: engine_for(model, **overrides),
-        lambda model, target: synth(model, target, **overrides), "the EIE engine",
+        lambda model, target, seeds: synth(model, target, seeds=seeds, **overrides), "the EIE engine",
         lambda r: f"{r['luts']} LUTs ({r['luts_per_pe']} per PE), {r['ffs']} FFs, "
-                  f"{r['dsps']} DSPs, {r['brams']} BRAMs, Fmax {r['fmax_mhz']} MHz")
+                  f"{r['dsps']} DSPs, {r['brams']} BRAMs")
 
 
 # Imported here, not above, to keep the declaration in one place.

@@ -161,8 +161,8 @@ def run(params, acc, bias, *, shift, relu, mode="max", kernel=(1, 1), stride=(1,
     return y, report
 
 
-def synth(params, target, workdir=None):
+def synth(params, target, workdir=None, seeds=1):
     """Out-of-context synthesis report of the unit on ``target`` (LUT/FF/Fmax)."""
-    report, core = synth_core(build_core, params, TOP, target, workdir)
+    report, core = synth_core(build_core, params, TOP, target, workdir, seeds=seeds)
     report.update(core="pool", params=core.params, latency_cycles=core.latency)
     return report

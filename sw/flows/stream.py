@@ -236,7 +236,7 @@ def run_layer(name, core, top, w, x, side, golden, *, peak, started, encode=None
 def synth_core(build_core, params, top, target, workdir=None, **options):
     """Out-of-context synthesis of ``build_core(params)``; ``(report, core)``.
 
-    ``options`` go to ``sw.flows.toolchain.synth_report`` (``synth_flags``).
+    ``options`` go to ``sw.flows.toolchain.synth_report`` (``synth_flags``, ``seeds``).
     """
     made = []  # the cores synthesized; the first one describes them all
 

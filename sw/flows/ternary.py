@@ -95,9 +95,9 @@ def run(params, w, x, b=None, scales=None, *, seed=0, in_stall=0.0, out_stall=0.
                      seed=seed, in_stall=in_stall, out_stall=out_stall, workdir=workdir)
 
 
-def synth(params, target, workdir=None):
+def synth(params, target, workdir=None, seeds=1):
     """Out-of-context synthesis report of the array on ``target``."""
-    report, core = synth_core(build_core, params, TOP, target, workdir)
+    report, core = synth_core(build_core, params, TOP, target, workdir, seeds=seeds)
     report.update(core="ternary", params=core.params, multipliers=core.multipliers,
                   peak_macs_per_cycle=core.macs)
     return report

@@ -17,8 +17,10 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sw.errors import DoesNotFit, EiegenError, ToolchainError
@@ -252,7 +254,7 @@ def _tool_bin(name):
 
 
 def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir,
-               synth_flags="", seed=1):
+               synth_flags="", seeds=1):
     """Synthesize and place-and-route one core out of context.
 
     Utilization comes from Yosys's cell counts of the core alone (so the I/O
@@ -261,14 +263,18 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
     a flip-flop (FPGA packages have far fewer pins than a core has ports).
 
     ``synth_flags`` are appended to the target's Yosys synthesis command
-    (e.g. ``-dff``, which lets ABC see the flip-flops). ``seed`` is nextpnr's
-    placement seed: single-seed Fmax figures move by several MHz, so a
-    timing claim should hold over a few.
+    (e.g. ``-dff``, which lets ABC see the flip-flops). ``seeds`` are
+    nextpnr's placement seeds (one, or several): single-seed Fmax figures move
+    by several MHz, so a timing claim should hold over a few. Yosys runs once;
+    the seeds are placed and routed from its netlist, as many at a time as
+    there are cores.
 
     Returns
     -------
     dict with ``target``, ``luts``, ``ffs``, ``dsps``, ``brams``,
-    ``fmax_mhz``, ``cells`` (Yosys cell counts) and ``logs``.
+    ``fmax_mhz`` (the median over the seeds), ``fmax_by_seed``,
+    ``fmax_range`` (lowest and highest), ``cells`` (Yosys cell counts) and
+    ``logs``.
 
     Raises
     ------
@@ -303,22 +309,33 @@ def synthesize(core_verilog, core_top, shell_verilog, shell_top, target, workdir
             **{kind: sum(cells.get(cell, 0) for cell in t[kind])
                for kind in ("dsps", "brams", "sprams")}}
     _check_fits(used, target, core_top)
-    _run([_tool_bin(t["nextpnr"]), *t["device"], "--json", "shell.json",
-          "--report", "pnr.json", "--freq", str(t["freq"]), "--seed", str(seed),
-          "--timing-allow-fail"],
-         workdir / "nextpnr.log", workdir, "nextpnr place-and-route",
-         f"pip install {t['nextpnr']} (or reinstall eiegen)")
-    pnr = json.loads((workdir / "pnr.json").read_text())
-    fmax = [clock["achieved"] for clock in pnr.get("fmax", {}).values()]
+    seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
+
+    def place_and_route(seed):
+        # One report and log a seed (the first keeps the plain names).
+        tag = "" if seed == seeds[0] else f"-seed{seed}"
+        _run([_tool_bin(t["nextpnr"]), *t["device"], "--json", "shell.json",
+              "--report", f"pnr{tag}.json", "--freq", str(t["freq"]), "--seed", str(seed),
+              "--timing-allow-fail"],
+             workdir / f"nextpnr{tag}.log", workdir, "nextpnr place-and-route",
+             f"pip install {t['nextpnr']} (or reinstall eiegen)")
+        pnr = json.loads((workdir / f"pnr{tag}.json").read_text())
+        fmax = [clock["achieved"] for clock in pnr.get("fmax", {}).values()]
+        return round(min(fmax), 2) if fmax else None
+    with ThreadPoolExecutor(min(len(seeds), os.cpu_count() or 1)) as pool:
+        by_seed = dict(zip(seeds, pool.map(place_and_route, seeds)))
+    found = sorted(f for f in by_seed.values() if f is not None)
     return {
         "target": target, **used,
-        "fmax_mhz": round(min(fmax), 2) if fmax else None,
+        "fmax_mhz": round(statistics.median(found), 2) if found else None,
+        "fmax_by_seed": by_seed,
+        "fmax_range": [found[0], found[-1]] if found else None,
         "cells": cells,
         "logs": str(workdir),
     }
 
 
-def synth_report(make_core, top, target, workdir=None, synth_flags="", seed=1):
+def synth_report(make_core, top, target, workdir=None, synth_flags="", seeds=1):
     """``synthesize`` a component made by ``make_core()`` inside the serial shell.
 
     The work directory is removed on success and kept on failure (the error
@@ -333,7 +350,7 @@ def synth_report(make_core, top, target, workdir=None, synth_flags="", seed=1):
     workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="eiegen-synth-"))
     try:
         report = synthesize(core_v, top, shell_v, "eiegen_shell", target, workdir,
-                            synth_flags, seed)
+                            synth_flags, seeds)
     except DoesNotFit:
         if not keep:  # nothing in it to look at: the message says it all
             shutil.rmtree(workdir, ignore_errors=True)

@@ -186,9 +186,9 @@ def run_cnn(params, q, x, **sim):
 SYNTH_FLAGS = "-dff"
 
 
-def synth(params, target, workdir=None):
+def synth(params, target, workdir=None, seeds=1):
     """Out-of-context synthesis report of the tile on ``target``."""
-    report, core = synth_core(build_core, params, TOP, target, workdir, synth_flags=SYNTH_FLAGS)
+    report, core = synth_core(build_core, params, TOP, target, workdir, synth_flags=SYNTH_FLAGS, seeds=seeds)
     report.update(core="winograd", params=core.params, multipliers=core.multipliers,
                   synth_flags=SYNTH_FLAGS,
                   widths={k: v for k, v in core.widths.items() if not k.endswith("range")})
@@ -288,16 +288,16 @@ def _cli_simulate(args, params):
 
 
 def _cli_synthesize(args, params):
-    from sw.cli.common import check_writable, progress, write_json
+    from sw.cli.common import check_writable, fmax_summary, progress, write_json
     build_core(params)
     check_writable(args.report)
     progress(f"synthesizing the F({args.m}x{args.m}, {args.r}x{args.r}) tile for "
              f"{args.target} (Yosys, nextpnr)")
-    report = synth(params, args.target)
+    report = synth(params, args.target, seeds=args.seeds)
     if args.report:
         write_json(args.report, report)
     progress(f"{args.target}: {report['luts']} LUTs, {report['ffs']} FFs, {report['dsps']} "
-             f"DSPs, Fmax {report['fmax_mhz']} MHz, {report['multipliers']} multipliers")
+             f"DSPs, {fmax_summary(report)}, {report['multipliers']} multipliers")
 
 
 # Imported here, not above, to keep the declaration in one place.

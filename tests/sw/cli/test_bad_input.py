@@ -107,6 +107,7 @@ def _world(t):
 SIM = [("--seed", "-1"), ("--in-stall", "1.5"), ("--out-stall", "-0.1"), ("--in-stall", "nan")]
 ARRAY = [("--lanes", "0"), ("--width", "-1")]
 EIE = [("--pes", "0"), ("--queue-depth", "0"), ("--pes", "-3"), ("--nnz-depth", "0")]
+SEEDS = [("--seeds", "0"), ("--seeds", "4-1"), ("--seeds", "1,x"), ("--seeds", "1-3,2")]
 VERBS = {
     "generate mac": (["generate", "mac", "--out", "{outdir}"], "folder", False, {}, ARRAY),
     "generate xnor": (["generate", "xnor", "--out", "{outdir}"], "folder", False, {}, ARRAY),
@@ -135,13 +136,13 @@ VERBS = {
     "sim network": (["sim", "network", "--model", "{model}", "--inputs", "{x}", "--out",
                      "{out}"], "file", True, {"model": "model", "x": "batch"},
                     SIM + [("--winograd-m", "0")]),
-    "synth mac": (["synth", "mac", "--target", "ice40-up5k"], None, True, {}, ARRAY),
+    "synth mac": (["synth", "mac", "--target", "ice40-up5k"], None, True, {}, ARRAY + SEEDS),
     "synth winograd": (["synth", "winograd", "--target", "ice40-up5k"], None, True, {},
-                       [("--m", "0")]),
+                       [("--m", "0")] + SEEDS),
     "synth eie": (["synth", "eie", "--model", "{model}", "--target", "ice40-up5k"], None, True,
-                  {"model": "model"}, EIE),
+                  {"model": "model"}, EIE + SEEDS),
     "synth dense": (["synth", "dense", "--model", "{model}", "--target", "ice40-up5k"], None,
-                    True, {"model": "model"}, ARRAY),
+                    True, {"model": "model"}, ARRAY + SEEDS),
     "compress": (["compress", "--weights", "{fw}", "--calibration", "{cal}", "--out", "{out}"],
                  "file", True, {"fw": "weights", "cal": "data"},
                  [("--quality", "-1,1"), ("--quality", "nan,1"), ("--quality", "1"),

@@ -8,15 +8,20 @@ from sw.cli import main
 
 
 @pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-85f"])
-def test_synth_report(tmp_path, target):
+def test_synth_report(tmp_path, target, capsys):
+    # Two placement seeds from one Yosys netlist: Fmax is their median.
     report = tmp_path / "r.json"
     assert main(["synth", "mac", "--lanes", "1", "--width", "2", "--target", target,
-                 "--report", str(report)]) == 0
+                 "--seeds", "1-2", "--report", str(report)]) == 0
     r = json.loads(report.read_text())
     assert r["target"] == target
     assert r["dsps"] == 2  # both 8x8 multipliers land in DSP blocks on either family
     assert r["luts"] > 0 and r["ffs"] > 0 and r["brams"] == 0
     assert r["fmax_mhz"] > 10
+    one, two = r["fmax_by_seed"]["1"], r["fmax_by_seed"]["2"]
+    assert r["fmax_range"] == [min(one, two), max(one, two)]
+    assert r["fmax_mhz"] == pytest.approx((one + two) / 2, abs=0.01)
+    assert "median of nextpnr seeds 1, 2" in capsys.readouterr().out
 
 
 def test_spram_engine_maps_to_spram(tmp_path):
