@@ -12,11 +12,11 @@ __all__ = ["PointerRead", "span_layout"]
 
 def span_layout(config):
     """A column's entries in the PE's sparse-matrix memory: ``length`` of them
-    from ``start``, whether there is any (``some``) and at most one
-    (``at_most_one``), found ahead so that taking a column needs no adder;
-    and the activation they multiply."""
+    (at least one) from ``start``, whether at most one (``at_most_one``),
+    found ahead so that taking a column needs no adder; and the activation
+    they multiply."""
     nnz = config.pointer_bits
-    return data.StructLayout({"start": nnz, "length": nnz, "some": 1, "at_most_one": 1,
+    return data.StructLayout({"start": nnz, "length": nnz, "at_most_one": 1,
                               "act": signed(config.act_bits)})
 
 
@@ -38,7 +38,10 @@ class PointerRead(PeUnit):
         being emptied (``ready`` does not depend on ``valid``).
     span : Out(stream) of ``span_layout``
         The column's entries, ``latency`` cycles after it was taken: three
-        (two in the iCE40 organization, ``config.spram``).
+        (two in the iCE40 organization, ``config.spram``). A column with no
+        entry for this PE is dropped there: it takes the last stage for a
+        cycle, but is never valid on ``span``, so it costs the entry stage
+        nothing and needs no flag that ready would depend on.
     load : In(stream) of ``load_layout`` (writes ``ptr_even`` and ``ptr_odd``)
     busy : Out(1)
         A column is held in a stage.
@@ -96,6 +99,9 @@ class PointerRead(PeUnit):
             act = path.signal(p2, "act", signed(c.act_bits))
             even_data = path.signal(p2, "even_data", nnz)
             odd_data = path.signal(p2, "odd_data", nnz)
+        # Whether the span register is free depends on registers alone (its
+        # valid, and the entry stage's ready, a register too), so the pops of
+        # the queue and of each pointer stage are a LUT of flip-flops away.
         to_span = valid & (~self.span.valid | self.span.ready)
         if c.spram:
             p1_moves = to_span
@@ -108,8 +114,11 @@ class PointerRead(PeUnit):
                 m.d.sync += valid.eq(0)
         with m.If(~pop & p1_moves):
             m.d.sync += p1_valid.eq(0)
+        # The last stage holds a column, empty or not (an empty column is
+        # busy for its cycle there, as when it was passed on).
+        held = Signal()
         m.d.comb += [self.column.ready.eq(~p1_valid | p1_moves),
-                     self.busy.eq(p1_valid | valid | self.span.valid)]
+                     self.busy.eq(p1_valid | valid | held)]
 
         start, end, length = Signal(nnz), Signal(nnz), Signal(nnz)
         m.d.comb += [start.eq(Mux(odd_first, odd_data, even_data)),
@@ -119,9 +128,13 @@ class PointerRead(PeUnit):
         path.stage()
         span = self.span.payload
         with m.If(to_span):
-            m.d.sync += [self.span.valid.eq(1), span.start.eq(start), span.length.eq(length),
-                         span.some.eq(even_data != odd_data),
+            m.d.sync += [held.eq(1), self.span.valid.eq(even_data != odd_data),
+                         span.start.eq(start), span.length.eq(length),
                          span.at_most_one.eq(length[1:] == 0), span.act.eq(act)]
-        with m.Elif(self.span.ready):
-            m.d.sync += self.span.valid.eq(0)
+        with m.Else():
+            # An empty column leaves at once; a column of entries when taken.
+            with m.If(self.span.ready | ~self.span.valid):
+                m.d.sync += held.eq(0)
+            with m.If(self.span.ready):
+                m.d.sync += self.span.valid.eq(0)
         return m

@@ -23,10 +23,10 @@ class SparseMatrixRead(PeUnit):
     """Walks a column's entries ``(v, z)``, one a cycle.
 
     Entries sit ``entries_per_word`` to a memory word (CSC, relative row
-    indices, padding entries included). A column is taken when the unit is
-    idle or issuing its last entry, then its entries issue one a cycle; a
-    column with no entry (``some`` clear) is dropped as it arrives, costing
-    no cycle. Stage ``s1`` issues an entry, its
+    indices, padding entries included). A column (of at least one entry: the
+    pointer unit drops empty ones) is taken when the unit is idle or issuing
+    its last entry, then its entries issue one a cycle. Stage ``s1`` issues
+    an entry, its
     word is read in ``s2`` and registered in ``s3`` (the block RAM's slow
     output feeds nothing else), and its slot selected. The arithmetic unit
     turns ``z`` into a row, after its own register (so no adder follows the
@@ -40,8 +40,7 @@ class SparseMatrixRead(PeUnit):
     Ports
     -----
     span : In(stream) of ``span_layout``
-        Ready when the unit is idle, issuing its last entry, or the span is
-        of an empty column (from registers only).
+        Ready when the unit is idle or issuing its last entry: a register.
     entry : Out(stream) of ``entry_layout``, no back-pressure
         Valid ``entry_latency`` (two) cycles after the entry issues; a
         column's first entry issues the cycle after the column is taken, so
@@ -78,37 +77,33 @@ class SparseMatrixRead(PeUnit):
         self.answer_reads(m, answer)
 
         # ---- s1: entry issue. What the next cycle may do is kept in flags
-        # updated a cycle ahead (entries left, whether at most one is; a
-        # column's come registered with it), so taking a column depends on
-        # no adder.
+        # updated a cycle ahead (entries left, whether at most one is, and
+        # whether the stage is free; a column's come registered with it), so
+        # taking a column depends on no adder, and ready is a flip-flop.
         nnz = c.pointer_bits  # entry addresses, as the pointers
         s1 = path.stage()
         s1_busy = path.signal(s1, "busy")
         s1_cur = path.signal(s1, "cur", nnz)
         left = path.signal(s1, "left", nnz)  # entries of the column still to issue
         has_left = path.signal(s1, "has_left")  # left != 0
-        ending = path.signal(s1, "ending")  # left <= 1: the column is done after this cycle
         s1_act = path.signal(s1, "act", signed(c.act_bits))
         s1_first = path.signal(s1, "first")
-        free = ~s1_busy | ending
-        # A column with no entry for this PE is dropped as it arrives, whether
-        # or not the stage is free, so it costs the stage no cycle: the stage
-        # goes on issuing the column before, and takes the next one behind it
-        # as if the empty one had not been there. `some` is a register (the
-        # span's), so ready is still an OR of flip-flops.
-        some = self.span.payload.some
-        take = self.span.valid & some & free
-        m.d.comb += self.span.ready.eq(free | ~some)
+        # free: idle, or issuing the column's last entry (left <= 1).
+        free = path.signal(s1, "free", init=1)
+        take = self.span.valid & free
+        m.d.comb += self.span.ready.eq(free)
         issue = s1_busy & has_left
         with m.If(issue):
             m.d.sync += [s1_cur.eq(s1_cur + 1), s1_first.eq(0), left.eq(left - 1),
-                         has_left.eq(left != 1), ending.eq(left <= 2)]
+                         has_left.eq(left != 1)]
         with m.If(free):
-            m.d.sync += s1_busy.eq(take)
+            m.d.sync += [s1_busy.eq(take), free.eq(~take | self.span.payload.at_most_one)]
             with m.If(take):
                 s = self.span.payload
                 m.d.sync += [s1_cur.eq(s.start), left.eq(s.length), has_left.eq(1),
-                             ending.eq(s.at_most_one), s1_act.eq(s.act), s1_first.eq(1)]
+                             s1_act.eq(s.act), s1_first.eq(1)]
+        with m.Else():
+            m.d.sync += free.eq(issue & (left <= 2))
 
         # ---- s2: the word is read
         m.d.comb += rd.addr.eq(s1_cur >> (epw.bit_length() - 1))

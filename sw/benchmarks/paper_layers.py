@@ -29,9 +29,10 @@ import numpy as np
 from sw.benchmarks.report import pct as _pct, write_section
 from sw.files import save_figure
 from sw.formats.csc import EieLayer
+from sw.formats.model import CompressedModel, Layer
 
-__all__ = ["PAPER_LAYERS", "PAPER_PES", "PAPER_MHZ", "random_layer", "run_paper_layers",
-           "bench_paper_layers"]
+__all__ = ["PAPER_LAYERS", "PAPER_PES", "PAPER_MHZ", "random_layer", "paper_model",
+           "paper_inputs", "run_paper_layers", "bench_paper_layers"]
 
 #: (name, inputs, outputs, weight density, activation density, paper's time in us).
 PAPER_LAYERS = [
@@ -103,6 +104,37 @@ def encode_coordinates(rows, cols, r, c, values, pes, z_bits):
     return EieLayer(rows, cols, pes, z_bits,
                     [v[bounds[k]:bounds[k + 1]] for k in range(pes)],
                     [z[bounds[k]:bounds[k + 1]] for k in range(pes)], ptr)
+
+
+def paper_model(name, pes, seed=0):
+    """The paper layer ``name`` (of ``PAPER_LAYERS``) as a one-layer
+    compressed model over ``pes`` PEs, to run on a generated engine: its
+    random weights as ``random_layer`` draws them (the same layer the cycle
+    model runs at that PE count and seed), a random codebook of 16-bit
+    weights and random 32-bit biases; 16-bit activations, no ReLU (as the
+    paper measures one layer, its outputs are the model's)."""
+    i = [layer[0] for layer in PAPER_LAYERS].index(name)
+    _, inputs, outputs, w_density, _, _ = PAPER_LAYERS[i]
+    layer, _ = random_layer(outputs, inputs, w_density, pes, seed=seed + i)
+    rng = np.random.default_rng(seed + i)
+    codebook = rng.integers(-(1 << 12), 1 << 12, 16)
+    codebook[0] = 0
+    bias = rng.integers(-(1 << 20), 1 << 20, outputs)
+    return CompressedModel(
+        name=name, pes=pes, index_bits=4, z_bits=Z_BITS, act_bits=16, codebook_bits=16,
+        bias_bits=32, input_frac=8, input_shift=0,
+        layers=[Layer(layer, codebook.astype(np.int64), bias.astype(np.int64), 14, 8, 8,
+                      relu=False)])
+
+
+def paper_inputs(name, batch, seed=0):
+    """``batch`` raw input vectors (0-255) for the paper layer ``name``, each
+    with the paper's fraction of non-zero activations at random positions."""
+    i = [layer[0] for layer in PAPER_LAYERS].index(name)
+    _, inputs, _, _, a_density, _ = PAPER_LAYERS[i]
+    rng = np.random.default_rng(seed + 100 + i)
+    return np.stack([paper_activations(inputs, a_density, seed=seed + 100 * b + i)
+                     * rng.integers(1, 256, inputs) for b in range(batch)])
 
 
 def paper_activations(cols, density, seed=0):

@@ -256,21 +256,27 @@ BENCHES = {"mac": "report:bench_mac", "compress": "report:bench_compress",
            "eie": "report:bench_eie", "lowbit": "lowbit:bench_lowbit",
            "board": "board:bench_board", "winograd": "report:bench_winograd",
            "imported": "imported:bench_imported"}
-#: ``eiegen bench eie --paper-layers``: the EIE paper's layers in the cycle model only.
-PAPER_LAYERS_BENCH = "paper_layers:bench_paper_layers"
-#: ``eiegen bench eie --phases``: where LeNet-300-100's cycles go, cycle model only.
-PHASES_BENCH = "phases:bench_phases"
+#: ``eiegen bench eie --FLAG``: one part of the EIE bench instead of the whole,
+#: the module and function that measure it, and its help.
+EIE_PARTS = {
+    "paper-layers": ("paper_layers:bench_paper_layers",
+                     "the EIE paper's nine layers at 64 PEs in the cycle model, queue depths "
+                     "1-32"),
+    "phases": ("phases:bench_phases",
+               "where LeNet-300-100's cycles go on 8 PEs, layer by layer, in the cycle model"),
+    "scale": ("scale:bench_scale",
+              "16-48 PEs on the ECP5-85F over nextpnr seeds 1-4, and NT-We in RTL (hours)"),
+}
 
 
 def cmd_bench(args):
     import importlib
-    for flag, on in (("--paper-layers", args.paper_layers), ("--phases", args.phases)):
-        if on and args.core != "eie":
-            raise EiegenError(f"{flag} goes with eiegen bench eie, not {args.core}")
-    if args.paper_layers and args.phases:
-        raise EiegenError("--paper-layers and --phases are two benches: give one")
-    module, function = (PAPER_LAYERS_BENCH if args.paper_layers else PHASES_BENCH if args.phases
-                        else BENCHES[args.core]).split(":")
+    parts = [flag for flag in EIE_PARTS if getattr(args, flag.replace("-", "_"))]
+    if parts and args.core != "eie":
+        raise EiegenError(f"--{parts[0]} goes with eiegen bench eie, not {args.core}")
+    if len(parts) > 1:
+        raise EiegenError(f"--{parts[0]} and --{parts[1]} are two benches: give one")
+    module, function = (EIE_PARTS[parts[0]][0] if parts else BENCHES[args.core]).split(":")
     bench = getattr(importlib.import_module(f"sw.benchmarks.{module}"), function)
     bench(Path(args.out), progress=progress)
 
@@ -478,12 +484,9 @@ def build_parser(registry=core_registry.REGISTRY):
     p.add_argument("core", choices=list(BENCHES))
     p.add_argument("--out", default="docs", type=existing_folder,
                    help="folder of benchmarks.md (default docs)")
-    p.add_argument("--paper-layers", action="store_true",
-                   help="eie only: the EIE paper's nine layers at 64 PEs in the cycle model, "
-                        "queue depths 1-32, instead of the LeNet runs and synthesis")
-    p.add_argument("--phases", action="store_true",
-                   help="eie only: where LeNet-300-100's cycles go on 8 PEs, layer by layer, "
-                        "in the cycle model, instead of the RTL run and synthesis")
+    for flag, (_, help) in EIE_PARTS.items():
+        p.add_argument(f"--{flag}", action="store_true",
+                       help=f"eie only: {help}, instead of the LeNet runs and synthesis")
     p.set_defaults(func=cmd_bench)
 
     add_board_verbs(verbs)

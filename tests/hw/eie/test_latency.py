@@ -13,7 +13,9 @@ from hw.eie.pe import ProcessingElement
 from hw.eie.pointers import PointerRead
 from hw.eie.spmat import SparseMatrixRead
 from hw.eie.writeback import WriteBack
+from sw.flows.eie_image import build_image, config_for
 from sw.flows.testbench.amaranth import run_testbench
+from sw.formats.synthetic import random_model
 
 SMALL = dict(pes=2, nnz_depth=64, ptr_depth=16, rows_per_pe=8, bias_depth=8, max_cols=16,
              max_layers=1, entries_per_word=2)
@@ -42,9 +44,16 @@ def cycles_to(dut, held, taken, output, limit=20):
 
 @pytest.mark.parametrize("spram", [False, True])
 def test_pointer_read_latency(spram):
-    dut = PointerRead(EieConfig(**SMALL, spram=spram), 0)
+    # A column with entries for the PE (an empty one gives no span).
+    model = random_model(0, [12, 9, 5], 2)
+    c = config_for(model, **(dict(spram=True, entries_per_word=2, sequential_scan=True)
+                             if spram else {}))
+    image = build_image(model, c)
+    eie = model.layers[0].eie
+    q = next(j for j in range(eie.cols) if eie.ptr[0][j + 1] > eie.ptr[0][j])
+    dut = PointerRead(c, 0, image)
     measured = cycles_to(dut, [(dut.column.valid, 1), (dut.span.ready, 1),
-                               (dut.column.payload.ptr, 3)],
+                               (dut.column.payload.ptr, q)],
                          dut.column.ready, dut.span.valid)
     assert measured == dut.latency
 
@@ -53,7 +62,7 @@ def test_sparse_matrix_read_latency():
     dut = SparseMatrixRead(EieConfig(**SMALL), 0)
     span = dut.span.payload
     measured = cycles_to(dut, [(dut.span.valid, 1), (span.start, 0), (span.length, 1),
-                               (span.some, 1), (span.at_most_one, 1)],
+                               (span.at_most_one, 1)],
                          dut.span.ready, dut.entry.valid)
     assert measured == dut.latency
     # The first entry issues the cycle after its column is taken.

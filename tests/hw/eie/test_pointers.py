@@ -1,6 +1,7 @@
 """The PE's pointer read unit alone, in Amaranth's simulator: each column's
 span is its CSC pointers' (``sw.formats.csc``) in the image's pointer banks
-(``sw.flows.eie_image``), baked in or loaded, with stalls on both sides."""
+(``sw.flows.eie_image``), baked in or loaded, with stalls on both sides; a
+column with no entry for the PE gives no span."""
 
 import random
 
@@ -31,8 +32,9 @@ def columns(model, c, image):
             for j in range(layer.cols)]
 
 
-def simulate(c, pe, image, queries, *, seed, load=(), stall=0.3):
-    """Offer ``queries`` ((ptr, act)); returns [(cycle taken or seen, span)]."""
+def simulate(c, pe, image, queries, spans_due, *, seed, load=(), stall=0.3):
+    """Offer ``queries`` ((ptr, act)) until ``spans_due`` spans came; returns
+    the cycles each query was taken in and [(cycle seen, span)]."""
     dut = PointerRead(c, pe, None if load else image)
     rng = random.Random(seed)
     source = StreamSource(dut.column, [{"ptr": ptr, "act": act} for ptr, act in queries], rng,
@@ -48,27 +50,40 @@ def simulate(c, pe, image, queries, *, seed, load=(), stall=0.3):
             if source.taken(ctx):
                 taken.append(cycle)
             if (s := sink.collect(ctx)) is not None:
-                spans.append((cycle, {"start": s.start, "length": s.length, "some": s.some,
+                spans.append((cycle, {"start": s.start, "length": s.length,
                                       "at_most_one": s.at_most_one, "act": s.act}))
-            if len(spans) == len(queries):
+            if len(spans) == spans_due and source.done:
+                # A few cycles more: no span may follow the last one due.
+                for _ in range(8):
+                    await ctx.tick()
+                    sink.ready(ctx)
+                    if sink.collect(ctx) is not None:
+                        raise AssertionError(f"more than the {spans_due} spans due")
                 return
             await ctx.tick()
-        raise AssertionError(f"{len(spans)} of {len(queries)} spans")
+        raise AssertionError(f"{len(spans)} of {spans_due} spans")
 
     run_testbench(dut, bench)
     return taken, spans
 
 
 def expected(model, image, pe, queries, cols):
-    """Start: the image's pointer ``p[q]``; length: the CSC layer's entries."""
+    """[(query number, span)] of the queries whose column has entries for
+    ``pe``: start, the image's pointer ``p[q]``; length, the CSC layer's
+    entries."""
     p = [0] * (len(image.ptr_even[pe]) + len(image.ptr_odd[pe]))
     p[0::2], p[1::2] = image.ptr_even[pe], image.ptr_odd[pe]
     out = []
-    for (q, act), (_, l, j) in zip(queries, cols):
+    for i, ((q, act), (_, l, j)) in enumerate(zip(queries, cols)):
         n = int(model.layers[l].eie.entries()[pe][j])
-        out.append({"start": int(p[q]), "length": n, "some": int(n > 0),
-                    "at_most_one": int(n <= 1), "act": act})
+        if n:
+            out.append((i, {"start": int(p[q]), "length": n, "at_most_one": int(n == 1),
+                            "act": act}))
     return out
+
+
+def spans_of(pairs):
+    return [span for _, span in pairs]
 
 
 @pytest.mark.parametrize("spram", [False, True])
@@ -83,11 +98,12 @@ def test_spans_are_the_csc_pointers(spram, pe, seed):
     rng = random.Random(seed)
     cols = rng.sample(cols, len(cols))  # in any order, even and odd indices mixed
     queries = [(q, rng.randint(-100, 100)) for q, _, _ in cols]
-    _, spans = simulate(c, pe, image, queries, seed=seed)
     want = expected(model, image, pe, queries, cols)
-    assert [s for _, s in spans] == want
-    # Some column is empty and some longer than one: the flags are tested both ways.
-    assert {w["some"] for w in want} == {0, 1} and {w["at_most_one"] for w in want} == {0, 1}
+    _, spans = simulate(c, pe, image, queries, len(want), seed=seed)
+    assert spans_of(spans) == spans_of(want)
+    # Some column is empty (dropped), some of one entry and some longer.
+    assert len(want) < len(queries)
+    assert {w["at_most_one"] for w in spans_of(want)} == {0, 1}
 
 
 def test_loaded_pointers_and_other_pes_beats():
@@ -97,19 +113,22 @@ def test_loaded_pointers_and_other_pes_beats():
     assert {b[1] for b in beats} == set(range(PES))
     cols = columns(model, c, image)[:40]
     queries = [(q, 7) for q, _, _ in cols]
-    _, spans = simulate(c, pe, image, queries, seed=3, load=beats)
-    assert [s for _, s in spans] == expected(model, image, pe, queries, cols)
+    want = expected(model, image, pe, queries, cols)
+    _, spans = simulate(c, pe, image, queries, len(want), seed=3, load=beats)
+    assert spans_of(spans) == spans_of(want)
     # Another PE's pointers would give other spans.
-    assert [s for _, s in spans] != expected(model, image, 1, queries, cols)
+    assert spans_of(spans) != spans_of(expected(model, image, 1, queries, cols))
 
 
 @pytest.mark.parametrize("spram,latency", [(False, 3), (True, 2)])
 def test_latency_and_throughput(spram, latency):
     model, c, image = setup(4, **(dict(pes=2, spram=True, entries_per_word=2,
                                        sequential_scan=True) if spram else {}))
-    cols = columns(model, c, image)[:12]
+    cols = columns(model, c, image)[:21]  # layer 0's, one of them empty for every PE
     queries = [(q, 1) for q, _, _ in cols]
-    taken, spans = simulate(c, 0, image, queries, seed=4, stall=0)
+    want = expected(model, image, 0, queries, cols)
+    assert len(want) < len(queries)  # an empty column among them, dropped
+    taken, spans = simulate(c, 0, image, queries, len(want), seed=4, stall=0)
     # One column a cycle, each span `latency` cycles after its column was taken.
     assert taken == list(range(taken[0], taken[0] + len(queries)))
-    assert [t for t, _ in spans] == [t + latency for t in taken]
+    assert [t for t, _ in spans] == [taken[i] + latency for i, _ in want]
