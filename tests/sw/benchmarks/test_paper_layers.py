@@ -52,3 +52,23 @@ def test_both_models_count_the_same_work(tmp_path):
     assert "| tiny | 40 x 70 |" in text and "| dense activations | 90 x 30 |" in text
     _plot(results, tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_paper_model_is_a_valid_model_of_the_paper_layer(tmp_path):
+    # The model the RTL bench runs is the layer the cycle model runs (same
+    # draw), and a model file that loads and validates.
+    from sw.benchmarks.paper_layers import PAPER_LAYERS, paper_inputs, paper_model
+    from sw.formats.model import load, save
+    from sw.golden.eie import infer
+    i = [layer[0] for layer in PAPER_LAYERS].index("NT-LSTM")
+    model = paper_model("NT-LSTM", 8)
+    drawn, _ = random_layer(2400, 1201, 0.10, 8, seed=i)
+    assert np.array_equal(model.layers[0].eie.ptr, drawn.ptr)
+    save(model, tmp_path / "m.npz")
+    loaded = load(tmp_path / "m.npz")
+    assert np.array_equal(loaded.layers[0].eie.ptr, drawn.ptr)
+    x = paper_inputs("NT-LSTM", 2)
+    assert x.shape == (2, 1201) and np.all(x > 0)  # the paper's 100% dense activations
+    assert infer(loaded, x[:1]).shape == (1, 2400)
+    half = paper_inputs("Alex-8", 2)  # 37.5% of 4096 non-zero
+    assert np.count_nonzero(half[0]) == round(0.375 * 4096)
