@@ -143,11 +143,13 @@ def _markdown(synth, rtl, seeds):
 
 
 def bench_scale(out_dir, progress=print, synth_plan=SYNTH_PLAN, rtl_plan=RTL_PLAN,
-                seeds=SEEDS):
+                seeds=SEEDS, model=None):
     """``eiegen bench eie --scale``: the RTL runs, then the syntheses, each
-    row into benchmarks.md as it is done."""
+    row into benchmarks.md as it is done. ``model``: the compressed
+    LeNet-300-100, else compressed afresh."""
     out_dir = Path(out_dir)
-    synth, rtl, cache = [], [], {}
+    synth, rtl = [], []
+    cache = {} if model is None else {"lenet-300-100": model}
 
     def write():
         write_section(out_dir / "benchmarks.md", "eie-scale", _markdown(synth, rtl, seeds))
