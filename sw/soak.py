@@ -13,7 +13,8 @@ one entry, relative indices of 1 bit (padding entries everywhere), empty
 columns and layers, shifts of 0 (saturation) and past the product's width,
 the memories single-ported (SPRAM) or baked in; for the arrays, lanes and
 widths that do not divide the layer, all-zero and extreme values; for the
-Winograd tile, both domains and pruned positions. Stalls are drawn per case
+Winograd tile, both domains and pruned positions; the dense engine (the MAC
+array running a model) gets the EIE engine's models. Stalls are drawn per case
 on both streams, from none to nine cycles in ten.
 """
 
@@ -28,7 +29,7 @@ from sw.errors import EiegenError
 from sw.formats.synthetic import edge_case_model, random_ints
 
 __all__ = ["SPACES", "Case", "Soaker", "SOAKERS", "Tally", "case_config", "run_case",
-           "run_logged", "describe", "soak"]
+           "run_logged", "describe", "eie_data", "soak"]
 
 #: The configuration spaces: "ci" a few fixed configurations a core, "wide" all drawn.
 SPACES = ("ci", "wide")
@@ -159,21 +160,17 @@ def _engine(config):
     return {k: v for k, v in config.items() if k != "baked"}
 
 
-def _eie_model(rng, config):
-    """A model that fits the engine ``config``, with the hard cases in
-    (``edge_case_model``): layer sizes from 1 to the engine's longest vector."""
-    from sw.flows.eie_image import build_image, config_for
-    c = config
-    formats = {k: c[k] for k in ("index_bits", "z_bits", "act_bits", "codebook_bits",
-                                 "bias_bits")}
-    layers = int(rng.integers(1, c["max_layers"] + 1))
-    most_rows = min(c["max_cols"], c["rows_per_pe"] * c["pes"])
-    sizes = [int(rng.integers(1, c["max_cols"] + 1))] + [
+def _model(rng, config, formats, pes, most_rows, fits):
+    """A model the engine ``config`` holds (``fits(model)`` refuses one it does
+    not with ``ValueError``), with the hard cases in (``edge_case_model``):
+    layer sizes from 1 to the engine's longest vector, up to its layer count."""
+    layers = int(rng.integers(1, config["max_layers"] + 1))
+    sizes = [int(rng.integers(1, config["max_cols"] + 1))] + [
         int(rng.integers(1, most_rows + 1)) for _ in range(layers)]
     for _ in range(50):
-        model = edge_case_model(rng, sizes, c["pes"], **formats)
+        model = edge_case_model(rng, sizes, pes, **formats)
         try:
-            build_image(model, config_for(model, **_engine(c)))
+            fits(model)
             return model
         except ValueError:
             # Too many pointers, biases or entries: shrink the largest layer.
@@ -182,16 +179,76 @@ def _eie_model(rng, config):
     raise RuntimeError(f"no model fits the engine {config}")
 
 
-def _eie_run(config, rng):
-    from sw.flows import eie
-    model = _eie_model(rng, config)
+def _inputs(rng, config, model):
+    """Raw inputs for ``model``: one all zero, some past the activations' range."""
     batch = int(rng.integers(1, 9))
     bits = config["act_bits"] + model.input_shift + int(rng.choice([0, 0, 2]))
     x = random_ints(rng, min(bits, 32), (batch, model.sizes[0]))
-    x[int(rng.integers(batch))] = 0  # an all-zero input
+    x[int(rng.integers(batch))] = 0
+    return x
+
+
+def eie_data(rng, config):
+    """``(model, x)``: a model for the EIE engine ``config`` and raw inputs for
+    it, one all zero, some past the activations' range (they saturate)."""
+    from sw.flows.eie_image import build_image, config_for
+    c = config
+    formats = {k: c[k] for k in ("index_bits", "z_bits", "act_bits", "codebook_bits",
+                                 "bias_bits")}
+    model = _model(rng, c, formats, c["pes"], min(c["max_cols"], c["rows_per_pe"] * c["pes"]),
+                   lambda model: build_image(model, config_for(model, **_engine(c))))
+    return model, _inputs(rng, c, model)
+
+
+def _eie_run(config, rng):
+    from sw.flows import eie
+    model, x = eie_data(rng, config)
     _, report = eie.run(model, x, runtime_load=not config["baked"], **_stalls(rng),
                         **_engine(config))
-    return batch, report
+    return len(x), report
+
+
+# ---------------------------------------------------------------- the dense engine
+
+#: The dense engine's CI configuration: 2 lanes of 6 inputs, 8-bit activations.
+DENSE_CI = [dict(lanes=2, width=6, act_bits=8, weight_bits=10, bias_bits=20, max_cols=40,
+                 weight_words=420, bias_words=60, max_layers=3, baked=False)]
+
+
+def _dense_wide(rng):
+    from hw.dense_config import DenseConfig
+
+    def draw(rng):
+        lanes = int(rng.choice([1, 2, 3, 4]))
+        width = lanes * int(rng.integers(1, 4))
+        max_cols = int(rng.integers(2, 49))
+        max_layers = int(rng.integers(1, 4))
+        groups = -(-max_cols // lanes)
+        return dict(lanes=lanes, width=width, act_bits=int(rng.integers(3, 17)),
+                    weight_bits=int(rng.integers(3, 17)), bias_bits=int(rng.integers(4, 33)),
+                    max_cols=max_cols, weight_words=max_layers * groups * -(-max_cols // width),
+                    bias_words=max_layers * groups, max_layers=max_layers,
+                    baked=bool(rng.random() < 0.2))
+    return _draw_valid(rng, draw, lambda c: DenseConfig(**_engine(c)).validate())
+
+
+def dense_data(rng, config):
+    """``(model, x)`` for the dense engine ``config``, as ``eie_data``."""
+    from sw.flows.dense_image import build_dense_image, dense_config_for
+    c = config
+    formats = dict(index_bits=int(rng.integers(1, 6)), z_bits=4, act_bits=c["act_bits"],
+                   codebook_bits=c["weight_bits"], bias_bits=c["bias_bits"])
+    model = _model(rng, c, formats, 1, c["max_cols"], lambda model: build_dense_image(
+        model, dense_config_for(model, **_engine(c))))
+    return model, _inputs(rng, c, model)
+
+
+def _dense_run(config, rng):
+    from sw.flows import dense
+    model, x = dense_data(rng, config)
+    _, report = dense.run(model, x, runtime_load=not config["baked"], **_stalls(rng),
+                          **_engine(config))
+    return len(x), report
 
 
 # ---------------------------------------------------------------- the arrays
@@ -325,8 +382,9 @@ def _winograd_wide(rng):
     from sw.flows.winograd import build_core
 
     def draw(rng):
+        # Tiles up to 6 x 6 (m + r - 1 <= 6): larger ones take minutes to build.
         r = int(rng.integers(1, 6))
-        m = int(rng.integers(1, min(4, 9 - r) + 1))
+        m = int(rng.integers(1, min(4, 7 - r) + 1))
         n = m + r - 1
         domain = str(rng.choice(["spatial", "winograd"]))
         params = dict(m=m, r=r, act_bits=int(rng.integers(2, 11)),
@@ -362,6 +420,8 @@ def _winograd_run(params, rng):
 SOAKERS = {
     "eie": Soaker(lambda seed, space: _pick(seed, space, EIE_CI, _eie_wide), _eie_run,
                   lambda config: 1 if config["baked"] else 4),
+    "dense": Soaker(lambda seed, space: _pick(seed, space, DENSE_CI, _dense_wide), _dense_run,
+                    lambda config: 1 if config["baked"] else 4),
     "mac": Soaker(lambda seed, space: _pick(seed, space, MAC_CI, _mac_wide), _mac_run,
                   lambda config: 6),
     "xnor": Soaker(lambda seed, space: _pick(seed, space, XNOR_CI, _xnor_wide), _xnor_run,
@@ -486,13 +546,17 @@ def soak(cores=None, *, seed=0, space="ci", configs=None, minutes=None, cases=No
     return tally
 
 
+#: What a case's run raising counts as its failure: a bench that failed or
+#: deadlocked (``ToolchainError``), data a flow refused, an error in a flow.
+RUN_FAILURES = (EiegenError, ValueError, RuntimeError, ArithmeticError, LookupError,
+                AssertionError, StopIteration)
+
+
 def run_logged(case, tally, say, soakers):
     began = time.monotonic()
     try:
         config, samples, report = run_case(case, soakers)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except Exception as error:  # the soak reports every failure and goes on
+    except RUN_FAILURES as error:  # the soak reports the failure and goes on
         reason = f"{type(error).__name__}: {error}"
         tally.fail(case, reason)
         say(f"  FAILED {case}: {reason}; replay: {case.replay()}")
