@@ -72,15 +72,28 @@ class Case:
 class Soaker:
     """How the soak draws and runs one core.
 
-    ``config(seed, space)`` is the configuration of a seed (a JSON-ready dict);
-    ``run(config, rng)`` draws data and stalls for it, runs the core's flow in
-    Verilator and returns ``(samples, report)``, the report the flow's
-    (``mismatches`` and ``outputs`` against the golden model);
-    ``cases(config)`` is how many cases a configuration gets by default.
+    ``ci`` are the core's fixed configurations (JSON-ready dicts) and
+    ``wide(rng)`` draws one of every parameter; ``run(config, rng)`` draws data
+    and stalls for a configuration, runs the core's flow in Verilator and
+    returns ``(samples, report)``, the flow's report (``mismatches`` and
+    ``outputs`` against the golden model); ``cases`` is how many cases a
+    configuration gets by default (one if it bakes its model in: each model is
+    a build of its own).
     """
-    config: object
+    ci: list
+    wide: object
     run: object
-    cases: object
+    cases: int
+
+    def config(self, seed, space):
+        """The configuration of ``seed``: the ``ci`` one it names (modulo their
+        count, so consecutive seeds take them in turn), or ``wide`` drawn from it."""
+        if space == "ci":
+            return dict(self.ci[seed % len(self.ci)])
+        return self.wide(np.random.default_rng(seed))
+
+    def cases_for(self, config):
+        return 1 if config.get("baked") else self.cases
 
 
 def _stalls(rng):
@@ -88,12 +101,6 @@ def _stalls(rng):
     def rate():
         return 0.0 if rng.random() < 0.25 else round(float(rng.uniform(0, 0.9)), 3)
     return dict(seed=int(rng.integers(1 << 31)), in_stall=rate(), out_stall=rate())
-
-
-def _pick(seed, space, ci, wide):
-    """The configuration of ``seed``: the fixed ``ci`` one it names (modulo their
-    count, so consecutive seeds take them in turn), or ``wide`` drawn from it."""
-    return dict(ci[seed % len(ci)]) if space == "ci" else wide(np.random.default_rng(seed))
 
 
 def _draw_valid(rng, draw, build):
@@ -418,18 +425,12 @@ def _winograd_run(params, rng):
 
 #: The cores the soak drives, in the order it takes them.
 SOAKERS = {
-    "eie": Soaker(lambda seed, space: _pick(seed, space, EIE_CI, _eie_wide), _eie_run,
-                  lambda config: 1 if config["baked"] else 4),
-    "dense": Soaker(lambda seed, space: _pick(seed, space, DENSE_CI, _dense_wide), _dense_run,
-                    lambda config: 1 if config["baked"] else 4),
-    "mac": Soaker(lambda seed, space: _pick(seed, space, MAC_CI, _mac_wide), _mac_run,
-                  lambda config: 6),
-    "xnor": Soaker(lambda seed, space: _pick(seed, space, XNOR_CI, _xnor_wide), _xnor_run,
-                   lambda config: 6),
-    "ternary": Soaker(lambda seed, space: _pick(seed, space, TERNARY_CI, _ternary_wide),
-                      _ternary_run, lambda config: 6),
-    "winograd": Soaker(lambda seed, space: _pick(seed, space, WINOGRAD_CI, _winograd_wide),
-                       _winograd_run, lambda config: 4),
+    "eie": Soaker(EIE_CI, _eie_wide, _eie_run, cases=4),
+    "dense": Soaker(DENSE_CI, _dense_wide, _dense_run, cases=4),
+    "mac": Soaker(MAC_CI, _mac_wide, _mac_run, cases=6),
+    "xnor": Soaker(XNOR_CI, _xnor_wide, _xnor_run, cases=6),
+    "ternary": Soaker(TERNARY_CI, _ternary_wide, _ternary_run, cases=6),
+    "winograd": Soaker(WINOGRAD_CI, _winograd_wide, _winograd_run, cases=4),
 }
 
 
@@ -533,7 +534,7 @@ def soak(cores=None, *, seed=0, space="ci", configs=None, minutes=None, cases=No
             config_seed = first[core] + rounds if space == "ci" else int(rng.integers(1 << 31))
             config = case_config(Case(core, space, config_seed, 0), soakers)
             say(f"{core} {space}:{config_seed}: {describe(config)}")
-            for _ in range(cases or soakers[core].cases(config)):
+            for _ in range(cases or soakers[core].cases_for(config)):
                 case = Case(core, space, config_seed, int(rng.integers(1 << 31)))
                 run_logged(case, tally, say, soakers)
                 if time.monotonic() > deadline:
