@@ -553,7 +553,9 @@ RUN_FAILURES = (EiegenError, ValueError, RuntimeError, ArithmeticError, LookupEr
                 AssertionError, StopIteration)
 
 
-def run_logged(case, tally, say, soakers):
+def run_logged(case, tally, say=print, soakers=None):
+    """Run ``case`` into ``tally`` and ``say`` its line: its counts, or its
+    failure and the command that replays it."""
     began = time.monotonic()
     try:
         config, samples, report = run_case(case, soakers)
