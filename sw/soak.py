@@ -119,13 +119,13 @@ def _draw_valid(rng, draw, build):
 # ---------------------------------------------------------------- EIE engine
 
 #: The EIE engine's CI configurations: a small-format one (3 PEs, a queue of
-#: one, 2-bit relative indices, 4 entries a word, every activation word
+#: one, 2-bit relative indices, one entry a word, every activation word
 #: scanned), and the 4-PE and SPRAM engines of tests/sw/flows/test_eie.py
 #: (their Verilator builds are shared with those tests).
 _EIE_FORMATS = dict(index_bits=4, z_bits=4, act_bits=16, codebook_bits=16, bias_bits=32)
 EIE_CI = [
     dict(pes=3, index_bits=3, z_bits=2, act_bits=8, codebook_bits=8, bias_bits=12,
-         queue_depth=1, entries_per_word=4, nnz_depth=1536, ptr_depth=128, max_cols=40,
+         queue_depth=1, entries_per_word=1, nnz_depth=1536, ptr_depth=128, max_cols=40,
          rows_per_pe=14, bias_depth=42, max_layers=3, spram=False, sequential_scan=True,
          baked=False),
     dict(pes=4, **_EIE_FORMATS, queue_depth=4, entries_per_word=8, nnz_depth=2048,
