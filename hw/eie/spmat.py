@@ -112,8 +112,11 @@ class SparseMatrixRead(PeUnit):
         s2_slot = path.signal(s2, "slot", range(max(epw, 2)))
         s2_act = path.signal(s2, "act", signed(c.act_bits))
         s2_first = path.signal(s2, "first")
-        m.d.sync += [s2_valid.eq(issue), s2_slot.eq(s1_cur), s2_act.eq(s1_act),
-                     s2_first.eq(s1_first)]
+        # The entry's slot in its word: the address's low bits. A word of one
+        # entry has slot 0 always (the 1-bit slot signal would take the
+        # address's bit 0 and select past the word: odd entries read as 0).
+        m.d.sync += [s2_valid.eq(issue), s2_slot.eq(s1_cur if epw > 1 else 0),
+                     s2_act.eq(s1_act), s2_first.eq(s1_first)]
 
         # ---- s3: the word registered, the entry's slot selected
         s3 = path.stage()

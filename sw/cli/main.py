@@ -1,4 +1,4 @@
-"""The ``eiegen`` command line: generate, sim, synth, bench and demo.
+"""The ``eiegen`` command line: generate, sim, synth, bench, soak and demo.
 
 Every verb takes the same core options. Errors are one line on stderr and a
 non-zero exit status; nothing is written when the inputs are bad.
@@ -25,6 +25,7 @@ from sw.cli.common import (EIE_FLAGS, Parser, check_writable, integer, load_arra
 from sw import files
 from sw.files import save_array
 from sw.cli.experiment import add_experiment_verb
+from sw.cli.soak import add_soak_verb
 from sw.errors import EiegenError
 from sw.flows import registry as core_registry
 
@@ -491,6 +492,7 @@ def build_parser(registry=core_registry.REGISTRY):
 
     add_board_verbs(verbs)
     add_experiment_verb(verbs)
+    add_soak_verb(verbs)
 
     p = verbs.add_parser("demo", help="the whole path on bundled defaults")
     p.add_argument("--out", default="eiegen-demo", type=output_folder,

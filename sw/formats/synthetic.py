@@ -75,3 +75,56 @@ def one_entry_per_column_model(seed, pes, cols, rows_per_pe=4):
     return CompressedModel(name=f"one-per-column-{seed}", pes=pes, index_bits=4, z_bits=4,
                            act_bits=16, codebook_bits=16, bias_bits=32, input_frac=8,
                            input_shift=0, layers=[layer])
+
+
+def random_ints(rng, bits, shape, *, kinds=("uniform", "sparse", "extremes", "zero"),
+                p=(0.4, 0.25, 0.25, 0.1)):
+    """Signed ``bits``-bit integers of one random kind: uniform over the range,
+    mostly zero, at the range's extremes (and next to them, and -1, 0, 1), or all
+    zero. The kind is drawn from ``kinds`` with probabilities ``p``."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    kind = kinds[rng.choice(len(kinds), p=np.asarray(p) / np.sum(p))]
+    if kind == "zero":
+        return np.zeros(shape, dtype=np.int64)
+    if kind == "extremes":
+        return rng.choice(np.array([lo, hi, lo + 1, hi - 1, -1, 0, 1]), shape).astype(np.int64)
+    values = rng.integers(lo, hi, shape, endpoint=True, dtype=np.int64)
+    return values * (rng.random(shape) < 0.15) if kind == "sparse" else values
+
+
+def edge_case_model(rng, sizes, pes, *, index_bits=4, z_bits=4, act_bits=16, codebook_bits=16,
+                    bias_bits=32):
+    """A model of random sparse layers for the formats given, drawn from ``rng``
+    (a ``numpy.random.Generator``) with the hard cases mixed in.
+
+    Each layer's density is drawn (empty layers, all-dense ones among them);
+    some columns are empty; one column holds one non-zero at its last row, so
+    the PE holding that row sees a zero run as long as its slice, longer than
+    ``z_bits`` reach whenever the slice is (padding entries); codebooks and
+    biases are uniform, sparse, or at the extremes of their widths, and shifts
+    range from 0 (saturating) past the product's fraction bits. Raw inputs go
+    through a random ``input_shift``.
+    """
+    layers = []
+    input_frac = int(rng.integers(0, 9))
+    frac = input_frac
+    for cols, rows in zip(sizes[:-1], sizes[1:]):
+        density = rng.choice([0.0, 0.03, 0.1, 0.3, 0.7, 1.0], p=[0.05, 0.2, 0.25, 0.25, 0.15, 0.1])
+        indices = rng.integers(1, 1 << index_bits, (rows, cols)) * (rng.random((rows, cols))
+                                                                   < density)
+        indices[:, rng.choice(cols, int(rng.integers(0, cols // 3 + 1)), replace=False)] = 0
+        col = rng.integers(0, cols)
+        indices[:, col] = 0
+        indices[-1, col] = rng.integers(1, 1 << index_bits)
+        codebook = random_ints(rng, codebook_bits, 1 << index_bits, p=(0.6, 0.1, 0.3, 0.0))
+        codebook[0] = 0  # padding entries decode to zero
+        bias = random_ints(rng, bias_bits, rows)
+        weight_frac = int(rng.integers(0, codebook_bits))
+        shift = int(rng.choice([0, 1, rng.integers(0, act_bits + codebook_bits + 4)]))
+        layers.append(Layer(encode_layer(indices, pes, z_bits), codebook, bias, weight_frac,
+                            frac, frac + weight_frac - shift, relu=bool(rng.random() < 0.6)))
+        frac = frac + weight_frac - shift
+    return CompressedModel(name="edge-cases", pes=pes, index_bits=index_bits, z_bits=z_bits,
+                           act_bits=act_bits, codebook_bits=codebook_bits, bias_bits=bias_bits,
+                           input_frac=input_frac, input_shift=int(rng.integers(0, 3)),
+                           layers=layers)

@@ -84,6 +84,17 @@ def test_entries_are_the_csc_encoding(pe, seed):
     assert {s["length"] for s, _, _ in columns} > {1, 2}
 
 
+@pytest.mark.parametrize("per_word", [1, 2, 16])
+def test_every_word_width_reads_every_entry(per_word):
+    # One entry a word: the slot is always 0 (it once took the address's low
+    # bit and read every odd entry as 0; found by eiegen soak, case
+    # eie:wide:17191595:828676468).
+    model, c, image = setup(2, entries_per_word=per_word)
+    columns = spans(model, image, 1)
+    entries = simulate(c, 1, image, columns, seed=2)
+    assert [e for _, e in entries] == expected(model, 1, columns)
+
+
 def test_padding_entries_pass_through():
     model, c, image = setup(1)
     # The PE whose slice of a column has a zero run over 15 (a padding entry, v = 0).

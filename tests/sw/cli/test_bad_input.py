@@ -171,6 +171,11 @@ VERBS = {
                         ("--epochs", "0"), ("--phase-epochs", "1,0,1")]),
     "experiment bench": (["experiment", "bench", "--out", "{adir}"], "existing folder", False,
                          {}, []),
+    "soak": (["soak", "--core", "mac", "--space", "ci", "--seed", "1"], None, True, {},
+             [("--minutes", "0"), ("--minutes", "-1"), ("--minutes", "nan"), ("--configs", "0"),
+              ("--cases", "0"), ("--seed", "-1"), ("--core", "nope"), ("--space", "narrow"),
+              ("--replay", "mac:ci:1"), ("--replay", "nope:ci:1:2"), ("--replay", "mac:ci:x:2"),
+              ("--replay", "mac:other:1:2"), ("--replay", "mac:ci:1:2")]),
     "demo": (["demo", "--out", "{outdir}"], "folder", False, {},
              [("--digits", "-1"), ("--digits", "0"), ("--digits", "1001")]),
 }
