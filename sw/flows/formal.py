@@ -105,6 +105,8 @@ def prove(design, workdir, *, depth, mode="prove", name="top"):
         [script]
         read_rtlil top.il
         prep -top top
+        memory_map
+        opt -fast
 
         [files]
         top.il
