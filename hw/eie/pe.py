@@ -1,15 +1,15 @@
 """One EIE processing element: the activation queue and the four units."""
 
-from amaranth.hdl import Fragment, Module, Mux, Signal, signed
+from amaranth.hdl import Fragment, Module, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .arithmetic import ArithmeticUnit
 from ..memory import address_bits, load_layout, merge_answers, readback_layout
-from ..pipeline import Path, Pipelined
+from ..pipeline import Pipelined
 from .layouts import broadcast_layout, layer_config_layout, replica
 from .pointers import PointerRead
+from .queue import ActivationQueue
 from .spmat import SparseMatrixRead
 from .writeback import WriteBack
 
@@ -138,57 +138,13 @@ class ProcessingElement(Pipelined, wiring.Component):
         merge_answers(m, self.readback, [u.readback for u in units.values()], domain="sync")
         pointers, spmat, arithmetic, writeback = units.values()
 
-        # The queue: `queue_depth` entries, behind the broadcast register
-        # (each PE's own, so no one register drives every PE), which is its
-        # skid slot: the pointer stage takes a broadcast straight from it
-        # when the queue is empty, and it holds its broadcast while the
-        # queue is full.
-        push = Path()
-        push.stage()
-        self._push_latency = push.cycles
-        m.submodules.queue = queue = SyncFIFO(
-            width=len(self.push.payload.as_value()), depth=c.queue_depth)
-        bc_valid = replica(self.push.valid, c)
-        bc = replica(self.push.payload, c, reset_less=True)
-        column = pointers.column
-        # Whether the queue holds a broadcast (the head comes from it) is
-        # kept in a register of its own, equal to the queue's `r_rdy`, so the
-        # head's multiplexer is selected by a flip-flop, not a comparison.
-        queued = Signal()
-        with m.If(queue.w_en & queue.w_rdy):
-            m.d.sync += queued.eq(1)
-        with m.Elif(queue.r_en & queue.r_rdy & (queue.level == 1)):
-            m.d.sync += queued.eq(0)
-        m.d.comb += [column.valid.eq(queued | bc_valid),
-                     column.payload.eq(Mux(queued, queue.r_data, bc)),
-                     queue.r_en.eq(column.ready)]
-        skip = Signal()  # the broadcast register is popped, past the empty queue
-        m.d.comb += [skip.eq(~queued & bc_valid & column.ready),
-                     queue.w_data.eq(bc), queue.w_en.eq(bc_valid & ~skip)]
-        hold = Signal()  # the queue is full: the broadcast waits in its register
-        m.d.comb += hold.eq(bc_valid & ~skip & ~queue.w_rdy)
-        # No push comes while the register holds (the credits below), so
-        # what it loads depends on this PE alone, never on the broadcaster's
-        # decision.
-        m.d.sync += bc_valid.eq(self.push.valid | hold)
-        with m.If(~hold):
-            m.d.sync += bc.eq(self.push.payload)
-        # Credits: `held` counts the broadcasts in the register and the
-        # queue, and the broadcaster may push while fewer than `queue_depth
-        # + 1` are held after the last cycle's push and pop, known from a
-        # register. Popped every cycle, a PE holds one (the register's, the
-        # credit loop's), so a push can follow every cycle at any depth; a
-        # PE that stops popping fills its queue and then its register.
-        # `held` is a register, so the next room is one of three comparisons
-        # of it with constants, picked by this cycle's push and pop.
-        slots = c.queue_depth + self._push_latency
-        pop = column.valid & column.ready
-        held = Signal(range(slots + 2))
-        m.d.sync += held.eq(held + self.push.valid - pop)
-        room = Signal(init=1)
-        m.d.sync += room.eq(Mux(self.push.valid & ~pop, held < slots - 1,
-                                Mux(~self.push.valid & pop, 1, held < slots)))
-        m.d.comb += self.push.ready.eq(room)
+        # The queue (its broadcast register, the PE's own, and the FIFO
+        # behind it) feeds the pointer stage; the push path is counted for
+        # the cycle model.
+        m.submodules.queue = queue = ActivationQueue(c)
+        self._push_latency = queue.latency
+        wiring.connect(m, wiring.flipped(self.push), queue.push)
+        wiring.connect(m, queue.pop, pointers.column)
         wiring.connect(m, pointers.span, spmat.span)
         wiring.connect(m, spmat.entry, arithmetic.entry)
         # Write-back requests reach every PE at once from one register; the
@@ -219,7 +175,7 @@ class ProcessingElement(Pipelined, wiring.Component):
         # allowed, so the register is high in the first cycle the PE is
         # empty, not the cycle after.
         idle = Signal()
-        m.d.comb += idle.eq((queue.level == 0) & ~bc_valid & ~pointers.busy & ~spmat.busy
+        m.d.comb += idle.eq(queue.empty & ~pointers.busy & ~spmat.busy
                             & ~arithmetic.settling)
         m.d.sync += self.idle.eq(idle & ~self.push.valid)
         self._timing = {"queue": self._push_latency, "pointer_stages": pointers.latency,
