@@ -100,8 +100,8 @@ def cmd_explore(args):
     progress(f"{len(points)} points" + (f" sampled of {space.size()}" if args.samples else "")
              + f" of {source['name']}; results and cache in {args.out}")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     client, cluster = _client(args)
+    out.mkdir(parents=True, exist_ok=True)
     try:
         results, table, failed_rtl = explore(source, space, points, out, client,
                                              seed=args.seed)

@@ -224,6 +224,8 @@ def load_space(path, layers, *, bundled=True):
     for key, values in compression.items():
         if len(set(map(repr, values))) != len(values):
             _refuse(path, f"compression.{key} names a value twice: each value once")
+    if not compression and not hardware:
+        _refuse(path, "names no axis: give [compression] or [hardware] keys (docs/explore.md)")
     measure = dict(MEASURE)
     for key, value in text.get("measure", {}).items():
         measure[key] = _integer(path, f"measure.{key}", value,

@@ -200,7 +200,9 @@ def run_sweep(source, space, points, out, client, *, seed=0, stream=None):
                    sum(r is not None and r["status"] == "failed" for r in results))
 
     settle()
-    for _ in pending:
+    for future in pending:
+        if future.status == "finished":
+            graph.result((future.key,))  # into the cache as soon as it is done
         settle()
     settle()
     return results
