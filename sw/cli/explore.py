@@ -100,15 +100,20 @@ def cmd_explore(args):
     progress(f"{len(points)} points" + (f" sampled of {space.size()}" if args.samples else "")
              + f" of {source['name']}; results and cache in {args.out}")
     out = Path(args.out)
-    client, cluster = _client(args)
     out.mkdir(parents=True, exist_ok=True)
+    made = []
+
+    def connect():  # the first step not in the cache starts the cluster
+        made.append(_client(args))
+        return made[0][0]
     try:
-        results, table, failed_rtl = explore(source, space, points, out, client,
+        results, table, failed_rtl = explore(source, space, points, out, connect,
                                              seed=args.seed)
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        for client, cluster in made:
+            client.close()
+            if cluster is not None:
+                cluster.close()
     print(table)
     progress(f"wrote {out}/points.json, points.csv, pareto.json" +
              (", pareto.png" if (out / "pareto.png").exists() else ""))

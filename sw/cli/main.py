@@ -23,7 +23,6 @@ from sw.cli.common import (EIE_FLAGS, Parser, check_writable, integer, load_arra
                            load_float_layers,
                            load_model_inputs, number, output_file, output_folder, existing_folder, progress,
                            run_options, synth_options, write_json)
-from sw import files
 from sw.files import save_array
 from sw.cli.experiment import add_experiment_verb
 from sw.cli.explore import add_explore_verb

@@ -91,6 +91,8 @@ class _Graph:
                 made = [i.make() if isinstance(i, Lazy) else i for i in inputs]
                 args = [h[2] if h[0] is not None and h[1] == "future" else h[-1]
                         for h in made]
+                if not hasattr(self.client, "submit"):  # connect only when work is due
+                    self.client = self.client()
                 future = self.client.submit(function, settings, *args, key=k, pure=False,
                                             priority=priority)
                 self.handles[k] = (k, "future", future)
@@ -114,7 +116,9 @@ class _Graph:
 
 def run_sweep(source, space, points, out, client, *, seed=0, stream=None):
     """Measure ``points`` (from ``space.points``) of the network ``source`` on
-    ``client``; results cached in ``out/cache``, model files in ``out/models``.
+    ``client`` (a Dask client, or a function that makes one, called only if a
+    step is not in the cache); results cached in ``out/cache``, model files in
+    ``out/models``.
 
     Returns the points' results, in the order of ``points``.
     """
@@ -292,7 +296,6 @@ def explore(source, space, points, out, client, *, seed=0, stream=None):
     results = run_sweep(source, space, points, out, client, seed=seed, stream=stream)
     summary = {"network": source["name"], "points_in_grid": space.size(),
                "measure": space.measure, "seed": seed,
-               "workers": len(client.scheduler_info(n_workers=-1)["workers"]),
                "wall_s": round(time.monotonic() - started, 1)}
     found = write_outputs(results, out, summary)
     failed_rtl = sum(1 for r in results if r["status"] == "failed" and r.get("rtl"))

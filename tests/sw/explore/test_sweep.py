@@ -8,7 +8,6 @@ model and one point in Verilator. Synthesis through the sweep is
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,9 +48,6 @@ class Counting:
     def submit(self, function, *args, key, **kwargs):
         self.submitted.append(key)
         return self.client.submit(function, *args, key=key, **kwargs)
-
-    def scheduler_info(self, **kwargs):
-        return self.client.scheduler_info(**kwargs)
 
 
 def _cluster(workers):
