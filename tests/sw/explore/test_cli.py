@@ -2,9 +2,10 @@
 cluster of worker processes: a small network's weights, two PE counts on the
 iCE40 UP5K and two clocks.
 
-One PE fits; its one synthesis serves both clocks, and the clock it cannot
-reach is a result with its reason. Twelve PEs need more multipliers than the
-device's eight DSPs: a result with its reason too, not a crash.
+An engine holding 256 entries fits; its one synthesis serves both clocks,
+and the clock it cannot reach is a result with its reason. An engine of 8
+entries cannot hold the model: a result with its reason too, not a crash,
+found before any synthesis.
 """
 
 import json
@@ -16,7 +17,8 @@ SPACE = """
 quality = [0.5]
 
 [hardware]
-pes = [1, 12]
+pes = [1]
+nnz_depth = [256, 8]
 target = ["ice40-up5k"]
 clock_mhz = [10, 500]
 
@@ -39,8 +41,8 @@ def test_explore_synthesizes_and_reports_what_does_not_fit(cli, tmp_path):
     status, stdout, err = cli(*argv)
     assert status == 0, err
     points = json.loads((out / "points.json").read_text())["points"]
-    by = {(p["hardware"]["pes"], p["hardware"]["clock_mhz"]): p for p in points}
-    met, missed = by[1, 10], by[1, 500]
+    by = {(p["hardware"]["nnz_depth"], p["hardware"]["clock_mhz"]): p for p in points}
+    met, missed = by[256, 10], by[256, 500]
     assert met["status"] == "ok", met["reason"]
     assert 0 < met["luts"] < 5280 and met["dsps"] == 1 and 10 < met["fmax_mhz"] < 500
     assert met["latency_us"] == met["cycles"] / met["fmax_mhz"]
@@ -48,10 +50,10 @@ def test_explore_synthesizes_and_reports_what_does_not_fit(cli, tmp_path):
     assert f"Fmax {met['fmax_mhz']} MHz is under the 500 MHz clock" in missed["reason"]
     assert {k: missed[k] for k in ("luts", "fmax_mhz")} == {k: met[k] for k in ("luts", "fmax_mhz")}
     for clock in (10, 500):
-        big = by[12, clock]
-        assert big["status"] == "does not fit"
-        assert "needs 12 DSPs, the device has 8" in big["reason"], big["reason"]
-    # One synthesis a configuration: two in the cache, though four points asked.
-    assert len(list((out / "cache").glob("synthesize-*.npz"))) == 2
+        small = by[8, clock]
+        assert small["status"] == "does not fit" and small["luts"] is None
+        assert "entries on a PE, over the engine's 8" in small["reason"], small["reason"]
+    # One synthesis a configuration: one in the cache, though four points asked.
+    assert len(list((out / "cache").glob("synthesize-*.npz"))) == 1
     assert "Pareto front: accuracy against LUTs" in stdout
     assert (out / "pareto.png").is_file()
