@@ -170,7 +170,13 @@ def run_sweep(source, space, points, out, client, *, seed=0, stream=None):
                       "checked": checked, "synthesis": None})
 
     from distributed import as_completed
-    pending = as_completed(graph.futures())
+    pending = []  # an as_completed once a step is submitted: none if all is cached
+
+    def watch(future):
+        if pending:
+            pending[0].add(future)
+        else:
+            pending.append(as_completed([future]))
     results = [None] * len(plans)
 
     def settle():
@@ -196,15 +202,17 @@ def run_sweep(source, space, points, out, client, *, seed=0, stream=None):
                     {"config": measured["config"], "target": device,
                      "seed": plan["point"]["hardware"].get("seed", 1)}, priority=10)
                 if plan["synthesis"][1] == "future":
-                    pending.add(plan["synthesis"][2])
+                    watch(plan["synthesis"][2])
                     continue
             results[i] = _assemble(i, plan, graph)
             _save_model(out / results[i]["model_file"], graph.result(plan["encoded"]))
         bar.update(sum(r is not None and r["status"] != "failed" for r in results),
                    sum(r is not None and r["status"] == "failed" for r in results))
 
+    for future in graph.futures():
+        watch(future)
     settle()
-    for future in pending:
+    for future in pending[0] if pending else []:
         if future.status == "finished":
             graph.result((future.key,))  # into the cache as soon as it is done
         settle()

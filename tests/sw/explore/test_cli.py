@@ -57,3 +57,10 @@ def test_explore_synthesizes_and_reports_what_does_not_fit(cli, tmp_path):
     assert len(list((out / "cache").glob("synthesize-*.npz"))) == 1
     assert "Pareto front: accuracy against LUTs" in stdout
     assert (out / "pareto.png").is_file()
+    # Run again: everything from the cache, no cluster started, the same points.
+    status, again, err = cli(*argv)
+    assert status == 0, err
+    assert "Dask cluster" not in again
+    rerun = json.loads((out / "points.json").read_text())["points"]
+    assert [{k: v for k, v in p.items() if k != "cost_s"} for p in rerun] == \
+        [{k: v for k, v in p.items() if k != "cost_s"} for p in points]
