@@ -20,7 +20,7 @@ from sw import files
 from sw.errors import EiegenError
 from sw.flows.toolchain import TARGETS
 
-__all__ = ["Parser", "progress", "load_array", "load_model", "load_model_inputs",
+__all__ = ["Parser", "progress", "load_array", "load_float_layers", "load_model", "load_model_inputs",
            "output_file", "output_folder", "existing_folder", "integer", "number", "probability",
            "check_writable", "check_stalls", "write_json", "save_checked",
            "run_options", "synth_options", "fixed_point_options",
@@ -85,6 +85,33 @@ def load_array(path, what):
             if "pickle" in str(error) else "is not a readable .npy array (damaged or truncated)"
         raise EiegenError(f"{what} file {path} {kind}: save a numeric array with "
                           f"numpy.save") from None
+
+
+def load_float_layers(path):
+    """The float layers ``[{"W", "b"}, ...]`` of the .npz archive at ``path``
+    (arrays W0, b0, W1, b1, ...), refused in one line if it holds none."""
+    path = Path(path)
+    kind = files.sniff(path)
+    if kind != "zip":
+        raise EiegenError(f"weights file {path} " + {
+            "missing": "not found", "folder": "is a folder, not an .npz archive",
+            "npy": "is one .npy array: save W0, b0, W1, b1, ... with numpy.savez"}.get(
+                kind, f"is not an .npz archive ({kind if kind == 'empty' else 'not a zip'})"))
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except Exception as error:  # zip, npy and pickle errors all mean "unreadable"
+        raise EiegenError(f"weights file {path} is not a readable .npz archive "
+                          f"({error.__class__.__name__})") from None
+    layers = []
+    while f"W{len(layers)}" in arrays:
+        i = len(layers)
+        if f"b{i}" not in arrays:
+            raise EiegenError(f"weights file {path} has W{i} but no b{i}")
+        layers.append({"W": arrays[f"W{i}"], "b": arrays[f"b{i}"]})
+    if not layers:
+        raise EiegenError(f"weights file {path} holds no W0: expected arrays W0, b0, W1, b1, ...")
+    return layers
 
 
 def load_model(path, *, any_network=False):

@@ -20,12 +20,13 @@ from amaranth.hdl import UnusedElaboratable
 
 from sw.cli.board import add_board_verbs
 from sw.cli.common import (EIE_FLAGS, Parser, check_writable, integer, load_array,
+                           load_float_layers,
                            load_model_inputs, number, output_file, output_folder, existing_folder, progress,
                            run_options, synth_options, write_json)
-from sw import files
 from sw.files import save_array
 from sw.cli.experiment import add_experiment_verb
 from sw.cli.soak import add_soak_verb
+from sw.cli.explore import add_explore_verb
 from sw.errors import EiegenError
 from sw.flows import registry as core_registry
 
@@ -35,31 +36,6 @@ __all__ = ["main", "build_parser"]
 CORE_VERBS = {"generate": "write a core's Verilog and description",
               "sim": "run data through the generated Verilog in Verilator",
               "synth": "out-of-context synthesis and place-and-route"}
-
-
-def _load_float_layers(path):
-    path = Path(path)
-    kind = files.sniff(path)
-    if kind != "zip":
-        raise EiegenError(f"weights file {path} " + {
-            "missing": "not found", "folder": "is a folder, not an .npz archive",
-            "npy": "is one .npy array: save W0, b0, W1, b1, ... with numpy.savez"}.get(
-                kind, f"is not an .npz archive ({kind if kind == 'empty' else 'not a zip'})"))
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except Exception as error:  # zip, npy and pickle errors all mean "unreadable"
-        raise EiegenError(f"weights file {path} is not a readable .npz archive "
-                          f"({error.__class__.__name__})") from None
-    layers = []
-    while f"W{len(layers)}" in arrays:
-        i = len(layers)
-        if f"b{i}" not in arrays:
-            raise EiegenError(f"weights file {path} has W{i} but no b{i}")
-        layers.append({"W": arrays[f"W{i}"], "b": arrays[f"b{i}"]})
-    if not layers:
-        raise EiegenError(f"weights file {path} holds no W0: expected arrays W0, b0, W1, b1, ...")
-    return layers
 
 
 def _format_options(args):
@@ -91,7 +67,7 @@ def cmd_compress(args):
         model, report, _ = compress.compress_preset(args.model, seed=args.seed, init=args.init,
                                                     progress=progress, **fmt)
     else:
-        layers = _load_float_layers(args.weights)
+        layers = load_float_layers(args.weights)
         compress.check_float_layers(layers, qualities)
         calibration = None if args.calibration is None else \
             load_array(args.calibration, "calibration")
@@ -493,6 +469,7 @@ def build_parser(registry=core_registry.REGISTRY):
     add_board_verbs(verbs)
     add_experiment_verb(verbs)
     add_soak_verb(verbs)
+    add_explore_verb(verbs)
 
     p = verbs.add_parser("demo", help="the whole path on bundled defaults")
     p.add_argument("--out", default="eiegen-demo", type=output_folder,

@@ -8,6 +8,7 @@ the sizes at each stage.
 """
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,7 +23,8 @@ from sw.formats.model import CompressedModel, Layer
 from sw.train import mlp
 from sw.train.datasets import load as load_dataset
 
-__all__ = ["PRESETS", "compress_preset", "compress_weights", "finish", "size_table",
+__all__ = ["PRESETS", "compress_preset", "compress_weights", "train_dense", "Trained",
+           "prune_and_share", "finish_trained", "activation_max", "finish", "size_table",
            "size_rows", "SIZE_COLUMNS", "check_float_layers", "check_format"]
 
 #: The bundled networks. Pruning qualities are per layer (threshold = quality
@@ -208,8 +210,88 @@ def _share(layers, masks, index_bits, init, seed):
     return indices, codebooks
 
 
-def _activation_max(layers, x):
+def activation_max(layers, x):
+    """The largest activation magnitude at each layer's output on inputs ``x``."""
     return [float(np.abs(a).max()) for a in mlp.forward(layers, x)[1:]]
+
+
+def train_dense(name, *, seed=0, progress=None):
+    """Train a bundled network dense: ``Trained`` (its data and float layers).
+
+    What every compression of the preset starts from, so that a sweep over
+    compression settings trains it once (``sw.explore``).
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(PRESETS)}")
+    cfg = PRESETS[name]
+    say = progress or (lambda message: None)
+    data = load_dataset(cfg["dataset"])
+    raw_train, y_train = data.augmented()
+    x_train, x_test = data.scaled(raw_train), data.scaled(data.x_test)
+    say(f"{name}: training the dense network on {len(data.x_train)} {data.name} digits "
+        f"(x5 with shifted copies), testing on {len(x_test)}")
+    layers = mlp.init(cfg["sizes"], seed)
+    mlp.train(layers, x_train, y_train, epochs=cfg["epochs"], lr=cfg["lr"], seed=seed,
+              progress=say, label="dense")
+    return Trained(name, data, x_train, y_train, x_test, layers)
+
+
+@dataclass
+class Trained:
+    """A bundled network trained dense, with the data it was trained and is tested on."""
+    name: str
+    data: object  # sw.train.datasets.Dataset
+    x_train: np.ndarray  # scaled, augmented
+    y_train: np.ndarray
+    x_test: np.ndarray  # scaled
+    layers: list  # float layers {"W", "b"}
+
+
+def prune_and_share(trained, layers, *, qualities, retrain_epochs, finetune_epochs,
+                    index_bits, balance_pes, init="linear", seed=0, progress=None):
+    """Deep Compression's pruning, retraining, sharing and fine-tuning of the
+    float ``layers`` (changed in place) of the preset ``trained`` is: the preset's
+    rounds and learning rates, the given qualities and epochs.
+
+    Returns ``(masks, indices, codebooks, accuracy, pruned_weights)``: test
+    accuracy after each stage, the surviving weights before sharing.
+    """
+    cfg = PRESETS[trained.name]
+    say = progress or (lambda message: None)
+    x_train, y_train, x_test, y_test = (trained.x_train, trained.y_train, trained.x_test,
+                                        trained.data.y_test)
+    masks = iterative_prune(layers, x_train, y_train, qualities,
+                            rounds=cfg["prune_rounds"], epochs=retrain_epochs,
+                            lr=cfg["lr"] / 2, seed=seed, progress=say,
+                            balance_pes=balance_pes)
+    acc = {"pruned": mlp.accuracy(layers, x_test, y_test)}
+    pruned_weights = [l["W"][m] for l, m in zip(layers, masks)]
+
+    say(f"weight sharing: k-means ({init} init), {2 ** index_bits - 1} centroids a layer")
+    indices, codebooks = _share(layers, masks, index_bits, init, seed)
+    for layer, idx, cb in zip(layers, indices, codebooks):
+        layer["W"] = cb[idx]
+    acc["shared_before_finetune"] = mlp.accuracy(layers, x_test, y_test)
+    # A centroid's gradient sums over its whole cluster (a thousand weights and
+    # more), so its step is scaled down to match a single weight's.
+    mlp.train(layers, x_train, y_train, epochs=finetune_epochs, lr=cfg["lr"] / 50,
+              seed=seed + 100, shared=list(zip(indices, codebooks)), progress=say,
+              label="centroid fine-tuning")
+    acc["shared"] = mlp.accuracy(layers, x_test, y_test)
+    return masks, indices, codebooks, acc, pruned_weights
+
+
+def finish_trained(trained, layers, indices, codebooks, **fmt):
+    """``finish`` of a preset's shared ``layers``: the fixed-point formats from
+    its training data's activations; ``(model, table, total, fixed-point test
+    accuracy)`` by the golden model."""
+    from sw.golden.eie import infer
+    data = trained.data
+    model, table, total = finish(
+        trained.name, layers, indices, codebooks, activation_max(layers, trained.x_train),
+        input_frac=data.input_frac, raw_max=int(data.x_train.max()), **fmt)
+    predictions = infer(model, data.x_test).argmax(axis=1)
+    return model, table, total, float(np.mean(predictions == data.y_test))
 
 
 def compress_preset(name, *, seed=0, init="linear", progress=None, **fmt):
@@ -225,44 +307,21 @@ def compress_preset(name, *, seed=0, init="linear", progress=None, **fmt):
     cfg = PRESETS[name]
     say = progress or (lambda message: None)
     started = time.monotonic()
-    data = load_dataset(cfg["dataset"])
-    raw_train, y_train = data.augmented()
-    x_train, x_test = data.scaled(raw_train), data.scaled(data.x_test)
-    say(f"{name}: training the dense network on {len(data.x_train)} {data.name} digits "
-        f"(x5 with shifted copies), testing on {len(x_test)}")
-    layers = mlp.init(cfg["sizes"], seed)
-    mlp.train(layers, x_train, y_train, epochs=cfg["epochs"], lr=cfg["lr"], seed=seed,
-              progress=say, label="dense")
+    trained = train_dense(name, seed=seed, progress=say)
+    layers, data, x_test = trained.layers, trained.data, trained.x_test
     acc = {"dense": mlp.accuracy(layers, x_test, data.y_test)}
     curves = sensitivity(layers, x_test, data.y_test, [1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02])
     dense_weights = [l["W"].copy() for l in layers]
 
-    masks = iterative_prune(layers, x_train, y_train, cfg["qualities"],
-                            rounds=cfg["prune_rounds"], epochs=cfg["retrain_epochs"],
-                            lr=cfg["lr"] / 2, seed=seed, progress=say,
-                            balance_pes=fmt["pes"])
-    acc["pruned"] = mlp.accuracy(layers, x_test, data.y_test)
-    pruned_weights = [l["W"][m] for l, m in zip(layers, masks)]
-
-    say(f"weight sharing: k-means ({init} init), {2 ** fmt['index_bits'] - 1} centroids a layer")
-    indices, codebooks = _share(layers, masks, fmt["index_bits"], init, seed)
-    for layer, idx, cb in zip(layers, indices, codebooks):
-        layer["W"] = cb[idx]
-    acc["shared_before_finetune"] = mlp.accuracy(layers, x_test, data.y_test)
-    # A centroid's gradient sums over its whole cluster (a thousand weights and
-    # more), so its step is scaled down to match a single weight's.
-    mlp.train(layers, x_train, y_train, epochs=cfg["finetune_epochs"], lr=cfg["lr"] / 50,
-              seed=seed + 100, shared=list(zip(indices, codebooks)), progress=say,
-              label="centroid fine-tuning")
-    acc["shared"] = mlp.accuracy(layers, x_test, data.y_test)
+    masks, indices, codebooks, stages, pruned_weights = prune_and_share(
+        trained, layers, qualities=cfg["qualities"], retrain_epochs=cfg["retrain_epochs"],
+        finetune_epochs=cfg["finetune_epochs"], index_bits=fmt["index_bits"],
+        balance_pes=fmt["pes"], init=init, seed=seed, progress=say)
+    acc.update(stages)
 
     say("fixed point: radix points from weight and activation statistics")
-    model, table, total = finish(
-        name, layers, indices, codebooks, _activation_max(layers, x_train),
-        input_frac=data.input_frac, raw_max=int(data.x_train.max()), **fmt)
-    from sw.golden.eie import infer
-    predictions = infer(model, data.x_test).argmax(axis=1)
-    acc["fixed_point"] = float(np.mean(predictions == data.y_test))
+    model, table, total, acc["fixed_point"] = finish_trained(trained, layers, indices,
+                                                             codebooks, **fmt)
     report = _report(model, table, total, acc, started, seed=seed, init=init,
                      dataset=data.name, test_samples=len(x_test), qualities=cfg["qualities"])
     extras = {"sensitivity": curves, "dense_weights": dense_weights,
@@ -312,7 +371,7 @@ def compress_weights(float_layers, *, name="user", qualities=None, calibration=N
     else:
         raw = np.asarray(calibration)
         headroom = 1.0
-    act_max = [headroom * m for m in _activation_max(shared, raw / 256.0)]
+    act_max = [headroom * m for m in activation_max(shared, raw / 256.0)]
     model, table, total = finish(name, shared, indices, codebooks, act_max, input_frac=input_frac,
                                  raw_max=int(np.abs(raw).max()), **fmt)
     acc = {"dense": None, "pruned": None, "shared": None, "fixed_point": None}

@@ -41,7 +41,8 @@ WORK = [("sw.flows.toolchain", "simulate"), ("sw.flows.toolchain", "synth_report
         ("sw.compress.imported", "_accuracy"),  # compress --onnx, once its inputs are checked
         ("sw.compress.experiments", "run"),
         ("sw.benchmarks.report", "bench_mac"), ("sw.benchmarks.report", "bench_eie"),
-        ("sw.benchmarks.experiments", "bench_experiments")]
+        ("sw.benchmarks.experiments", "bench_experiments"),
+        ("sw.cli.explore", "_client")]  # explore: its workers start there
 
 
 @pytest.fixture
@@ -94,6 +95,8 @@ def _world(t):
     (build / "build.json").write_text(json.dumps({"board": "icebreaker", "timing_met": True,
                                                   "fmax_mhz": 30.1, "clock_mhz": 24.0}))
     files["build"] = str(build)
+    (t / "space.toml").write_text(GOOD_SPACE)
+    files["space"] = str(t / "space.toml")
     (t / "afile").write_text("a regular file\n")
     (t / "adir").mkdir()
     files.update(out=str(t / "y.npy"), outdir=str(t / "gen"), report=str(t / "r.json"),
@@ -176,6 +179,12 @@ VERBS = {
               ("--cases", "0"), ("--seed", "-1"), ("--core", "nope"), ("--space", "narrow"),
               ("--replay", "mac:ci:1"), ("--replay", "nope:ci:1:2"), ("--replay", "mac:ci:x:2"),
               ("--replay", "mac:other:1:2"), ("--replay", "mac:ci:1:2")]),
+    "explore": (["explore", "--model", "digits-mlp", "--space", "{space}", "--out", "{outdir}"],
+                "folder", False, {"space": "space"},
+                [("--workers", "0"), ("--samples", "0"), ("--samples", "5"), ("--seed", "-1")]),
+    "explore --weights": (["explore", "--weights", "{fw}", "--calibration", "{cal}", "--space",
+                           "{space}", "--out", "{outdir}"], "folder", False,
+                          {"fw": "weights", "cal": "data", "space": "space"}, []),
     "demo": (["demo", "--out", "{outdir}"], "folder", False, {},
              [("--digits", "-1"), ("--digits", "0"), ("--digits", "1001")]),
 }
@@ -252,6 +261,32 @@ FILES = {
               "timing failed": lambda t, good: _build(t, "slow", timing_met=False),
               "other board": lambda t, good: _build(t, "ulx", board="ulx3s-85f"),
               "damaged report": lambda t, good: _build(t, "bad", text="{not json")},
+}
+#: The space of the explore command lines: 4 points, a network of any depth.
+GOOD_SPACE = "[compression]\nquality = [1.0, 0.5]\n[hardware]\npes = [1, 2]\n"
+FILES["space"] = {
+    **COMMON_FILES,
+    "not TOML": lambda t, good: _write(t, "bad.toml", b"[compression\nquality = 1\n"),
+    "unknown key": lambda t, good: _write(t, "key.toml", b"[hardware]\npez = [1]\n"),
+    "unknown section": lambda t, good: _write(t, "sec.toml", b"[hw]\npes = [1]\n"),
+    "empty axis": lambda t, good: _write(t, "axis.toml", b"[compression]\nindex_bits = []\n"),
+    "impossible PEs": lambda t, good: _write(t, "pes.toml", b"[hardware]\npes = [1, 0]\n"),
+    "impossible index bits": lambda t, good: _write(t, "ib.toml",
+                                                    b"[compression]\nindex_bits = [9]\n"),
+    "impossible density": lambda t, good: _write(t, "den.toml",
+                                                 b"[compression]\ndensity = [1.5]\n"),
+    "density of 4 layers": lambda t, good: _write(t, "den4.toml",
+                                                  b"[compression]\ndensity = [[0.1, 0.2, 0.3, 0.4]]\n"),
+    "quality and density": lambda t, good: _write(
+        t, "qd.toml", b"[compression]\ndensity = [0.1]\nquality = [1.0]\n"),
+    "unknown target": lambda t, good: _write(t, "tgt.toml", b"[hardware]\ntarget = ['vu9p']\n"),
+    "queue depth 0": lambda t, good: _write(t, "q.toml", b"[hardware]\nqueue_depth = [0]\n"),
+    "entries per word 3": lambda t, good: _write(t, "epw.toml",
+                                                 b"[hardware]\nentries_per_word = [3]\n"),
+    "value twice": lambda t, good: _write(t, "twice.toml", b"[hardware]\npes = [2, 2]\n"),
+    "rtl points -1": lambda t, good: _write(t, "rtl.toml",
+                                            b"[hardware]\npes = [1]\n[measure]\nrtl_points = -1\n"),
+    "no axis": lambda t, good: _write(t, "none.toml", b"[measure]\ncycle_samples = 4\n"),
 }
 FILES["batch"] = {**FILES["npy"],
                   "empty batch": lambda t, good: _npy(t, "e.npy",
