@@ -110,13 +110,19 @@ def _markdown(synth, rtl, seeds):
                    f"{r['brams']}")
         lines.append(f"| {r['network']} | {r['pes']} | {figures} | {_fmax_cell(r)} | "
                      f"{r['wall_s'] / 60:.0f} min |")
-    placed = {}
-    for r in synth:
-        if "error" not in r:
-            placed[r["network"]] = max(placed.get(r["network"], 0), r["pes"])
-    if placed:
-        lines += ["", "Largest PE count placed: " + "; ".join(
-            f"{name} {pes} PEs" for name, pes in placed.items()) + "."]
+    # The largest count that fits is known only once a larger one was refused.
+    found = []
+    for name in dict.fromkeys(r["network"] for r in synth):
+        rows = [r for r in synth if r["network"] == name]
+        placed = max((r["pes"] for r in rows if "error" not in r), default=None)
+        refused = min((r["pes"] for r in rows if "error" in r
+                       and r["pes"] > (placed or 0)), default=None)
+        if placed and refused:
+            found.append(f"{name}: {placed} PEs fit, {refused} do not")
+        elif placed:
+            found.append(f"{name}: {placed} PEs fit (no larger count tried)")
+    if found:
+        lines += ["", "Largest PE count that fits: " + "; ".join(found) + "."]
     if rtl:
         fmax = {(r["network"], r["pes"]): r.get("fmax_mhz") for r in synth}
         lines += [
