@@ -241,7 +241,7 @@ def synthesize(settings):
     ``settings["target"]``, placed with nextpnr seed ``settings["seed"]``."""
     from sw.flows.eie import synth
     try:
-        report = synth(None, settings["target"], seed=settings["seed"], **settings["config"])
+        report = synth(None, settings["target"], seeds=settings["seed"], **settings["config"])
     except DoesNotFit as error:
         return {"status": "does not fit", "reason": str(error)}
     return {"status": "ok", **{k: report[k] for k in ("luts", "ffs", "dsps", "brams",
